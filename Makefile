@@ -1,0 +1,43 @@
+# GridCX - two commands on a fresh machine: `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+SIZE ?= S
+DB ?= sqlite
+PORT ?= 8501
+
+.PHONY: run test bench lint install install-dev demo clean
+
+$(VENV)/.installed: requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements.txt
+	touch $@
+
+$(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.txt
+	$(PY) -m pip install -q -r requirements-dev.txt
+	touch $@
+
+install: $(VENV)/.installed
+install-dev: $(VENV)/.installed-dev
+
+## Start the app on the embedded SQLite database, with the M demo world loaded if the database is empty.
+run: install
+	$(PY) -m data init --demo-if-empty M
+	@echo "GridCX: http://localhost:$(PORT)"
+	$(PY) -m streamlit run streamlit_app.py --server.headless true --server.port $(PORT)
+
+## Run the whole test suite (SQLite, PostgreSQL, AppTest, Playwright).
+test: install-dev
+	$(PY) -m pytest
+
+## Benchmark against ../shared/reference/PERFORMANCE.md; writes .bench/results.json.
+bench: install-dev
+	$(PY) -m tests.bench --size $(SIZE) --db $(DB)
+
+lint: install-dev
+	$(PY) -m ruff check .
+	$(PY) -m mypy
+
+clean:
+	rm -rf $(VENV) .bench artifacts data/*.db data/*.db-wal data/*.db-shm data/*.groundtruth.json

@@ -1,0 +1,1 @@
+"""GridCX's Streamlit UI: the only package that imports streamlit. Thin over metrics/, data/, surveys/, reports/."""
