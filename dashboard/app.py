@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+
 import streamlit as st
 
 from dashboard import auth
@@ -11,20 +13,25 @@ from dashboard.scope import region_name
 from data.engine import DatabaseConfigError
 from data.users import Identity
 
-# Pages each role may open (the data layer enforces scope again on every read).
-ROLE_PAGES: dict[str, tuple[str, ...]] = {
-    "admin": ("home",),
-    "manager": ("home",),
-    "hr": ("home",),
+# Every page: key (also its URL path) -> (view module under dashboard.views, title key, icon, roles, section key).
+# A role sees only its pages; the data layer enforces scope again on every read. The survey page is public.
+PAGES: dict[str, tuple[str, str, str, tuple[str, ...], str]] = {
+    "home": ("home", "nav.home", ":material/dashboard:", ("admin", "manager", "hr"), "nav.section.overview"),
 }
 
 
 def _page(key: str) -> st.Page:
-    from dashboard.views import home
+    module, title_key, icon, _roles, _section = PAGES[key]
+    view = importlib.import_module(f"dashboard.views.{module}")
+    return st.Page(view.render, title=t(title_key), icon=icon, url_path=key, default=key == "home")
 
-    views = {"home": (home.render, "nav.home", ":material/dashboard:")}
-    fn, title_key, icon = views[key]
-    return st.Page(fn, title=t(title_key), icon=icon, url_path=key, default=key == "home")
+
+def pages_for(role: str) -> dict[str, list[st.Page]]:
+    sections: dict[str, list[st.Page]] = {}
+    for key, (_m, _t, _i, roles, section) in PAGES.items():
+        if role in roles:
+            sections.setdefault(t(section), []).append(_page(key))
+    return sections
 
 
 def main() -> None:
@@ -41,8 +48,7 @@ def main() -> None:
         nav.run()
         return
     _sidebar_user(ident)
-    pages = [_page(key) for key in ROLE_PAGES.get(ident.role, ())]
-    nav = st.navigation({t("nav.section.overview"): pages})
+    nav = st.navigation(pages_for(ident.role))
     st.session_state["identity"] = ident
     nav.run()
 
