@@ -35,13 +35,13 @@ def _anchor_day(db_url: str) -> dt.date:
 def render() -> None:
     ident = identity()
     today = _anchor_day(url())
+    st.title(t("nav.home"))
     choice = st.segmented_control(
         t("home.period"), PRESETS, default="last_30_days", format_func=lambda p: t(f"period.{p}"),
         key="home_period", required=True,
     )
     period = preset(choice or "last_30_days", today)
     start, end = period.utc_bounds()
-    st.title(t("nav.home"))
     st.caption(t("home.caption", region=region_name(engine(), ident.region_id),
                  period=t("period.range", start=period.start.isoformat(), end=period.last_day.isoformat())))
     try:
