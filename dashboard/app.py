@@ -3,21 +3,49 @@
 from __future__ import annotations
 
 import importlib
+import logging
+from pathlib import Path
 
 import streamlit as st
 
 from dashboard import auth
 from dashboard.db import engine
+from dashboard.db import url as db_url
 from dashboard.i18n import language_switch, t
 from dashboard.scope import region_name
 from data.engine import DatabaseConfigError
 from data.users import Identity
+from surveys.definitions import DefinitionError, registry, sync_definitions
 
 # Every page: key (also its URL path) -> (view module under dashboard.views, title key, icon, roles, section key).
 # A role sees only its pages; the data layer enforces scope again on every read. The survey page is public.
 PAGES: dict[str, tuple[str, str, str, tuple[str, ...], str]] = {
     "home": ("home", "nav.home", ":material/dashboard:", ("admin", "manager", "hr"), "nav.section.overview"),
 }
+
+
+# The customer survey page (/survey?t=...): public, always registered and hidden, so an invitation link works on a
+# session's first run whether or not anyone is logged in. A file page, so AppTest can switch to it.
+SURVEY_VIEW = Path(__file__).resolve().parent / "views" / "survey.py"
+
+
+def _survey_page() -> st.Page:
+    return st.Page(SURVEY_VIEW, title=t("survey.page_title"), icon=":material/rate_review:", url_path="survey",
+                   visibility="hidden")
+
+
+@st.cache_resource(max_entries=4)
+def _survey_definitions_problem(db_url: str) -> str | None:
+    """Validate the questionnaire files once per process and publish them; a broken file is reported loudly."""
+    try:
+        registry()
+        sync_definitions(engine())
+    except DefinitionError as exc:
+        logging.getLogger("gridcx").error("survey definitions broken: %s", exc)
+        return str(exc)
+    except Exception:  # noqa: BLE001 - a database problem is reported by the pages themselves
+        logging.getLogger("gridcx").exception("survey definitions could not be published")
+    return None
 
 
 def _page(key: str) -> st.Page:
@@ -35,20 +63,26 @@ def pages_for(role: str) -> dict[str, list[st.Page]]:
 
 
 def main() -> None:
-    st.set_page_config(page_title=t("app.short"), page_icon="⚡", layout="wide")
+    st.set_page_config(page_title=t("app.short"), page_icon="⚡", layout="wide",
+                       initial_sidebar_state="collapsed" if "t" in st.query_params else "auto")
     try:
         ident = auth.current_identity()
     except DatabaseConfigError:
         st.error(t("login.db_error"))
         return
     language_switch()
+    problem = _survey_definitions_problem(db_url())
     if ident is None:
-        nav = st.navigation([st.Page(auth.login_view, title=t("login.title"), url_path="login", default=True)],
-                            position="hidden")
+        nav = st.navigation([st.Page(auth.login_view, title=t("login.title"), url_path="login", default=True),
+                             _survey_page()], position="hidden")
         nav.run()
         return
     _sidebar_user(ident)
-    nav = st.navigation(pages_for(ident.role))
+    if problem and ident.role == "admin":
+        st.error(t("survey.definitions_broken") + "\n\n" + problem)
+    sections = pages_for(ident.role)
+    sections.setdefault(t("nav.section.overview"), []).append(_survey_page())
+    nav = st.navigation(sections)
     st.session_state["identity"] = ident
     nav.run()
 

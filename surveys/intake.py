@@ -1,0 +1,285 @@
+"""Survey intake: open a link (what the page may show), then validate and store a submission in ONE transaction.
+
+The transaction consumes the token exactly once with a guarded update::
+
+    UPDATE invitation SET used_at = :now
+     WHERE id = :id AND token_hash = :h AND used_at IS NULL AND expires_at > :now AND reusable = false
+
+and proceeds only when exactly one row changed (the same on SQLite and PostgreSQL: the second of two concurrent
+submits waits for the first's lock, re-evaluates ``used_at IS NULL`` and changes nothing). The response's unique
+``invitation_id`` is a second guard. Kiosk (reusable) invitations create a response without being consumed.
+The response, its answers and the follow-up (when the rules fire) commit together or not at all. SQLite's
+"database is locked" is retried with a short random back-off.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+import time
+import unicodedata
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Connection, Engine, insert, select, update
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.orm import aliased
+
+from data.models import UTC, Answer, Customer, FollowUp, Invitation, Region, Response, Staff, Team, Ticket
+from surveys.definitions import COMMENT_MAX_CHARS, SCALE_RANGE, Definition, DefinitionError, definition_for
+from surveys.followups import decide, due_at
+from surveys.settings import settings
+from surveys.tokens import hash_token, mask_address, well_formed
+
+T = TypeVar("T")
+LINK_STATES = ("ok", "malformed", "unknown", "expired", "used", "unavailable")
+MAX_ATTEMPTS = 8
+
+
+@dataclass(frozen=True)
+class SurveyContext:
+    """What the customer page may show about a link: no names, no phone, the address masked."""
+
+    invitation_id: int
+    survey_key: str
+    survey_version: int
+    service_type: str | None  # None for a kiosk (hall visit)
+    service_date: dt.date | None  # local date of the service
+    masked_address: str
+    region_name_zh: str
+    region_name_en: str
+    channel: str
+    reusable: bool
+    region_id: int
+    expires_at: dt.datetime
+    used: bool = False
+
+
+@dataclass(frozen=True)
+class LinkResult:
+    state: str  # one of LINK_STATES
+    context: SurveyContext | None = None
+    definition: Definition | None = None
+
+
+@dataclass(frozen=True)
+class SubmitResult:
+    status: str  # ok | malformed | unknown | expired | used | wrong_survey | invalid | unavailable
+    response_id: int | None = None
+    follow_up_id: int | None = None
+    errors: dict[str, str] = field(default_factory=dict)  # item key -> problem (for status "invalid")
+    attempts: int = 1
+
+
+def _retry(fn: Callable[[], T], attempts: int = MAX_ATTEMPTS) -> tuple[T, int]:
+    for attempt in range(1, attempts + 1):
+        try:
+            return fn(), attempt
+        except OperationalError as exc:
+            msg = str(exc.orig or exc).lower()
+            if attempt == attempts or not ("database is locked" in msg or "database is busy" in msg):
+                raise
+            time.sleep(random.uniform(0.005, 0.02) * attempt)  # noqa: S311 - jitter, not security
+    raise AssertionError("unreachable")
+
+
+_Lead = aliased(Staff)
+_StaffTeam = aliased(Team)
+
+
+def _lookup(conn: Connection, token_hash: str) -> Any:
+    return conn.execute(
+        select(Invitation.id, Invitation.survey_key, Invitation.survey_version, Invitation.ticket_id,
+               Invitation.customer_id, Invitation.region_id, Invitation.channel, Invitation.expires_at,
+               Invitation.used_at, Invitation.reusable, Invitation.created_at,
+               Ticket.service_type, Ticket.closed_at, Ticket.resolved_at, Ticket.created_at.label("ticket_created"),
+               Team.lead_staff_id.label("team_lead"), _StaffTeam.lead_staff_id.label("staff_team_lead"),
+               Customer.address, Region.name_zh, Region.name_en)
+        .select_from(Invitation)
+        .join(Region, Region.id == Invitation.region_id)
+        .outerjoin(Ticket, Ticket.id == Invitation.ticket_id)
+        .outerjoin(Team, Team.id == Ticket.team_id)
+        .outerjoin(_Lead, _Lead.id == Ticket.staff_id)
+        .outerjoin(_StaffTeam, _StaffTeam.id == _Lead.team_id)
+        .outerjoin(Customer, Customer.id == Invitation.customer_id)
+        .where(Invitation.token_hash == token_hash)
+    ).first()
+
+
+def _state(row: Any, now: dt.datetime) -> str:
+    if row is None:
+        return "unknown"
+    if row.used_at is not None and not row.reusable:
+        return "used"
+    if row.expires_at <= now:
+        return "expired"
+    return "ok"
+
+
+def open_link(engine: Engine, token: object, now: dt.datetime | None = None) -> LinkResult:
+    """Check a link and return what the page may show; never raises for a bad token."""
+    if not well_formed(token):
+        return LinkResult("malformed")
+    now = now or dt.datetime.now(UTC)
+    with engine.connect() as conn:
+        row = _lookup(conn, hash_token(str(token)))
+    state = _state(row, now)
+    if state != "ok":
+        return LinkResult(state)
+    try:
+        definition = definition_for(engine, row.survey_key, row.survey_version)
+    except DefinitionError:
+        definition = None
+    if definition is None:
+        return LinkResult("unavailable")
+    tz = ZoneInfo(settings().timezone)
+    served = row.closed_at or row.resolved_at or row.ticket_created or (now if row.reusable else row.created_at)
+    ctx = SurveyContext(
+        invitation_id=row.id, survey_key=row.survey_key, survey_version=row.survey_version,
+        service_type=row.service_type, service_date=served.astimezone(tz).date() if served else None,
+        masked_address=mask_address(row.address), region_name_zh=row.name_zh, region_name_en=row.name_en,
+        channel=row.channel, reusable=bool(row.reusable), region_id=row.region_id, expires_at=row.expires_at)
+    return LinkResult("ok", ctx, definition)
+
+
+# --- validation ---------------------------------------------------------------------------------------------------
+
+
+def _clean_text(value: str) -> str:
+    text = "".join(ch for ch in value if ch in "\n\t" or unicodedata.category(ch)[0] != "C")
+    return text.strip()[:COMMENT_MAX_CHARS]
+
+
+def validate_answers(definition: Definition, service_type: str | None, channel: str | None,
+                     answers: Mapping[str, object]) -> tuple[dict[str, Any], dict[str, str]]:
+    """Check answers against the items asked; returns (clean values, errors by item key)."""
+    items = {i.key: i for i in definition.items_for(service_type, channel)}
+    clean: dict[str, Any] = {}
+    errors: dict[str, str] = {}
+    for key in answers:
+        if key not in items:
+            errors[str(key)] = "unknown_item"
+    for key, item in items.items():
+        raw = answers.get(key)
+        if raw is None or (isinstance(raw, str) and not raw.strip()):
+            if item.required:
+                errors[key] = "required"
+            continue
+        if item.scale in SCALE_RANGE:
+            lo, hi = SCALE_RANGE[item.scale]
+            value: Any = raw
+            if isinstance(raw, str) and raw.strip().isdigit():
+                value = int(raw.strip())
+            if isinstance(value, float) and value.is_integer():
+                value = int(value)
+            if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+                errors[key] = "out_of_range"
+                continue
+            clean[key] = value
+        elif item.scale == "yesno":
+            if isinstance(raw, bool):
+                clean[key] = raw
+            elif isinstance(raw, str) and raw.strip().lower() in ("yes", "no", "y", "n", "是", "否"):
+                clean[key] = raw.strip().lower() in ("yes", "y", "是")
+            else:
+                errors[key] = "out_of_range"
+        else:  # text
+            if not isinstance(raw, str):
+                errors[key] = "not_text"
+                continue
+            text = _clean_text(raw)
+            if text:
+                clean[key] = text
+    return clean, errors
+
+
+# --- submission ---------------------------------------------------------------------------------------------------
+
+
+def submit(
+    engine: Engine,
+    token: object,
+    answers: Mapping[str, object],
+    *,
+    survey_key: str | None = None,
+    language: str = "zh-CN",
+    now: dt.datetime | None = None,
+    channel: str | None = None,
+    external_no: str | None = None,
+) -> SubmitResult:
+    """Validate and store one submission. ``survey_key`` is the questionnaire the form was built from: a token of
+    another survey is refused. ``channel`` overrides the response channel (e.g. ``web``); by default it is the
+    invitation's channel."""
+    if not well_formed(token):
+        return SubmitResult("malformed")
+    now = now or dt.datetime.now(UTC)
+    h = hash_token(str(token))
+    with engine.connect() as conn:
+        row = _lookup(conn, h)
+    state = _state(row, now)
+    if state != "ok":
+        return SubmitResult(state)
+    if survey_key is not None and survey_key != row.survey_key:
+        return SubmitResult("wrong_survey")
+    definition = definition_for(engine, row.survey_key, row.survey_version)
+    if definition is None:
+        return SubmitResult("unavailable")
+    clean, errors = validate_answers(definition, row.service_type, row.channel, answers)
+    if errors:
+        return SubmitResult("invalid", errors=errors)
+
+    roles = {i.role: i.key for i in definition.items if i.role}
+    csat = clean.get(roles.get("csat", ""))
+    nps = clean.get(roles.get("nps", ""))
+    ces = clean.get(roles.get("ces", ""))
+    fcr = clean.get(roles.get("fcr", ""))
+    comment = clean.get(roles.get("comment", ""))
+    answer_rows = []
+    for key, value in clean.items():
+        item = definition.item(key)
+        if item.scale == "text":
+            continue  # the comment lives in response.comment only
+        answer_rows.append({"item_key": key, "dimension": item.dimension,
+                            "value_num": float(value) if not isinstance(value, bool) else float(value),
+                            "value_text": None})
+    decision = decide(csat, nps, fcr, comment)
+    owner = row.team_lead or row.staff_team_lead
+
+    def attempt() -> SubmitResult:
+        with engine.begin() as conn:
+            if not row.reusable:
+                res = conn.execute(
+                    update(Invitation)
+                    .where(Invitation.id == row.id, Invitation.token_hash == h, Invitation.used_at.is_(None),
+                           Invitation.expires_at > now, Invitation.reusable.is_(False))
+                    .values(used_at=now))
+                if res.rowcount != 1:
+                    again = _lookup(conn, h)
+                    return SubmitResult("unknown" if again is None else ("expired" if again.used_at is None
+                                                                         else "used"))
+            response_id = conn.execute(insert(Response).values(
+                invitation_id=None if row.reusable else row.id, ticket_id=row.ticket_id, external_no=external_no,
+                region_id=row.region_id, channel=channel or row.channel, survey_key=row.survey_key,
+                survey_version=row.survey_version, submitted_at=now, csat=csat, nps=nps, ces=ces, fcr=fcr,
+                comment=comment, language=language)).inserted_primary_key[0]
+            if answer_rows:
+                conn.execute(insert(Answer), [{**a, "response_id": response_id} for a in answer_rows])
+            follow_up_id = None
+            if decision is not None:
+                follow_up_id = conn.execute(insert(FollowUp).values(
+                    response_id=response_id, ticket_id=row.ticket_id, customer_id=row.customer_id,
+                    region_id=row.region_id, reason=decision.reason, severity=decision.severity,
+                    owner_staff_id=owner, created_at=now, due_at=due_at(decision.severity, now), status="open",
+                    escalation_level=0, proactive=False, notes=decision.notes())).inserted_primary_key[0]
+            return SubmitResult("ok", int(response_id), int(follow_up_id) if follow_up_id else None)
+
+    try:
+        result, attempts = _retry(attempt)
+    except IntegrityError:
+        # The unique invitation_id (or an imported response's external number) was taken by a concurrent submit.
+        return SubmitResult("used")
+    if attempts > 1:
+        result = SubmitResult(result.status, result.response_id, result.follow_up_id, result.errors, attempts)
+    return result
