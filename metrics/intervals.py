@@ -267,14 +267,14 @@ def grouped_quantile(
     d = frame.loc[frame[value].notna(), by + [value]].copy()
     d[value] = d[value].astype(float)
     if not by:
-        d["__all__"] = 0
-        keys = ["__all__"]
+        d["__gq_all__"] = 0
+        keys = ["__gq_all__"]
     else:
         keys = by
     cols = keys + ["value", "n", "ci_low", "ci_high"]
     if d.empty:
         out = pd.DataFrame(columns=cols)
-        return out.drop(columns=["__all__"], errors="ignore")
+        return out.drop(columns=["__gq_all__"], errors="ignore")
     d = d.sort_values(keys + [value], kind="mergesort")
     g = d.groupby(keys, sort=True, dropna=False, observed=True)
     sizes = g.size()
@@ -298,7 +298,7 @@ def grouped_quantile(
     out["n"] = n.astype(np.int64)
     out["ci_low"] = low
     out["ci_high"] = high
-    return out.drop(columns=["__all__"], errors="ignore")
+    return out.drop(columns=["__gq_all__"], errors="ignore")
 
 
 def poisson_interval(count: ArrayLike, level: float = 0.95) -> tuple[Any, Any]:
