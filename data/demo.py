@@ -26,7 +26,6 @@ Times are generated in Asia/Shanghai (UTC+8, no daylight saving) and stored as n
 from __future__ import annotations
 
 import base64
-import datetime as dt
 import hashlib
 import io
 import json
@@ -214,11 +213,11 @@ def _select_regions(size: str) -> pd.DataFrame:
     sel = reg[(reg["level"] == "province") | reg["code"].isin(cities) | reg["code"].isin(counties)
               | reg["parent_code"].isin(counties)].reset_index(drop=True)
     sel.insert(0, "id", np.arange(1, len(sel) + 1))
-    idmap = dict(zip(sel["code"], sel["id"]))
+    idmap = dict(zip(sel["code"], sel["id"], strict=False))
     sel["parent_id"] = sel["parent_code"].map(idmap).astype("Int64")
     paths: dict[str, str] = {}
     out = []
-    for code, parent, rid in zip(sel["code"], sel["parent_code"], sel["id"]):
+    for code, parent, rid in zip(sel["code"], sel["parent_code"], sel["id"], strict=False):
         paths[code] = (paths[parent] if isinstance(parent, str) else "/") + f"{rid}/"
         out.append(paths[code])
     sel["path"] = out
@@ -279,7 +278,7 @@ def _make_staff(rng: np.random.Generator, n_staff: int, stations: pd.DataFrame, 
     ]
     shares = {"crew": 0.55, "clerk": 0.15, "agent": 0.20, "account_manager": 0.10}
     names_by_region = dict(zip(pd.concat([stations["id"], halls["id"], counties["id"]]),
-                               pd.concat([stations["name_zh"], halls["name_zh"], counties["name_zh"]])))
+                               pd.concat([stations["name_zh"], halls["name_zh"], counties["name_zh"]]), strict=False))
     t_rows, s_parts = [], []
     pools: dict[str, Any] = {}
     team_id = 0
@@ -345,9 +344,9 @@ def _make_customers(rng: np.random.Generator, n: int, stations: pd.DataFrame, re
     acct = acct[rng.permutation(n)]
     seg = _pick(rng, ["residential", "commercial", "industrial", "agricultural"], [0.88, 0.07, 0.02, 0.03], n)
     phone = np.char.add(np.char.add("1", rng.integers(3, 10, n).astype(str)), _digits(rng, n, 9))
-    county_of = dict(zip(region["id"], region["parent_id"]))
-    names = dict(zip(region["id"], region["name_zh"]))
-    code_of = dict(zip(region["id"], region["code"]))
+    county_of = dict(zip(region["id"], region["parent_id"], strict=False))
+    names = dict(zip(region["id"], region["name_zh"], strict=False))
+    code_of = dict(zip(region["id"], region["code"], strict=False))
     cities = {"3701": "济南市", "3706": "烟台市", "3713": "临沂市"}
     county_name = {cid: str(names[cid]).split("市")[-1].replace("国网", "").replace("供电公司", "")
                    for cid in set(county_of[s] for s in stations["id"])}
@@ -355,7 +354,7 @@ def _make_customers(rng: np.random.Generator, n: int, stations: pd.DataFrame, re
     st_town = stations["name_zh"].str.replace("供电所", "", regex=False).to_numpy()
     st_urban = (stations["area_class"] == "urban").to_numpy()
     prefix = np.array([f"山东省{cities.get(code_of[s][:4], '')}{county_name[county_of[s]]}{t}"
-                       for s, t in zip(st_ids, st_town)], dtype=object)
+                       for s, t in zip(st_ids, st_town, strict=False)], dtype=object)
     road = np.array(ROAD, dtype=object)[rng.integers(0, len(ROAD), n)]
     village = np.array(VILLAGE, dtype=object)[rng.integers(0, len(VILLAGE), n)]
     num = rng.integers(1, 300, n).astype(str).astype(object)
@@ -402,7 +401,7 @@ def _make_outages(rng: np.random.Generator, n_tickets: int, stations: pd.DataFra
     ev.insert(0, "id", np.arange(1, n + 1))
     ev["code"] = [f"OE{y}-{i:05d}" for y, i in zip(
         ((WINDOW_START_LOCAL + (ev["start_min"].to_numpy() * 60e6).astype("timedelta64[us]")).astype("datetime64[Y]").astype(int) + 1970),
-        ev["id"])]
+        ev["id"], strict=False)]
     ev["region_id"] = stations["id"].to_numpy()[ev["station_idx"]]
     ev["started_at"] = _ts(ev["start_min"].to_numpy())
     ev["ended_at"] = _ts((ev["start_min"] + ev["duration_min"]).to_numpy())
@@ -736,7 +735,7 @@ def _make_contacts(rng: np.random.Generator, n_target: int, ticket: pd.DataFrame
 def _make_surveys(rng: np.random.Generator, n_resp: int, ticket: pd.DataFrame, info: dict[str, Any],
                   customer: pd.DataFrame, staff: pd.DataFrame, planted: dict[str, Any], pools: dict[str, Any],
                   st_county: np.ndarray) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    n_t = len(ticket)
+    len(ticket)
     cust_idx = info["cust_idx"]
     closed = ~np.isnan(info["t_close"])
     eligible = closed & ~customer["opted_out"].to_numpy()[cust_idx] & (info["t_close"] < WINDOW_MINUTES - 60)
@@ -782,7 +781,7 @@ def _make_surveys(rng: np.random.Generator, n_resp: int, ticket: pd.DataFrame, i
 
     r_t = inv_t[responded]  # ticket positions of the responses
     n = len(r_t)
-    area = info["area"][r_t]
+    info["area"][r_t]
     s = svc[r_t]
     effect = planted["effect"][np.maximum(staff_idx[r_t], 0) + 1] * (staff_idx[r_t] >= 0)
     # dimension latents (standard-ish scale, higher is better)
@@ -944,7 +943,7 @@ def _follow_ups(rng: np.random.Generator, response: pd.DataFrame, r_t: np.ndarra
 def _truth(world: World, planted: dict[str, Any], info: dict[str, Any]) -> dict[str, Any]:
     t = world.ticket
     staff = world.staff
-    code_of = dict(zip(staff["id"], staff["code"]))
+    code_of = dict(zip(staff["id"], staff["code"], strict=False))
     resp = world.response
     rep = (t["service_type"] == "repair").to_numpy() & t["arrived_at"].notna().to_numpy()
     arr_min = ((t["arrived_at"] - t["created_at"]).dt.total_seconds() / 60).to_numpy()
@@ -1086,7 +1085,7 @@ def _column_values(s: pd.Series) -> list[Any]:
 
 
 def _rows(df: pd.DataFrame, cols: list[str]) -> list[tuple[Any, ...]]:
-    return list(zip(*(_column_values(df[c]) for c in cols)))
+    return list(zip(*(_column_values(df[c]) for c in cols), strict=False))
 
 
 def _sqlite_load(engine: Engine, world: World) -> None:
@@ -1166,14 +1165,18 @@ def _pg_load(engine: Engine, world: World) -> None:
 
 
 def groundtruth_path(engine: Engine) -> Path:
-    """Where the ground truth of the demo in this database lives: beside a SQLite file, else under data/."""
+    """Where the ground truth of the demo in this database lives: ``<db stem>.groundtruth.json`` beside a SQLite
+    file; for PostgreSQL ``data/groundtruth-<dbname>[-<schema>].json`` (the schema only when it is not public)."""
     url = engine.url
     if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
         db = Path(url.database)
         return db.with_name(f"{db.stem}.groundtruth.json")
     name = url.database or "memory"
-    schema = engine.dialect.default_schema_name if False else None  # noqa: SIM108 - resolved below
-    del schema
+    if url.get_backend_name() == "postgresql":
+        with engine.connect() as conn:
+            schema = conn.execute(text("SELECT current_schema()")).scalar_one()
+        if schema and schema != "public":
+            name = f"{name}-{schema}"
     return Path(__file__).resolve().parent / f"groundtruth-{name}.json"
 
 
@@ -1271,7 +1274,7 @@ def run_demo(engine: Engine, size: str, seed: int, replace: bool = False,
     path = load(engine, world, truth_path)
     accounts = demo_accounts(world)
     region = world.region
-    by_code = dict(zip(region["code"], region["id"]))
+    by_code = dict(zip(region["code"], region["id"], strict=False))
     province = int(region.loc[region["level"] == "province", "id"].iloc[0])
     for role, username, password in accounts:
         scope = by_code[username.split("_", 1)[1]] if username.startswith("manager_") else province

@@ -72,7 +72,7 @@ def _days(kind: str, start: object, end: object) -> np.ndarray:
             _warn(year)
     if len(local):
         in_range = local[(local["date"].dt.date >= lo) & (local["date"].dt.date <= hi)]
-        for d, k in zip(in_range["date"].dt.date, in_range["kind"]):
+        for d, k in zip(in_range["date"].dt.date, in_range["kind"], strict=False):
             if k == kind:
                 out.add(d)
             else:

@@ -74,6 +74,7 @@ def test_loaded_world_is_consistent(loaded: tuple[Engine, dict, Path]) -> None:
             assert conn.execute(text(f'SELECT COUNT(*) FROM "{table}"')).scalar_one() == n
     # timestamps are stored the way SQLAlchemy stores them, and read back as aware UTC
     from sqlalchemy.orm import Session
+
     from data.models import Ticket
 
     with Session(engine) as s:
