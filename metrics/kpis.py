@@ -22,8 +22,13 @@ import pandas as pd
 
 from metrics import registry
 from metrics.businesstime import WorkCalendar, working_minutes
-from metrics.intervals import grouped_quantile, mean_interval_from_stats, nps_interval, poisson_interval, \
-    wilson_interval
+from metrics.intervals import (
+    grouped_quantile,
+    mean_interval_from_stats,
+    nps_interval,
+    poisson_interval,
+    wilson_interval,
+)
 from metrics.registry import KPI, MetricResult, status_of
 
 __all__ = [

@@ -183,7 +183,7 @@ def _groups_from(data: Mapping[Any, Any] | Sequence[Any]) -> tuple[list[Any], li
         arrays = [np.asarray(v, float).ravel() for v in data]
         labels = list(range(len(arrays)))
     arrays = [a[np.isfinite(a)] for a in arrays]
-    pairs = [(lab, a) for lab, a in zip(labels, arrays) if a.size > 0]
+    pairs = [(lab, a) for lab, a in zip(labels, arrays, strict=True) if a.size > 0]
     return [p[0] for p in pairs], [p[1] for p in pairs]
 
 

@@ -98,8 +98,9 @@ def rake(
     w = np.where(valid, w, 0.0)
     converged = False
     err = float("inf")
-    it = 0
+    iterations = 0
     for it in range(1, max_iter + 1):
+        iterations = it
         for c, t in scaled.items():
             idx = np.where(valid, codes[c], 0).astype(np.int64)
             current = np.bincount(idx, weights=w, minlength=len(t))
@@ -121,4 +122,4 @@ def rake(
             break
     weights = pd.Series(w, index=frame.index, name="weight")
     wv = w[valid]
-    return RakeResult(weights, it, converged, err, kish_deff(wv), effective_n(wv))
+    return RakeResult(weights, iterations, converged, err, kish_deff(wv), effective_n(wv))
