@@ -1,6 +1,7 @@
-"""Command line of the data layer: ``python -m data init | demo ...``.
+"""Command line of the data layer: ``python -m data init | demo | import | export ...``.
 
-Exit codes: 0 success, 2 configuration or file-level error (one line on stderr, no traceback).
+Exit codes: 0 success, 1 (import) some rows rejected, 2 configuration or file-level error (one line on stderr,
+no traceback). ``import`` and ``export`` print a JSON summary as their last line on stdout.
 """
 
 from __future__ import annotations
@@ -25,6 +26,25 @@ def main(argv: list[str] | None = None) -> int:
     p_demo.add_argument("--seed", type=int, default=42)
     p_demo.add_argument("--replace", action="store_true", help="replace non-demo data (destructive)")
 
+    p_imp = sub.add_parser("import", help="import tickets/contacts/responses from CSV/XLSX, or a whole site")
+    p_imp.add_argument("kind", nargs="?", choices=["tickets", "contacts", "responses"])
+    p_imp.add_argument("file", nargs="?")
+    p_imp.add_argument("--mapping", help="shipped mapping name or path (default: detected from the header)")
+    p_imp.add_argument("--sheet", help="worksheet of an XLSX file (default: the first)")
+    p_imp.add_argument("--rejects", help="where to write the rejects CSV (default: FILE.rejects.csv beside FILE)")
+    p_imp.add_argument("--all", metavar="DIR", help="load a whole-site export into this (empty) database")
+    p_imp.add_argument("--user", help="who is importing (audit trail); default: the OS user")
+    p_imp.add_argument("--lang", choices=["zh-CN", "en"], help="language of messages (default: from LANG)")
+
+    p_exp = sub.add_parser("export", help="export tickets/contacts/responses in the canonical format, or a whole site")
+    p_exp.add_argument("kind", nargs="?", choices=["tickets", "contacts", "responses"])
+    p_exp.add_argument("--out", required=True, help="output file (.csv or .xlsx), or a directory with --all")
+    p_exp.add_argument("--from", dest="start", metavar="YYYY-MM-DD")
+    p_exp.add_argument("--to", dest="end", metavar="YYYY-MM-DD", help="inclusive")
+    p_exp.add_argument("--all", action="store_true", help="export every table for a site move")
+    p_exp.add_argument("--user", help="who is exporting (audit trail); default: the OS user")
+    p_exp.add_argument("--lang", choices=["zh-CN", "en"])
+
     args = parser.parse_args(argv)
     try:
         engine = get_engine(check=True)
@@ -40,10 +60,68 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.command == "demo":
             return _demo(engine, args.size, args.seed, replace=args.replace)
+        if args.command in ("import", "export"):
+            return _io(engine, args, parser)
     except DatabaseConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     return 0
+
+
+def _io(engine, args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:  # type: ignore[no-untyped-def]
+    """``import`` / ``export``: one line on stderr for an error (exit 2), the JSON summary last on stdout."""
+    import getpass
+    import json
+    import os
+
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from data.io import FileError, export_all, export_table, import_all, import_file
+
+    lang = args.lang or ("zh-CN" if os.environ.get("LANG", "").lower().startswith("zh") else "en")
+    try:
+        user = args.user or f"cli:{getpass.getuser()}"
+    except Exception:  # noqa: BLE001 - no passwd entry in some containers
+        user = "cli"
+
+    def fail(exc: FileError, extra: dict[str, object] | None = None) -> int:
+        print(f"error: {exc.message(lang)}", file=sys.stderr)
+        print(json.dumps({"imported": 0, "updated": 0, "unchanged": 0, "rejected": 0, "rejects_file": None,
+                          "seconds": 0, **(extra or {}), "error": exc.code, "message": exc.message(lang)},
+                         ensure_ascii=False))
+        return 2
+
+    try:
+        if args.command == "import":
+            if args.all:
+                counts = import_all(engine, args.all, user=user)
+                print(json.dumps({"tables": counts}, ensure_ascii=False))
+                return 0
+            if not args.kind or not args.file:
+                parser.error("import needs KIND FILE, or --all DIR")
+            res = import_file(engine, args.kind, args.file, args.mapping, sheet=args.sheet, user=user,
+                              rejects_path=args.rejects)
+            if res.error is not None:
+                return fail(res.error, {"kind": args.kind, "file": res.file, "mapping": res.mapping})
+            print(json.dumps(res.summary(lang), ensure_ascii=False))
+            return res.exit_code
+        if args.all:
+            manifest = export_all(engine, args.out, user=user)
+            print(json.dumps({"dir": args.out, "tables": {k: v["rows"] for k, v in manifest["tables"].items()}},
+                             ensure_ascii=False))
+            return 0
+        if not args.kind:
+            parser.error("export needs KIND --out FILE, or --all --out DIR")
+        info = export_table(engine, args.kind, args.out, args.start, args.end, user=user)
+        print(json.dumps(info, ensure_ascii=False))
+        return 0
+    except FileError as exc:
+        return fail(exc)
+    except OSError as exc:
+        return fail(FileError("unreadable", detail=f"{exc.strerror or exc}: {exc.filename or ''}"))
+    except SQLAlchemyError as exc:
+        detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0][:300]
+        return fail(FileError("database", detail=detail))
 
 
 def _is_empty(engine) -> bool:  # type: ignore[no-untyped-def]

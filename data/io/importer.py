@@ -1,0 +1,500 @@
+"""The import engine: file -> mapping -> vectorised validation -> staging table -> one upsert transaction.
+
+Everything a user can start (the CLI, the admin upload page, the benchmark) goes through :func:`import_file`.
+The whole import is one transaction: rows are staged in a temporary table (``COPY`` on PostgreSQL, ``executemany``
+on SQLite), references are resolved in SQL, and one ``INSERT .. ON CONFLICT (external_no) DO UPDATE .. WHERE
+<something changed>`` writes them, so re-importing a file changes nothing and a newer export updates only what
+changed. Killing the process at any point leaves the database as it was.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+import os
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import Engine, text
+from sqlalchemy.engine import Connection
+
+from data.i18n import translate
+from data.io import reading
+from data.io.errors import FileError
+from data.io.mapping import CANONICAL, Mapping, key, load, shipped
+from data.io.reading import ROW, Source
+from data.io.spec import REFS, SPECS, KindSpec
+from data.io.validate import PROBLEM_COLS, Context, validate_chunk
+from data.models import UTC
+from data.users import audit
+
+REF_GROUPS = {"customer": "customers", "staff": "staff", "team": "teams", "ticket": "tickets",
+              "outage_event": "outage_events"}
+_SQL_TYPES = {"datetime": ("TEXT", "timestamp"), "int": ("INTEGER", "bigint"), "float": ("REAL", "double precision"),
+              "bool": ("INTEGER", "boolean"), "str": ("TEXT", "text"), "text": ("TEXT", "text"),
+              "enum": ("TEXT", "text")}
+VALUE_PREVIEW = 200
+
+
+@dataclass
+class ImportResult:
+    kind: str
+    file: str
+    imported: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    rejected: int = 0
+    warnings: int = 0
+    rejects_file: str | None = None
+    seconds: float = 0.0
+    sha256: str | None = None
+    mapping: str | None = None
+    encoding: str | None = None
+    header_row: int | None = None
+    regions_created: int = 0
+    error: FileError | None = None
+    rejects: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=REJECT_COLS))
+
+    @property
+    def exit_code(self) -> int:
+        if self.error is not None:
+            return 2
+        return 1 if self.rejected else 0
+
+    def summary(self, lang: str = "en") -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "imported": self.imported, "updated": self.updated, "unchanged": self.unchanged,
+            "rejected": self.rejected, "rejects_file": self.rejects_file, "seconds": round(self.seconds, 3),
+            "warnings": self.warnings, "kind": self.kind, "file": self.file, "mapping": self.mapping,
+        }
+        if self.regions_created:
+            out["regions_created"] = self.regions_created
+        if self.error is not None:
+            out["error"] = self.error.code
+            out["message"] = self.error.message(lang)
+        return out
+
+
+REJECT_COLS = ["row", "column", "value", "level", "reason_zh", "reason_en"]
+
+
+def choose_mapping(path: str | Path, kind: str) -> Mapping:
+    """The shipped mapping of ``kind`` whose headers best match the file's first rows (canonical on a tie)."""
+    names = shipped(kind)
+    candidates = [load(n, kind) for n in [CANONICAL[kind], *[n for n in names if n != CANONICAL[kind]]]]
+    rows = _first_rows(Path(path))
+    best, best_n = candidates[0], 0
+    for m in candidates:
+        n = max((m.match_count(r) for r in rows), default=0)
+        if n > best_n:
+            best, best_n = m, n
+    return best
+
+
+def _first_rows(path: Path) -> list[list[str]]:
+    import csv
+
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(64 * 1024)
+    except OSError:
+        return []
+    if head.startswith(b"PK\x03\x04"):
+        try:
+            wb = reading._workbook(path)
+            try:
+                ws = wb[wb.sheetnames[0]]
+                return [["" if v is None else str(v) for v in r]
+                        for r in ws.iter_rows(max_row=reading.HEADER_SEARCH_ROWS, values_only=True)]
+            finally:
+                wb.close()
+        except FileError:
+            return []
+    for enc in ("utf-8-sig", "gb18030"):
+        try:
+            txt = head.decode(enc)
+            break
+        except UnicodeDecodeError as exc:
+            if exc.start > len(head) - 4:
+                txt = head[: exc.start].decode(enc, errors="replace")
+                break
+    else:
+        txt = head.decode("utf-8", errors="replace")
+    out: list[list[str]] = []
+    csv.field_size_limit(1 << 30)
+    for d in reading.DELIMITERS:
+        try:
+            for i, r in enumerate(csv.reader(io.StringIO(txt), delimiter=d)):
+                if i >= reading.HEADER_SEARCH_ROWS:
+                    break
+                out.append(r)
+        except csv.Error:
+            continue
+    return out
+
+
+def import_file(
+    engine: Engine,
+    kind: str,
+    path: str | Path,
+    mapping: str | Path | Mapping | None = None,
+    *,
+    sheet: str | None = None,
+    user: str | None = None,
+    rejects_path: str | Path | None = None,
+    display_name: str | None = None,
+    chunk_rows: int = reading.CHUNK_ROWS,
+) -> ImportResult:
+    """Import one file. Never raises for a bad file: a file-level problem comes back in ``result.error``
+    (exit code 2) with nothing written except an ``import_failed`` audit event."""
+    t0 = time.perf_counter()
+    path = Path(path)
+    name = display_name or path.name
+    res = ImportResult(kind=kind, file=name)
+    try:
+        if kind not in SPECS:
+            raise FileError("kind_unknown", kind=kind, kinds=", ".join(SPECS))
+        m = mapping if isinstance(mapping, Mapping) else (
+            load(mapping, kind) if mapping is not None else choose_mapping(path, kind))
+        if m.kind != kind:
+            raise FileError("mapping_kind", mapping=m.name, mapping_kind=m.kind, kind=kind)
+        res.mapping = m.name
+        src = reading.open_source(path, m, sheet=sheet, name=name)
+        res.sha256, res.encoding, res.header_row = src.sha256, src.encoding, src.header_row
+        _run(engine, SPECS[kind], m, src, res, user, rejects_path, chunk_rows, t0)
+    except FileError as exc:
+        res.error = exc
+        res.imported = res.updated = res.unchanged = res.rejected = res.warnings = 0
+        res.rejects = pd.DataFrame(columns=REJECT_COLS)
+        res.seconds = time.perf_counter() - t0
+        if res.sha256 is None and path.is_file():
+            res.sha256 = reading._sha256(path)
+        with engine.begin() as conn:
+            audit(conn, user, "import_failed", kind[:32], name[:128],
+                  {"file": name, "sha256": res.sha256, "mapping": res.mapping, "error": exc.code,
+                   "message": exc.message("en")})
+    return res
+
+
+def _lookups(conn: Connection, m: Mapping) -> tuple[dict[str, int], set[str], dict[str, tuple[int, str, str]]]:
+    regions = pd.read_sql(text("SELECT id, code, name_zh, name_en, path, level FROM region"), conn)
+    match = m.policy("regions").get("match") or ["code", "name_zh", "name_en"]
+    ids: dict[str, int] = {}
+    ambiguous: set[str] = set()
+    for col in match:
+        if col not in ("code", "name_zh", "name_en"):
+            raise FileError("mapping_invalid", mapping=m.name, detail=f"regions.match: unknown column {col!r}")
+        for k, group in regions.groupby(regions[col].map(key))["id"]:
+            vals = set(group)
+            if len(vals) > 1 or (k in ids and ids[k] not in vals):
+                ambiguous.add(k)
+            else:
+                ids.setdefault(k, next(iter(vals)))
+    codes = {key(c): (int(i), p, lv) for i, c, p, lv in regions[["id", "code", "path", "level"]].itertuples(False)}
+    for k in ambiguous:
+        ids.pop(k, None)
+    # A code always wins over a name that happens to be equal to another region's code.
+    for k, (i, _p, _l) in codes.items():
+        if "code" in match:
+            ids[k] = i
+            ambiguous.discard(k)
+    return ids, ambiguous, codes
+
+
+def _run(engine: Engine, spec: KindSpec, m: Mapping, src: Source, res: ImportResult, user: str | None,
+         rejects_path: str | Path | None, chunk_rows: int, t0: float) -> None:
+    pg = engine.dialect.name == "postgresql"
+    stg = f"stg_{uuid.uuid4().hex[:12]}"
+    problems: list[pd.DataFrame] = []
+    now = dt.datetime.now(UTC)
+    with engine.connect() as conn:
+        try:
+            with conn.begin():
+                ids, ambiguous, codes = _lookups(conn, m)
+                pol = m.policy("regions")
+                default_id = None
+                if pol.get("default"):
+                    if key(pol["default"]) not in codes:
+                        raise FileError("region_config", code=pol["default"])
+                    default_id = codes[key(pol["default"])][0]
+                if pol.get("unknown") == "create" and key(pol.get("parent", "")) not in codes:
+                    raise FileError("region_config", code=pol.get("parent"))
+                ctx = Context(m, spec, src.headers, ids, ambiguous, default_id, now)
+                cols = _staging_columns(spec, ctx)
+                _create_staging(conn, stg, cols, pg)
+                n_rows = 0
+                for chunk in reading.chunks(src, chunk_rows):
+                    n_rows += len(chunk)
+                    valid, probs = validate_chunk(chunk, ctx)
+                    if len(probs):
+                        problems.append(probs)
+                    if len(valid):
+                        _stage(conn, stg, valid, cols, pg)
+                if n_rows == 0:
+                    raise FileError("no_rows", row=src.header_row)
+                if os.environ.get("GRIDCX_IMPORT_PAUSE_STAGED"):  # test hook: kill -9 while staged
+                    print("staged", flush=True)
+                    time.sleep(float(os.environ["GRIDCX_IMPORT_PAUSE_STAGED"]))
+                res.regions_created = _create_regions(conn, ctx, codes, pol, pg)
+                problems += _resolve_refs(conn, stg, spec, ctx, pg)
+                counts = _upsert(conn, stg, spec, ctx, cols, pg, now)
+                res.imported, res.updated, res.unchanged = counts
+                rejects = _reasons(pd.concat(problems, ignore_index=True) if problems else
+                                   pd.DataFrame(columns=PROBLEM_COLS))
+                res.rejects = rejects
+                res.rejected = int(rejects.loc[rejects["level"] == "error", "row"].nunique())
+                res.warnings = int((rejects["level"] == "warning").sum())
+                if len(rejects):
+                    res.rejects_file = str(_write_rejects(rejects, src, rejects_path))
+                res.seconds = time.perf_counter() - t0
+                if os.environ.get("GRIDCX_IMPORT_PAUSE_UPSERTED"):  # test hook: kill -9 before commit
+                    print("upserted", flush=True)
+                    time.sleep(float(os.environ["GRIDCX_IMPORT_PAUSE_UPSERTED"]))
+                audit(conn, user, "import", spec.kind, src.name[:128], {
+                    "file": src.name, "sha256": src.sha256, "size": src.size, "mapping": m.name,
+                    "encoding": src.encoding, "sheet": src.sheet, "header_row": src.header_row, "rows": n_rows,
+                    **{k: v for k, v in res.summary().items() if k in (
+                        "imported", "updated", "unchanged", "rejected", "warnings", "rejects_file",
+                        "regions_created")},
+                })
+        finally:
+            if not pg:
+                conn.exec_driver_sql(f"DROP TABLE IF EXISTS temp.{stg}")
+                conn.commit()
+    res.seconds = time.perf_counter() - t0
+
+
+# --- staging ----------------------------------------------------------------------------------------------------
+
+
+def _staging_columns(spec: KindSpec, ctx: Context) -> dict[str, str]:
+    """Staging column -> field type (``ref_key``/``ref_id`` for references)."""
+    cols: dict[str, str] = {"row_no": "int"}
+    for f in spec.fields:
+        if f.name not in ctx.present and f.default is None:
+            continue
+        if f.type == "ref":
+            assert f.ref is not None
+            cols[f"{f.ref}_key"] = "str"
+            cols[REFS[f.ref][2]] = "int"
+        else:
+            assert f.column is not None
+            cols[f.column] = f.type
+    if spec.kind == "responses" and "region_id" not in cols:
+        cols["region_key"] = "str"
+        cols["region_id"] = "int"
+    return cols
+
+
+def _create_staging(conn: Connection, stg: str, cols: dict[str, str], pg: bool) -> None:
+    defs = ", ".join(f"{c} {_SQL_TYPES[t][1 if pg else 0]}" for c, t in cols.items())
+    if pg:
+        conn.exec_driver_sql(f"CREATE TEMP TABLE {stg} ({defs}) ON COMMIT DROP")
+    else:
+        conn.exec_driver_sql(f"CREATE TEMP TABLE {stg} ({defs})")
+
+
+def _stage(conn: Connection, stg: str, valid: pd.DataFrame, cols: dict[str, str], pg: bool) -> None:
+    frame = pd.DataFrame(index=valid.index)
+    for c, t in cols.items():
+        if c in valid:
+            s = valid[c]
+        else:
+            s = pd.Series(None, index=valid.index, dtype=object)
+        if t == "datetime":
+            arr = s.to_numpy(dtype="datetime64[us]")
+            txt = np.datetime_as_string(arr, unit="us").astype(object)
+            txt[np.isnat(arr)] = None
+            frame[c] = txt
+        else:
+            frame[c] = s
+    if pg:
+        buf = io.StringIO()
+        frame.to_csv(buf, header=False, index=False)
+        raw = conn.connection.driver_connection
+        with raw.cursor() as cur:  # type: ignore[union-attr]
+            with cur.copy(f"COPY {stg} ({', '.join(cols)}) FROM STDIN WITH (FORMAT csv)") as cp:
+                cp.write(buf.getvalue())
+        return
+    columns = []
+    for c, t in cols.items():
+        s = frame[c]
+        if t in ("int",):
+            columns.append(s.astype(object).where(s.notna(), None).tolist())
+        elif t == "float":
+            columns.append(s.astype(object).where(s.notna(), None).tolist())
+        else:
+            columns.append(s.astype(object).where(s.notna(), None).tolist())
+    rows = list(zip(*columns, strict=True))
+    marks = ", ".join("?" * len(cols))
+    cur = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    cur.executemany(f"INSERT INTO temp.{stg} VALUES ({marks})", rows)
+    cur.close()
+
+
+# --- references ---------------------------------------------------------------------------------------------------
+
+
+def _create_regions(conn: Connection, ctx: Context, codes: dict[str, tuple[int, str, str]], pol: dict[str, Any],
+                    pg: bool) -> int:
+    if not ctx.created_labels:
+        return 0
+    parent_id, parent_path, parent_level = codes[key(pol["parent"])]
+    levels = ("province", "city", "county", "station")
+    if parent_level == "station":
+        raise FileError("region_config", code=pol["parent"])
+    level = levels[levels.index(parent_level) + 1]
+    area = pol.get("area_class") or conn.execute(
+        text("SELECT area_class FROM region WHERE id = :i"), {"i": parent_id}).scalar_one()
+    n = 0
+    for label in sorted(set(ctx.created_labels.values())):
+        rid = conn.execute(text(
+            "INSERT INTO region (code, name_zh, name_en, level, kind, parent_id, path, area_class, customers) "
+            "VALUES (:c, :zh, :en, :lv, :kind, :p, '', :a, 0) RETURNING id"),
+            {"c": label[:32], "zh": label[:64], "en": label[:128], "lv": level,
+             "kind": "supply_station" if level == "station" else None, "p": parent_id, "a": area}).scalar_one()
+        conn.execute(text("UPDATE region SET path = :path WHERE id = :i"), {"path": f"{parent_path}{rid}/", "i": rid})
+        n += 1
+    return n
+
+
+def _resolve_refs(conn: Connection, stg: str, spec: KindSpec, ctx: Context, pg: bool) -> list[pd.DataFrame]:
+    probs: list[pd.DataFrame] = []
+    t = f"temp.{stg}" if not pg else stg
+    if ctx.created_labels:
+        conn.exec_driver_sql(
+            f"UPDATE {t} SET region_id = (SELECT r.id FROM region r WHERE r.code = {t}.region_key) "
+            "WHERE region_id IS NULL AND region_key IS NOT NULL")
+    for f in spec.fields:
+        if f.type != "ref" or f.ref == "region" or f.name not in ctx.present:
+            continue
+        assert f.ref is not None
+        table, keycol, idcol = REFS[f.ref]
+        kcol = f"{f.ref}_key"
+        upd = (f"UPDATE {t} SET {idcol} = (SELECT x.id FROM {table} x WHERE x.{keycol} = {t}.{kcol}) "
+               f"WHERE {kcol} IS NOT NULL")
+        conn.exec_driver_sql(upd)
+        policy = ctx.mapping.policy(REF_GROUPS[f.ref]).get("unknown", "ignore")
+        if policy == "create" and f.ref == "staff":
+            role = ctx.mapping.policy("staff").get("role", "crew")
+            conn.exec_driver_sql(
+                f"INSERT INTO staff (code, name, role, region_id, active) "
+                f"SELECT {kcol}, {kcol}, '{role[:24].replace(chr(39), '')}', min(region_id), "
+                f"{'true' if pg else '1'} FROM {t} WHERE {kcol} IS NOT NULL AND {idcol} IS NULL "
+                f"AND region_id IS NOT NULL GROUP BY {kcol}")
+            conn.exec_driver_sql(upd)
+        miss = pd.read_sql(text(f"SELECT row_no, {kcol} AS v FROM {t} WHERE {kcol} IS NOT NULL AND {idcol} IS NULL"),
+                           conn)
+        if len(miss):
+            level = "error" if policy == "reject" else "warning"
+            probs.append(pd.DataFrame({"row": miss["row_no"], "column": ctx.label(f.name), "value": miss["v"],
+                                       "code": f"unknown_{f.ref}", "params": "", "level": level}))
+            if policy == "reject":
+                conn.exec_driver_sql(f"DELETE FROM {t} WHERE {kcol} IS NOT NULL AND {idcol} IS NULL")
+    if spec.kind == "responses":
+        if "ticket" in ctx.present:
+            conn.exec_driver_sql(
+                f"UPDATE {t} SET region_id = (SELECT x.region_id FROM ticket x WHERE x.id = {t}.ticket_id) "
+                "WHERE region_id IS NULL AND ticket_id IS NOT NULL")
+        miss = pd.read_sql(text(f"SELECT row_no FROM {t} WHERE region_id IS NULL"), conn)
+        if len(miss):
+            probs.append(pd.DataFrame({"row": miss["row_no"], "column": ctx.label("ticket"), "value": "",
+                                       "code": "no_region", "params": "", "level": "error"}))
+            conn.exec_driver_sql(f"DELETE FROM {t} WHERE region_id IS NULL")
+    return probs
+
+
+# --- upsert -------------------------------------------------------------------------------------------------------
+
+
+def _upsert(conn: Connection, stg: str, spec: KindSpec, ctx: Context, cols: dict[str, str], pg: bool,
+            now: dt.datetime) -> tuple[int, int, int]:
+    t = f"temp.{stg}" if not pg else stg
+    target = spec.table
+    insert_cols = [c for c in cols if c != "row_no" and not c.endswith("_key")]
+    # Only what the file carries is updated; columns filled with defaults for new rows are left alone.
+    update_cols = []
+    for c in insert_cols:
+        f = next((x for x in spec.fields if x.column == c or (x.ref and REFS[x.ref][2] == c)), None)
+        if f is None or f.name in ctx.present or c == "region_id":
+            update_cols.append(c)
+    update_cols = [c for c in update_cols if c != "external_no"]
+
+    def sel(c: str, alias: str = "") -> str:
+        col = f"{alias}{c}"
+        if not pg and cols[c] == "datetime":
+            return f"replace({col}, 'T', ' ')"
+        if not pg and cols[c] == "bool":
+            return f"CAST({col} AS INTEGER)"
+        return col
+
+    neq = " IS DISTINCT FROM " if pg else " IS NOT "
+    changed_sj = " OR ".join(f"x.{c}{neq}{sel(c, 's.')}" for c in update_cols) or "false"
+    row = conn.execute(text(
+        f"SELECT count(*), coalesce(sum(CASE WHEN {changed_sj} THEN 1 ELSE 0 END), 0), "
+        f"(SELECT count(*) FROM {t}) FROM {t} s JOIN {target} x ON x.external_no = s.external_no")).one()
+    existing, changed, staged = int(row[0]), int(row[1]), int(row[2])
+    extra_cols, extra_vals, params = [], [], {}
+    if target == "ticket":
+        extra_cols, extra_vals = ["updated_at"], [":now"]
+        params["now"] = now.astimezone(UTC).replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
+    all_cols = insert_cols + extra_cols
+    select_list = ", ".join([sel(c) for c in insert_cols] + extra_vals)
+    set_list = ", ".join(f"{c} = excluded.{c}" for c in update_cols + extra_cols)
+    changed_ex = " OR ".join(f"{target}.{c}{neq}excluded.{c}" for c in update_cols) or "false"
+    if pg and target == "ticket":
+        select_list = select_list.replace(":now", "CAST(:now AS timestamp)")
+    conflict = f"DO UPDATE SET {set_list} WHERE {changed_ex}" if set_list else "DO NOTHING"
+    conn.execute(text(
+        f"INSERT INTO {target} ({', '.join(all_cols)}) SELECT {select_list} FROM {t} WHERE true "
+        f"ON CONFLICT (external_no) {conflict}"), params)
+    return staged - existing, changed, existing - changed
+
+
+# --- rejects ------------------------------------------------------------------------------------------------------
+
+
+def _reasons(p: pd.DataFrame) -> pd.DataFrame:
+    if not len(p):
+        return pd.DataFrame(columns=REJECT_COLS)
+    p = p.sort_values(["row", "level"], kind="stable").reset_index(drop=True)
+    combos = p[["code", "params"]].drop_duplicates()
+    zh, en = {}, {}
+    for code, params in combos.itertuples(index=False):
+        kw = json.loads(params) if params else {}
+        zh[(code, params)] = _reason_text(code, "zh-CN", kw)
+        en[(code, params)] = _reason_text(code, "en", kw)
+    keys = list(zip(p["code"], p["params"], strict=True))
+    value = p["value"].astype(object).where(p["value"].notna(), "")
+    value = value.map(lambda v: v if len(str(v)) <= VALUE_PREVIEW
+                      else f"{str(v)[:VALUE_PREVIEW]}… ({len(str(v))})")
+    return pd.DataFrame({
+        "row": p["row"].astype("int64"), "column": p["column"], "value": value, "level": p["level"],
+        "reason_zh": [zh[k] for k in keys], "reason_en": [en[k] for k in keys],
+    })
+
+
+def _reason_text(code: str, lang: str, kw: dict[str, Any]) -> str:
+    kw = dict(kw)
+    for name in ("field", "other"):
+        if name in kw:
+            kw[name] = translate(f"import.field.{kw[name]}", lang)
+    return translate(f"import.reason.{code}", lang, **kw) if kw else translate(f"import.reason.{code}", lang)
+
+
+def _write_rejects(rejects: pd.DataFrame, src: Source, rejects_path: str | Path | None) -> Path:
+    from data.io.exporter import neutralise
+
+    path = Path(rejects_path) if rejects_path else src.path.with_name(src.path.stem + ".rejects.csv")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    out = rejects.copy()
+    for c in ("column", "value", "reason_zh", "reason_en"):
+        out[c] = neutralise(out[c].astype(str))
+    out.to_csv(path, index=False, encoding="utf-8-sig")
+    return path

@@ -1,0 +1,355 @@
+"""Reading service-log files: encoding detection, CSV and XLSX in chunks, the header row found below banners.
+
+Every value comes out as text (``str``) or missing (NaN), so validation sees exactly what the file holds.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import datetime as dt
+import hashlib
+import io
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from data.io.errors import FileError
+from data.io.mapping import Mapping, key
+
+CHUNK_ROWS = 200_000
+SAMPLE_BYTES = 256 * 1024
+HEADER_SEARCH_ROWS = 30
+EXTRA_COLS = 8  # rows may carry this many surplus fields before the parser gives up on the file
+DELIMITERS = (",", "\t", ";", "|")
+ROW = "__row"
+EXTRA = "__extra"
+
+
+@dataclass
+class Source:
+    path: Path
+    name: str
+    sha256: str
+    size: int
+    format: str  # csv | xlsx
+    encoding: str | None = None
+    delimiter: str | None = None
+    sheet: str | None = None
+    header_row: int = 1  # 1-based line (CSV) or sheet row (XLSX) of the header
+    lines_before_data: int = 1
+    headers: list[str] = field(default_factory=list)
+
+
+def open_source(path: str | Path, mapping: Mapping, sheet: str | None = None, name: str | None = None) -> Source:
+    """Inspect ``path``: hash, format, encoding, delimiter, header row. Raises :class:`FileError`."""
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as fh:
+            head = fh.read(SAMPLE_BYTES)
+    except OSError as exc:
+        raise FileError("unreadable", detail=exc.strerror or str(exc)) from None
+    src = Source(path=path, name=name or path.name, sha256="", size=size, format="csv")
+    if size == 0 or not head.strip(b" \r\n\t\xef\xbb\xbf"):
+        src.sha256 = _sha256(path)
+        raise FileError("empty")
+    if head.startswith(b"PK\x03\x04"):
+        src.format = "xlsx"
+        src.sha256 = _sha256(path)
+        _open_xlsx(src, mapping, sheet or mapping.sheet)
+        return src
+    if head.startswith(b"\xd0\xcf\x11\xe0"):
+        raise FileError("xls_unsupported")
+    src.encoding, src.sha256 = _detect_encoding(path, head, mapping.encoding)
+    text = head.decode(src.encoding, errors="replace")
+    if len(head) < size:  # drop the partial last line of the sample
+        text = text[: text.rfind("\n") + 1] or text
+    _find_csv_header(src, text, mapping)
+    return src
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(8 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _line_of(path: Path, offset: int) -> int:
+    with open(path, "rb") as fh:
+        return fh.read(offset).count(b"\n") + 1
+
+
+def _detect_encoding(path: Path, head: bytes, pinned: str | None) -> tuple[str, str]:
+    """UTF-8 (with or without BOM), else GB18030 (a superset of GBK/GB2312), else charset-normalizer's guess.
+
+    The whole file is decoded once while hashing it, so a file that changes encoding halfway is refused with the
+    line where it happens rather than imported as mojibake.
+    """
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        candidates = ["utf-16"]
+    elif b"\x00" in head[:4096]:
+        raise FileError("binary")
+    else:
+        candidates = ["utf-8-sig"] if head.startswith(b"\xef\xbb\xbf") else ["utf-8", "gb18030"]
+    if pinned:
+        candidates = [pinned]
+    h = hashlib.sha256()
+    fail: dict[str, tuple[int, bool, str]] = {}
+    decoders = {c: codecs.getincrementaldecoder(c)() for c in candidates}
+    offset = 0
+    nonascii = False
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(8 << 20), b""):
+            h.update(block)
+            for enc, dec in list(decoders.items()):
+                try:
+                    dec.decode(block)
+                except UnicodeDecodeError as exc:
+                    fail[enc] = (offset + exc.start, nonascii, exc.reason)
+                    del decoders[enc]
+            if not nonascii and re.search(rb"[\x80-\xff]", block):
+                nonascii = True
+            offset += len(block)
+    for enc, dec in list(decoders.items()):
+        try:
+            dec.decode(b"", final=True)
+        except UnicodeDecodeError as exc:
+            fail[enc] = (offset - 1, True, exc.reason)
+            del decoders[enc]
+    digest = h.hexdigest()
+    size = offset
+    for enc in candidates:
+        if enc in decoders:
+            if enc == "gb18030":
+                _check_not_mixed(path)
+            return enc, digest
+    first = candidates[0]
+    at, seen_nonascii, why = fail[first]
+    if first.startswith("utf-8") and at >= size - 4 and "end of data" in why:
+        raise FileError("truncated_char")
+    if first.startswith("utf-8"):
+        with open(path, "rb") as fh:
+            before = fh.read(at)
+        if re.search(rb"[\x80-\xff]", before):  # valid UTF-8 text, then something else
+            raise FileError("mixed_encoding", line=_line_of(path, at))
+    if pinned:
+        raise FileError("encoding_wrong", encoding=pinned, line=_line_of(path, at))
+    try:
+        from charset_normalizer import from_bytes
+
+        best = from_bytes(head).best()
+    except Exception:  # noqa: BLE001 - the guesser must never crash an import
+        best = None
+    if best is not None and best.encoding not in ("utf_8", "gb18030"):
+        enc = best.encoding
+        try:
+            with open(path, "rb") as fh:
+                codecs.decode(fh.read(), enc)
+            return enc, digest
+        except (UnicodeDecodeError, LookupError):
+            pass
+    raise FileError("encoding_unknown")
+
+
+def _check_not_mixed(path: Path) -> None:
+    """In a GBK/GB18030 file, a line that is valid multi-byte UTF-8 means the file mixes encodings."""
+    with open(path, "rb") as fh:
+        lineno = 0
+        for raw in fh:
+            lineno += 1
+            if raw.isascii():
+                continue
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError:
+                continue
+            raise FileError("mixed_encoding", line=lineno)
+
+
+def _find_csv_header(src: Source, text: str, mapping: Mapping) -> None:
+    csv.field_size_limit(1 << 30)
+    delims = (mapping.delimiter,) if mapping.delimiter else DELIMITERS
+    best: tuple[int, str, list[str], int, int] | None = None  # matches, delim, header, record idx, lines consumed
+    for d in delims:
+        reader = csv.reader(io.StringIO(text), delimiter=d)
+        try:
+            for idx, rec in enumerate(reader):
+                if idx >= HEADER_SEARCH_ROWS:
+                    break
+                n = mapping.match_count(rec)
+                if n and (best is None or n > best[0]):
+                    best = (n, d, rec, idx, reader.line_num)
+        except csv.Error:
+            continue
+    if best is None:
+        first = text.lstrip("\ufeff").splitlines()[0][:120] if text.strip() else ""
+        raise FileError("no_header", expected=", ".join(list(mapping.columns)[:6]), first_line=first)
+    _n, src.delimiter, header, idx, consumed = best
+    src.header_row = consumed
+    src.lines_before_data = consumed
+    src.headers = _dedupe([h.replace("\ufeff", "").strip() for h in header])
+    missing = mapping.required_missing(src.headers)
+    if missing:
+        raise FileError("columns_missing", columns=", ".join(missing), row=src.header_row)
+
+
+def _dedupe(headers: list[str]) -> list[str]:
+    seen: dict[str, int] = {}
+    out = []
+    for i, h in enumerate(headers):
+        h = h or f"column_{i + 1}"
+        if h in seen:
+            seen[h] += 1
+            h = f"{h} ({seen[h]})"
+        else:
+            seen[h] = 1
+        out.append(h)
+    return out
+
+
+def chunks(src: Source, chunk_rows: int = CHUNK_ROWS) -> Iterator[pd.DataFrame]:
+    """The data rows in chunks: the file's columns as text (NaN when empty), ``__row`` (the row number a user
+    sees: header row + record index) and ``__extra`` (surplus fields, when a row has more than the header)."""
+    if src.format == "xlsx":
+        yield from _xlsx_chunks(src, chunk_rows)
+        return
+    n = len(src.headers)
+    extras = [f"__x{i}" for i in range(EXTRA_COLS)]
+    names = [f"c{i}" for i in range(n)] + extras
+    reader = pd.read_csv(
+        src.path, encoding=src.encoding, sep=src.delimiter, skiprows=src.lines_before_data, header=None,
+        names=names, dtype=str, keep_default_na=False, na_values=[""], chunksize=chunk_rows, engine="c",
+        skip_blank_lines=True, quotechar='"', doublequote=True, index_col=False,
+    )
+    start = src.header_row + 1
+    try:
+        for df in reader:
+            yield _finish(df, src.headers, extras, start)
+            start += len(df)
+    except pd.errors.ParserError as exc:
+        raise _parser_error(str(exc), src) from None
+    except UnicodeDecodeError:
+        raise FileError("encoding_unknown") from None
+
+
+def _finish(df: pd.DataFrame, headers: list[str], extras: list[str], start: int) -> pd.DataFrame:
+    surplus = df[extras]
+    df = df.drop(columns=extras)
+    df.columns = headers
+    df[ROW] = range(start, start + len(df))
+    has_extra = surplus.notna().any(axis=1)
+    df[EXTRA] = pd.Series(pd.NA, index=df.index, dtype=object)
+    if has_extra.any():
+        df.loc[has_extra, EXTRA] = surplus[has_extra].notna().sum(axis=1).astype(str)
+    return df
+
+
+def _parser_error(msg: str, src: Source) -> FileError:
+    m = re.search(r"EOF inside string starting at row (\d+)", msg)
+    if m:
+        return FileError("unclosed_quote", row=int(m.group(1)) + src.lines_before_data + 1)
+    m = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", msg)
+    if m:
+        return FileError("too_many_fields", row=int(m.group(2)) + src.lines_before_data,
+                         expected=len(src.headers), found=int(m.group(3)))
+    return FileError("parse", detail=msg.splitlines()[0][:200])
+
+
+# --- XLSX -------------------------------------------------------------------------------------------------------
+
+
+def _workbook(path: Path):  # type: ignore[no-untyped-def]
+    import zipfile
+
+    from openpyxl import load_workbook
+
+    try:
+        return load_workbook(path, read_only=True, data_only=False)
+    except (zipfile.BadZipFile, KeyError, OSError, ValueError, TypeError) as exc:
+        raise FileError("not_xlsx", detail=type(exc).__name__) from None
+    except Exception as exc:  # noqa: BLE001 - openpyxl raises many kinds for a damaged workbook
+        raise FileError("not_xlsx", detail=type(exc).__name__) from None
+
+
+def _cell(v: object) -> object:
+    if v is None:
+        return float("nan")
+    if isinstance(v, str):
+        return v if v.strip() else float("nan")
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, dt.datetime):
+        return v.isoformat(sep=" ")
+    if isinstance(v, (dt.date, dt.time)):
+        return v.isoformat()
+    if isinstance(v, float):
+        return str(int(v)) if v.is_integer() and abs(v) < 1e15 else repr(v)
+    return str(v)
+
+
+def _open_xlsx(src: Source, mapping: Mapping, sheet: str | None) -> None:
+    wb = _workbook(src.path)
+    try:
+        names = wb.sheetnames
+        if sheet is not None and sheet not in names:
+            raise FileError("sheet_missing", sheet=sheet, sheets=", ".join(names))
+        ws = wb[sheet] if sheet else wb[names[0]]
+        src.sheet = ws.title
+        best: tuple[int, int, list[str]] | None = None
+        for i, row in enumerate(ws.iter_rows(max_row=HEADER_SEARCH_ROWS, values_only=True), start=1):
+            rec = ["" if v is None else str(v) for v in row]
+            n = mapping.match_count(rec)
+            if n and (best is None or n > best[0]):
+                best = (n, i, rec)
+    finally:
+        wb.close()
+    if best is None:
+        raise FileError("no_header", expected=", ".join(list(mapping.columns)[:6]), first_line=f"[{src.sheet}]")
+    _n, src.header_row, header = best
+    while header and not header[-1].strip():
+        header.pop()
+    src.headers = _dedupe([h.strip() for h in header])
+    src.lines_before_data = src.header_row
+    missing = mapping.required_missing(src.headers)
+    if missing:
+        raise FileError("columns_missing", columns=", ".join(missing), row=src.header_row)
+
+
+def _xlsx_chunks(src: Source, chunk_rows: int) -> Iterator[pd.DataFrame]:
+    wb = _workbook(src.path)
+    try:
+        ws = wb[src.sheet]
+        n = len(src.headers)
+        buf: list[list[object]] = []
+        rows: list[int] = []
+        extra: list[object] = []
+        for i, row in enumerate(ws.iter_rows(min_row=src.header_row + 1, values_only=True),
+                                start=src.header_row + 1):
+            vals = [_cell(v) for v in row]
+            if not any(isinstance(v, str) for v in vals):
+                continue  # blank row
+            surplus = sum(1 for v in vals[n:] if isinstance(v, str))
+            vals = (vals + [float("nan")] * n)[:n]
+            buf.append(vals)
+            rows.append(i)
+            extra.append(str(surplus) if surplus else pd.NA)
+            if len(buf) >= chunk_rows:
+                yield _xlsx_frame(buf, rows, extra, src.headers)
+                buf, rows, extra = [], [], []
+        if buf:
+            yield _xlsx_frame(buf, rows, extra, src.headers)
+    finally:
+        wb.close()
+
+
+def _xlsx_frame(buf: list[list[object]], rows: list[int], extra: list[object], headers: list[str]) -> pd.DataFrame:
+    df = pd.DataFrame(buf, columns=headers, dtype=object)
+    df[ROW] = rows
+    df[EXTRA] = pd.Series(extra, dtype=object)
+    return df

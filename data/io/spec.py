@@ -1,0 +1,137 @@
+"""What each importable kind has: its fields, their types, and the table they land in.
+
+A *field* is GridCX's name for a value (``created_at``, ``region``, ``csat`` ...). A mapping file (``data/mappings/``)
+says which source column feeds which field; this module says what a field must look like. References (region,
+customer, staff, team, ticket, outage event) are given by their business key (code, account number, external
+number) in files and resolved to ids during the import.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+KINDS = ("tickets", "contacts", "responses")
+
+
+@dataclass(frozen=True)
+class Field:
+    name: str
+    type: str  # str | text | datetime | int | float | bool | enum | ref
+    column: str | None = None  # target column (None for refs resolved through ``ref``)
+    required: bool = False
+    max_len: int | None = None
+    enum: str | None = None  # reference kind (channel | service_type | segment) or a key of enums.json
+    lo: float | None = None
+    hi: float | None = None
+    ref: str | None = None  # region | customer | staff | team | ticket | outage_event
+    default: object = None  # value inserted for new rows when the field is not mapped
+
+
+@dataclass(frozen=True)
+class KindSpec:
+    kind: str
+    table: str
+    fields: tuple[Field, ...]
+    # (earlier, later) timestamp pairs: later < earlier is rejected with reason "order" (never fixed).
+    order: tuple[tuple[str, str], ...] = ()
+    # At least one of these must be present (responses: something was answered).
+    any_of: tuple[str, ...] = ()
+    by_name: dict[str, Field] = field(default_factory=dict, compare=False, hash=False)
+
+    def __post_init__(self) -> None:
+        self.by_name.update({f.name: f for f in self.fields})
+
+
+# Reference fields: the business key in the file -> the id column in the target table.
+REFS = {
+    # ref: (referenced table, key column, id column in the target table)
+    "region": ("region", "code", "region_id"),
+    "customer": ("customer", "account_no", "customer_id"),
+    "staff": ("staff", "code", "staff_id"),
+    "team": ("team", "code", "team_id"),
+    "ticket": ("ticket", "external_no", "ticket_id"),
+    "outage_event": ("outage_event", "code", "outage_event_id"),
+}
+
+TICKETS = KindSpec(
+    "tickets",
+    "ticket",
+    (
+        Field("external_no", "str", "external_no", required=True, max_len=64),
+        Field("created_at", "datetime", "created_at", required=True),
+        Field("first_response_at", "datetime", "first_response_at"),
+        Field("arrived_at", "datetime", "arrived_at"),
+        Field("resolved_at", "datetime", "resolved_at"),
+        Field("closed_at", "datetime", "closed_at"),
+        Field("status", "enum", "status", required=True, enum="ticket_status"),
+        Field("region", "ref", ref="region", required=True, max_len=64),
+        Field("channel", "enum", "channel", required=True, enum="channel"),
+        Field("service_type", "enum", "service_type", required=True, enum="service_type"),
+        Field("customer", "ref", ref="customer", max_len=32),
+        Field("staff", "ref", ref="staff", max_len=32),
+        Field("team", "ref", ref="team", max_len=32),
+        Field("outage_event", "ref", ref="outage_event", max_len=32),
+        Field("exception_reason", "str", "exception_reason", max_len=32),
+        Field("reopen_count", "int", "reopen_count", lo=0, hi=1000, default=0),
+        Field("progress_updates", "int", "progress_updates", lo=0, hi=10000, default=0),
+        Field("substantiated", "bool", "substantiated"),
+    ),
+    order=(
+        ("created_at", "first_response_at"),
+        ("created_at", "arrived_at"),
+        ("created_at", "resolved_at"),
+        ("created_at", "closed_at"),
+        ("resolved_at", "closed_at"),
+    ),
+)
+
+CONTACTS = KindSpec(
+    "contacts",
+    "contact",
+    (
+        Field("external_no", "str", "external_no", required=True, max_len=64),
+        Field("queued_at", "datetime", "queued_at", required=True),
+        Field("answered_at", "datetime", "answered_at"),
+        Field("ended_at", "datetime", "ended_at"),
+        Field("handle_seconds", "float", "handle_seconds", lo=0, hi=7 * 86400),
+        Field("abandoned", "bool", "abandoned", default=False),
+        Field("region", "ref", ref="region", required=True, max_len=64),
+        Field("channel", "enum", "channel", required=True, enum="channel"),
+        Field("category", "enum", "category", required=True, enum="service_type"),
+        Field("customer", "ref", ref="customer", max_len=32),
+        Field("ticket", "ref", ref="ticket", max_len=64),
+        Field("staff", "ref", ref="staff", max_len=32),
+        Field("outage_event", "ref", ref="outage_event", max_len=32),
+    ),
+    order=(("queued_at", "answered_at"), ("queued_at", "ended_at"), ("answered_at", "ended_at")),
+)
+
+RESPONSES = KindSpec(
+    "responses",
+    "response",
+    (
+        Field("external_no", "str", "external_no", required=True, max_len=64),
+        Field("submitted_at", "datetime", "submitted_at", required=True),
+        Field("ticket", "ref", ref="ticket", max_len=64),
+        # Optional in the file: a response linked to a known work order takes the work order's region.
+        Field("region", "ref", ref="region", max_len=64),
+        Field("channel", "enum", "channel", required=True, enum="survey_channel"),
+        Field("survey_key", "str", "survey_key", required=True, max_len=64),
+        Field("survey_version", "int", "survey_version", required=True, lo=1, hi=100000, default=1),
+        Field("csat", "int", "csat", lo=1, hi=5),
+        Field("nps", "int", "nps", lo=0, hi=10),
+        Field("ces", "int", "ces", lo=1, hi=7),
+        Field("fcr", "bool", "fcr"),
+        Field("comment", "text", "comment", max_len=4000),
+        Field("language", "str", "language", max_len=8, default="zh-CN"),
+    ),
+    any_of=("csat", "nps", "ces", "fcr", "comment"),
+)
+
+SPECS = {s.kind: s for s in (TICKETS, CONTACTS, RESPONSES)}
+
+
+def spec(kind: str) -> KindSpec:
+    if kind not in SPECS:
+        raise KeyError(kind)
+    return SPECS[kind]

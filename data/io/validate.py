@@ -1,0 +1,372 @@
+"""Vectorised validation of one chunk: source columns -> typed fields, plus the rows' problems.
+
+Nothing here touches the database except through the lookups passed in (:class:`Context`). A problem is one row
+of a frame with columns ``row, column, value, code, params, level`` (``level`` error rejects the row, warning
+only reports).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from data import reference
+from data.io.mapping import Mapping, enums, key
+from data.io.reading import EXTRA, ROW
+from data.io.spec import Field, KindSpec
+
+PROBLEM_COLS = ["row", "column", "value", "code", "params", "level"]
+_TZ_RE = r"^(.*?)\s*(Z|UTC|GMT|[+-]\d{2}:?\d{2})?$"
+_REF_KINDS = {"channel", "service_type", "segment"}
+_FORMULA_ESCAPED = r"^'(?='*[=+\-@\t\r])"
+
+
+@dataclass
+class Context:
+    """Lookups and state that live across the chunks of one import."""
+
+    mapping: Mapping
+    spec: KindSpec
+    headers: list[str]
+    region_ids: dict[str, int]  # key(label) -> id for unique labels
+    region_ambiguous: set[str]
+    default_region: int | None
+    now: dt.datetime
+    sources: dict[str, list[str]] = field(default_factory=dict)  # field -> source headers present in the file
+    present: set[str] = field(default_factory=set)  # fields present (file, constant or default)
+    seen: dict[str, int] = field(default_factory=dict)  # external_no -> first row
+    created_labels: dict[str, str] = field(default_factory=dict)  # key(region label) -> label to create
+
+    def __post_init__(self) -> None:
+        keys = {key(h): h for h in self.headers}
+        for src, fields in self.mapping.columns.items():
+            h = keys.get(key(src))
+            if h is None:
+                continue
+            for f in fields:
+                self.sources.setdefault(f, []).append(h)
+        self.present = set(self.sources) | set(self.mapping.constants) | set(self.mapping.defaults)
+        if "region" in self.spec.by_name and self.default_region is not None:
+            self.present.add("region")
+        if "status" in self.spec.by_name:
+            self.present.add("status")  # derived from the timestamps when the file has none
+
+    def label(self, fname: str) -> str:
+        """The column name to show for a field: its source header, else the field name."""
+        return self.sources.get(fname, [fname])[0]
+
+
+def _problems(rows: pd.Series, column: str, values: pd.Series, code: str, params: dict[str, Any] | None = None,
+              level: str = "error") -> pd.DataFrame:
+    return pd.DataFrame({
+        "row": rows.to_numpy(), "column": column, "value": values.astype(object).to_numpy(),
+        "code": code, "params": json.dumps(params, ensure_ascii=False) if params else "", "level": level,
+    })
+
+
+def _clean(s: pd.Series, ctx: Context) -> pd.Series:
+    s = s.astype(object).where(s.notna(), None)
+    s = pd.Series(s, dtype="str")
+    s = s.str.strip()
+    s = s.where(s != "", np.nan)
+    if ctx.mapping.null_values:
+        s = s.where(~_keys(s).isin(ctx.mapping.null_values), np.nan)
+    if ctx.mapping.unescape_formulas:
+        s = s.str.replace(_FORMULA_ESCAPED, "", regex=True)
+    return s
+
+
+def _keys(s: pd.Series) -> pd.Series:
+    return s.str.replace(r"\s+", "", regex=True).str.lower()
+
+
+def raw_field(df: pd.DataFrame, fname: str, ctx: Context) -> pd.Series:
+    """The field's text per row: the first non-empty of its source columns, else its constant/default."""
+    out: pd.Series | None = None
+    for h in ctx.sources.get(fname, []):
+        s = _clean(df[h], ctx)
+        out = s if out is None else out.fillna(s)
+    if out is None:
+        out = pd.Series(np.nan, index=df.index, dtype="str")
+        if fname in ctx.mapping.constants:
+            out = pd.Series(str(ctx.mapping.constants[fname]), index=df.index, dtype="str")
+    if fname in ctx.mapping.defaults:
+        out = out.fillna(str(ctx.mapping.defaults[fname]))
+    syn = ctx.mapping.values.get(fname)
+    if syn:
+        mapped = _keys(out).map({k: str(v) for k, v in syn.items()})
+        out = mapped.where(mapped.notna(), out)
+    return out
+
+
+def validate_chunk(df: pd.DataFrame, ctx: Context) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Returns (valid rows as a frame of staged columns, problems)."""
+    spec = ctx.spec
+    rows = df[ROW]
+    probs: list[pd.DataFrame] = []
+    out = pd.DataFrame({"row_no": rows.to_numpy()}, index=df.index)
+
+    extra = df[EXTRA].notna()
+    if extra.any():
+        probs.append(_problems(rows[extra], "*", df.loc[extra, EXTRA], "extra_fields",
+                               {"expected": len(ctx.headers)}))
+    raw: dict[str, pd.Series] = {f.name: raw_field(df, f.name, ctx) for f in spec.fields if f.name in ctx.present}
+
+    # Characters no database column should hold (PostgreSQL refuses NUL) and undecodable bytes.
+    for fname, s in raw.items():
+        bad = s.str.contains("\x00", regex=False, na=False) | s.str.contains("\ufffd", regex=False, na=False)
+        if bad.any():
+            probs.append(_problems(rows[bad], ctx.label(fname), s[bad], "bad_chars"))
+
+    times: dict[str, pd.Series] = {}
+    for f in spec.fields:
+        if f.name not in raw:
+            continue
+        s = raw[f.name]
+        label = ctx.label(f.name)
+        if f.required and f.name not in ("status", "region"):
+            miss = s.isna()
+            if miss.any():
+                probs.append(_problems(rows[miss], label, s[miss], "required", {"field": f.name}))
+        if f.type == "datetime":
+            val, bad, warn = parse_times(s, ctx.mapping.formats, ctx.mapping.zone, ctx.now)
+            for code, mask in bad.items():
+                if mask.any():
+                    probs.append(_problems(rows[mask], label, s[mask], code, {"field": f.name}))
+            if warn.any():
+                probs.append(_problems(rows[warn], label, s[warn], "daymonth_swap", {"field": f.name}, "warning"))
+            times[f.name] = val
+            out[f.column] = val
+        elif f.type in ("str", "text"):
+            _check_len(s, f, rows, label, probs)
+            out[f.column] = s
+        elif f.type == "int":
+            num = pd.to_numeric(s, errors="coerce")
+            bad = s.notna() & (num.isna() | (num != np.floor(num)))
+            _range(num, f, rows, label, s, bad, probs, "not_int")
+            out[f.column] = num.where(~bad).round().astype("Int64")
+        elif f.type == "float":
+            num = pd.to_numeric(s, errors="coerce")
+            bad = s.notna() & (num.isna() | ~np.isfinite(num))
+            _range(num, f, rows, label, s, bad, probs, "not_number")
+            out[f.column] = num.where(~bad).astype("float64")
+        elif f.type == "bool":
+            val = _keys(s).map(enums()["bool"])
+            bad = s.notna() & val.isna()
+            if bad.any():
+                probs.append(_problems(rows[bad], label, s[bad], "not_bool", {"field": f.name}))
+            out[f.column] = val.map({"true": True, "false": False}).astype(object).where(val.notna(), None)
+        elif f.type == "enum":
+            assert f.enum is not None
+            if f.enum in _REF_KINDS:
+                val = reference.normalise(f.enum, s)
+            else:
+                val = _keys(s).map(enums()[f.enum])
+            bad = s.notna() & pd.Series(val, index=s.index).isna()
+            if bad.any():
+                probs.append(_problems(rows[bad], label, s[bad], "unknown_value", {"field": f.name}))
+            out[f.column] = pd.Series(val, index=s.index, dtype=object)
+        elif f.type == "ref":
+            _check_len(s, f, rows, label, probs)
+            if f.ref == "region":
+                _regions(s, ctx, rows, label, probs, out)
+            else:
+                out[f"{f.ref}_key"] = s
+
+    # Status derived from the timestamps where the file gives none.
+    if "status" in spec.by_name:
+        st = out.get("status", pd.Series(None, index=df.index, dtype=object))
+        derived = pd.Series("open", index=df.index, dtype=object)
+        if "resolved_at" in times:
+            derived = derived.where(times["resolved_at"].isna(), "resolved")
+        if "closed_at" in times:
+            derived = derived.where(times["closed_at"].isna(), "closed")
+        out["status"] = st.where(raw.get("status", pd.Series(np.nan, index=df.index)).notna(), derived)
+
+    # Timestamp order: a later step before an earlier one is rejected, never repaired.
+    for earlier, later in spec.order:
+        if earlier in times and later in times:
+            a, b = times[earlier], times[later]
+            bad = a.notna() & b.notna() & (b < a)
+            if bad.any():
+                probs.append(_problems(rows[bad], ctx.label(later), raw[later][bad], "order",
+                                       {"field": later, "other": earlier}))
+                month = pd.Timedelta(days=31)
+                b_sw, a_sw = _swapped(raw[later]), _swapped(raw[earlier])
+                fixes = ((b_sw >= a) & (b_sw - a <= month)) | ((a_sw <= b) & (b - a_sw <= month))
+                hint = bad & fixes.fillna(False)
+                if hint.any():
+                    probs.append(_problems(rows[hint], ctx.label(later), raw[later][hint], "daymonth_swap",
+                                           {"field": later}, "warning"))
+
+    # Fields the file does not carry get their defaults on new rows (never used to overwrite existing rows).
+    for f in spec.fields:
+        if f.default is not None and f.name not in ctx.present and f.column is not None:
+            out[f.column] = f.default
+
+    if spec.any_of:
+        given = [raw[f] for f in spec.any_of if f in raw]
+        empty = pd.concat(given, axis=1).isna().all(axis=1) if given else pd.Series(True, index=df.index)
+        if empty.any():
+            probs.append(_problems(rows[empty], "*", pd.Series("", index=df.index)[empty], "empty_response"))
+
+    # Duplicates inside the file (across chunks): the first occurrence is kept, later ones are rejected.
+    ext = raw["external_no"]
+    has = ext.notna()
+    dup_here = has & ext.duplicated(keep="first")
+    prev = ext.map(ctx.seen) if ctx.seen else pd.Series(np.nan, index=ext.index)
+    dup = dup_here | prev.notna()
+    if dup.any():
+        first_map = pd.Series(rows[has & ~dup_here].to_numpy(), index=ext[has & ~dup_here].to_numpy())
+        first_row = prev.fillna(ext.map(first_map))
+        probs.append(pd.DataFrame({
+            "row": rows[dup].to_numpy(), "column": ctx.label("external_no"), "value": ext[dup].astype(object).to_numpy(),
+            "code": "duplicate", "params": [f'{{"first": {int(x)}}}' for x in first_row[dup]], "level": "error",
+        }))
+    firsts = has & ~dup
+    ctx.seen.update(zip(ext[firsts].tolist(), rows[firsts].tolist(), strict=True))
+
+    problems = pd.concat(probs, ignore_index=True) if probs else pd.DataFrame(columns=PROBLEM_COLS)
+    rejected = problems.loc[problems["level"] == "error", "row"].unique()
+    valid = out[~out["row_no"].isin(rejected)]
+    return valid, problems
+
+
+def _check_len(s: pd.Series, f: Field, rows: pd.Series, label: str, probs: list[pd.DataFrame]) -> None:
+    if f.max_len is None:
+        return
+    n = s.str.len()
+    bad = n > f.max_len
+    if bad.any():
+        probs.append(pd.DataFrame({
+            "row": rows[bad].to_numpy(), "column": label, "value": s[bad].astype(object).to_numpy(),
+            "code": "too_long",
+            "params": [json.dumps({"max": f.max_len, "length": int(x)}) for x in n[bad]], "level": "error",
+        }))
+
+
+def _range(num: pd.Series, f: Field, rows: pd.Series, label: str, s: pd.Series, bad: pd.Series,
+           probs: list[pd.DataFrame], code: str) -> None:
+    if bad.any():
+        probs.append(_problems(rows[bad], label, s[bad], code, {"field": f.name}))
+    ok = num.notna() & ~bad
+    out = pd.Series(False, index=num.index)
+    if f.lo is not None:
+        out |= ok & (num < f.lo)
+    if f.hi is not None:
+        out |= ok & (num > f.hi)
+    if out.any():
+        lo = int(f.lo) if f.lo is not None and float(f.lo).is_integer() else f.lo
+        hi = int(f.hi) if f.hi is not None and float(f.hi).is_integer() else f.hi
+        probs.append(_problems(rows[out], label, s[out], "out_of_range", {"field": f.name, "lo": lo, "hi": hi}))
+
+
+def _regions(s: pd.Series, ctx: Context, rows: pd.Series, label: str, probs: list[pd.DataFrame],
+             out: pd.DataFrame) -> None:
+    pol = ctx.mapping.policy("regions")
+    unknown_policy = pol.get("unknown", "reject")
+    k = _keys(s)
+    ids = k.map(ctx.region_ids)
+    amb = s.notna() & k.isin(ctx.region_ambiguous)
+    if amb.any():
+        probs.append(_problems(rows[amb], label, s[amb], "region_ambiguous"))
+    missing = s.isna()
+    unknown = s.notna() & ids.isna() & ~amb
+    region_key = pd.Series(np.nan, index=s.index, dtype=object)
+    if missing.any():
+        if ctx.default_region is not None:
+            ids = ids.where(~missing, ctx.default_region)
+        else:
+            probs.append(_problems(rows[missing], label, s[missing], "required", {"field": "region"}))
+    if unknown.any():
+        if unknown_policy == "default" and ctx.default_region is not None:
+            ids = ids.where(~unknown, ctx.default_region)
+            probs.append(_problems(rows[unknown], label, s[unknown], "region_defaulted", None, "warning"))
+        elif unknown_policy == "create":
+            too_long = unknown & (s.str.len() > 32)
+            if too_long.any():
+                probs.append(_problems(rows[too_long], label, s[too_long], "too_long", {"max": 32}))
+            ok = unknown & ~too_long
+            for kk, label_value in zip(k[ok], s[ok], strict=True):
+                ctx.created_labels.setdefault(kk, label_value)
+            region_key = k.map(ctx.created_labels).where(ok, np.nan)
+        else:
+            probs.append(_problems(rows[unknown], label, s[unknown], "unknown_region"))
+    out["region_id"] = ids.astype("Int64")
+    out["region_key"] = region_key
+
+
+# --- timestamps ------------------------------------------------------------------------------------------------
+
+
+def parse_times(s: pd.Series, formats: tuple[str, ...], zone: str,
+                now: dt.datetime) -> tuple[pd.Series, dict[str, pd.Series], pd.Series]:
+    """Parse text to naive UTC ``datetime64[us]``.
+
+    Each format is tried on the values the previous ones left unparsed ("ISO8601", "excel" for serial day
+    numbers, or a strftime pattern). A value carrying ``Z``/``UTC``/``GMT`` or an offset keeps it; a naive value
+    is local time in ``zone``. Returns (values, {reason code: mask}, suspected day/month swap mask).
+    """
+    idx = s.index
+    parts = s.str.extract(_TZ_RE)
+    base, tz = parts[0], parts[1]
+    naive = pd.Series(pd.NaT, index=idx, dtype="datetime64[us]")
+    for fmt in formats:
+        rem = naive.isna() & base.notna()
+        if not rem.any():
+            break
+        if fmt == "excel":
+            num = pd.to_numeric(base[rem], errors="coerce")
+            num = num.where((num > 1) & (num < 2958465))
+            got = pd.to_datetime(num, unit="D", origin="1899-12-30", errors="coerce")
+        else:
+            got = pd.to_datetime(base[rem], format=fmt, errors="coerce")
+        if getattr(got.dtype, "tz", None) is not None:
+            got = got.dt.tz_convert("UTC").dt.tz_localize(None)
+        naive.loc[rem] = got.astype("datetime64[us]")
+    unparsed = s.notna() & naive.isna()
+    offset = pd.Series(0, index=idx, dtype="int64")
+    has_tz = tz.notna()
+    if has_tz.any():
+        t = tz[has_tz].str.replace(":", "", regex=False)
+        num = t.str.extract(r"^([+-])(\d{2})(\d{2})$")
+        mins = (num[1].astype(float) * 60 + num[2].astype(float)).fillna(0)
+        mins = mins.where(num[0] != "-", -mins)
+        offset.loc[has_tz] = mins.astype("int64")
+    local = naive.where(~has_tz)
+    utc = local.dt.tz_localize(zone, ambiguous="NaT", nonexistent="NaT").dt.tz_convert("UTC").dt.tz_localize(None)
+    utc = utc.astype("datetime64[us]")
+    aware = naive - pd.to_timedelta(offset, unit="m")
+    out = utc.where(~has_tz, aware)
+    dst = s.notna() & ~unparsed & out.isna()
+    years = out.dt.year
+    implausible = out.notna() & ((years < 1970) | (years > 2100))
+    out = out.where(~implausible)
+    bad = {"bad_datetime": unparsed, "dst_gap": dst, "implausible_date": implausible}
+    # Suspected Excel day/month swap: in the future, while the swapped reading is not.
+    limit = pd.Timestamp(now.replace(tzinfo=None)) + pd.Timedelta(days=1)
+    sw = _swapped(s)
+    warn = (out > limit) & sw.notna() & (sw <= limit)
+    return out, bad, warn.fillna(False)
+
+
+def _swapped(s: pd.Series) -> pd.Series:
+    """The value read with day and month exchanged (naive), where that is a different valid date; else NaT."""
+    m = s.astype("str").str.extract(r"^\s*(\d{4})[-/.年](\d{1,2})[-/.月](\d{1,2})")
+    m2 = s.astype("str").str.extract(r"^\s*(\d{1,2})[-/.](\d{1,2})[-/.](\d{4})")
+    y = m[0].fillna(m2[2])
+    a = m[1].fillna(m2[0])
+    b = m[2].fillna(m2[1])
+    a_n, b_n = pd.to_numeric(a, errors="coerce"), pd.to_numeric(b, errors="coerce")
+    ok = a_n.notna() & b_n.notna() & (a_n <= 12) & (b_n <= 12) & (a_n != b_n)
+    parts = pd.DataFrame({"year": pd.to_numeric(y, errors="coerce"), "month": b_n, "day": a_n}).where(ok)
+    if not ok.any():
+        return pd.Series(pd.NaT, index=s.index, dtype="datetime64[us]")
+    res = pd.to_datetime(parts[ok], errors="coerce").astype("datetime64[us]")
+    return res.reindex(s.index)
+
