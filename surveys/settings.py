@@ -30,6 +30,20 @@ class FollowUpSettings(BaseModel):
         return v
 
 
+class ResultsSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    ivr_keys: dict[str, int]
+    sms_replies: dict[str, int]
+
+    @field_validator("ivr_keys", "sms_replies")
+    @classmethod
+    def _csat(cls, v: dict[str, int]) -> dict[str, int]:
+        bad = [k for k, s in v.items() if not 1 <= s <= 5]
+        if bad:
+            raise ValueError(f"scores must be CSAT 1-5: {', '.join(bad)}")
+        return v
+
+
 class Settings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     cooldown_days: int = Field(ge=0)
@@ -38,6 +52,7 @@ class Settings(BaseModel):
     timezone: str
     complaint_types: tuple[str, ...]
     sampling: dict[str, float]
+    results: ResultsSettings
     follow_up: FollowUpSettings
 
     @field_validator("sampling")

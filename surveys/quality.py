@@ -1,0 +1,65 @@
+"""Questionnaire quality for admins: Cronbach's alpha per dimension (metrics.reliability) from stored answers.
+
+A dimension needs at least two items for alpha; the short post-service questionnaires ask one item per dimension,
+so for them the useful figure is the row ``__all__`` (all dimension items taken as one service-quality scale).
+The annual SERVQUAL questionnaire has 4-5 items per dimension.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+
+import pandas as pd
+from sqlalchemy import Engine, select
+
+from data.models import Answer, Region, Response
+from data.repositories import Scope
+from metrics.reliability import cronbach_alpha
+from surveys.definitions import Definition, registry
+
+ALL = "__all__"
+COLUMNS = ["dimension", "items", "k", "n", "n_dropped", "alpha", "ci_low", "ci_high"]
+
+
+def item_matrix(engine: Engine, definition: Definition, scope: Scope | None, start: dt.datetime | None = None,
+                end: dt.datetime | None = None) -> pd.DataFrame:
+    """Respondents x dimension items (NaN where unanswered) for one questionnaire version, within scope."""
+    keys = [k for ks in definition.dimensions().values() for k in ks]
+    stmt = (select(Answer.response_id, Answer.item_key, Answer.value_num)
+            .join(Response, Response.id == Answer.response_id)
+            .join(Region, Region.id == Response.region_id)
+            .where(Response.survey_key == definition.key, Response.survey_version == definition.version,
+                   Answer.item_key.in_(keys)))
+    if scope is not None:
+        stmt = stmt.where(Region.path.startswith(scope.path, autoescape=True))
+    if start is not None:
+        stmt = stmt.where(Response.submitted_at >= start)
+    if end is not None:
+        stmt = stmt.where(Response.submitted_at < end)
+    with engine.connect() as conn:
+        long = pd.DataFrame(conn.execute(stmt).all(), columns=["response_id", "item_key", "value_num"])
+    if long.empty:
+        return pd.DataFrame(columns=keys, dtype=float)
+    wide = long.pivot_table(index="response_id", columns="item_key", values="value_num", aggfunc="first")
+    return wide.reindex(columns=keys)
+
+
+def dimension_alpha(engine: Engine, survey_key: str, scope: Scope | None, version: int | None = None,
+                    start: dt.datetime | None = None, end: dt.datetime | None = None,
+                    level: float = 0.95) -> pd.DataFrame:
+    """One row per dimension with two or more items, plus ``__all__``: alpha, Feldt interval, n used, n dropped."""
+    definition = registry().get(survey_key, version)
+    wide = item_matrix(engine, definition, scope, start, end)
+    dims = definition.dimensions()
+    rows = []
+    for dim, keys in [*dims.items(), (ALL, [k for ks in dims.values() for k in ks])]:
+        if len(keys) < 2:
+            continue
+        res = cronbach_alpha(wide[keys], level=level) if len(wide) else None
+        nan = math.nan
+        rows.append({"dimension": dim, "items": ", ".join(keys), "k": len(keys),
+                     "n": res.n if res else 0, "n_dropped": res.n_dropped if res else 0,
+                     "alpha": res.alpha if res else nan, "ci_low": res.ci_low if res else nan,
+                     "ci_high": res.ci_high if res else nan})
+    return pd.DataFrame(rows, columns=COLUMNS)
