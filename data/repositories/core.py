@@ -1,4 +1,4 @@
-"""Repositories: parameterised queries that return DataFrames, always within the caller's region scope.
+"""Repository core: scope, filters and the SQL helpers every repository module uses; headline and drill queries.
 
 Every function that serves a person takes a :class:`Scope` and applies it in SQL (a join on ``region.path``
 with a bound prefix), so no filter a caller passes can widen what a user may see. Filters are bound parameters.
@@ -12,11 +12,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Engine, and_, case, func, literal, select
+from sqlalchemy import BigInteger, Engine, Integer, and_, case, func, literal, select
 from sqlalchemy.sql import ColumnElement, Select
 
 from data.models import UTC, Region, Response, Ticket
-
 
 _PATH_RE = re.compile(r"/(?:\d+/)+")
 
@@ -45,6 +44,13 @@ class Filters:
     segments: tuple[str, ...] = field(default=())
 
 
+def epoch_seconds(engine: Engine, column: Any) -> ColumnElement[Any]:
+    """A timestamp column as integer seconds since 1970 UTC (cheap to fetch, no string parsing in Python)."""
+    if engine.dialect.name == "sqlite":
+        return func.cast(func.round((func.julianday(column) - 2440587.5) * 86400.0), Integer)
+    return func.cast(func.extract("epoch", column), BigInteger)
+
+
 def minutes_between(engine: Engine, later: Any, earlier: Any) -> ColumnElement[Any]:
     """A SQL expression for ``later - earlier`` in minutes, in the engine's dialect."""
     if engine.dialect.name == "sqlite":
@@ -57,7 +63,7 @@ def region_path(engine: Engine, region_id: int) -> str:
         return str(conn.execute(select(Region.path).where(Region.id == region_id)).scalar_one())
 
 
-def _scoped(stmt: Select[Any], region_fk: Any, scope: Scope, filters: Filters | None, engine: Engine) -> Select[Any]:
+def scoped(stmt: Select[Any], region_fk: Any, scope: Scope, filters: Filters | None, engine: Engine) -> Select[Any]:
     stmt = stmt.join(Region, Region.id == region_fk).where(Region.path.startswith(scope.path, autoescape=True))
     if filters is None:
         return stmt
@@ -87,16 +93,16 @@ def headline(engine: Engine, scope: Scope, filters: Filters) -> dict[str, Any]:
         func.avg(case((is_repair, arrival))).label("repair_arrival_mean"),
         func.sum(case((Ticket.channel.in_(("app", "wechat", "alipay", "web")), 1), else_=0)).label("online"),
     ).select_from(Ticket)
-    t = _scoped(t, Ticket.region_id, scope, filters, engine)
+    t = scoped(t, Ticket.region_id, scope, filters, engine)
     t = t.where(Ticket.created_at >= filters.start, Ticket.created_at < filters.end)
-    t = _ticket_filters(t, filters)
+    t = ticket_filters(t, filters)
 
     r = select(
         func.count().label("responses"),
         func.sum(case((Response.csat >= 4, 1), else_=0)).label("csat_top2"),
         func.count(Response.csat).label("csat_n"),
     ).select_from(Response)
-    r = _scoped(r, Response.region_id, scope, filters, engine)
+    r = scoped(r, Response.region_id, scope, filters, engine)
     r = r.where(Response.submitted_at >= filters.start, Response.submitted_at < filters.end)
     with engine.connect() as conn:
         tr = conn.execute(t).mappings().one()
@@ -106,7 +112,7 @@ def headline(engine: Engine, scope: Scope, filters: Filters) -> dict[str, Any]:
     return out
 
 
-def _ticket_filters(stmt: Select[Any], filters: Filters) -> Select[Any]:
+def ticket_filters(stmt: Select[Any], filters: Filters) -> Select[Any]:
     if filters.channels:
         stmt = stmt.where(Ticket.channel.in_(filters.channels))
     if filters.service_types:
@@ -119,9 +125,9 @@ def tickets(engine: Engine, scope: Scope, filters: Filters, columns: tuple[str, 
     """The work orders behind a number, within scope and filters, paged."""
     cols = [getattr(Ticket, c) for c in (columns or _TICKET_COLUMNS)]
     stmt = select(*cols, Region.area_class).select_from(Ticket)
-    stmt = _scoped(stmt, Ticket.region_id, scope, filters, engine)
+    stmt = scoped(stmt, Ticket.region_id, scope, filters, engine)
     stmt = stmt.where(Ticket.created_at >= filters.start, Ticket.created_at < filters.end)
-    stmt = _ticket_filters(stmt, filters).order_by(Ticket.created_at, Ticket.id)
+    stmt = ticket_filters(stmt, filters).order_by(Ticket.created_at, Ticket.id)
     if limit is not None:
         stmt = stmt.limit(limit).offset(offset)
     with engine.connect() as conn:
