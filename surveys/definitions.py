@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import os
 import re
 import tomllib
 from dataclasses import dataclass
@@ -305,10 +306,16 @@ def load_registry(directory: Path = DEFINITIONS_DIR, *, require_coverage: bool =
     return registry
 
 
+def definitions_dir() -> Path:
+    """The shipped folder, or ``GRIDCX_SURVEY_DEFINITIONS`` (a site's own questionnaires, or a test's)."""
+    return Path(os.environ.get("GRIDCX_SURVEY_DEFINITIONS") or DEFINITIONS_DIR)
+
+
 @cache
 def registry() -> Registry:
-    """The shipped definitions, loaded once per process (a broken file raises every time it is asked)."""
-    return load_registry()
+    """The definitions, loaded once per process (a broken file raises every time it is asked; ``cache_clear()``
+    reloads)."""
+    return load_registry(definitions_dir())
 
 
 def sync_definitions(engine: Engine, reg: Registry | None = None) -> dict[str, int]:

@@ -37,6 +37,8 @@ def survey_link(token: str, base: str | None = None) -> str:
 def mask_phone(phone: str | None) -> str:
     """13812345678 -> 138****5678; short or missing numbers are masked entirely."""
     digits = "".join(ch for ch in (phone or "") if ch.isdigit())
+    if len(digits) == 13 and digits.startswith("86"):  # +86 mobile numbers
+        digits = digits[2:]
     if len(digits) < 7:
         return "****" if digits else ""
     return f"{digits[:3]}****{digits[-4:]}"
