@@ -307,6 +307,37 @@ class FollowUp(Base):
     notes: Mapped[str | None] = mapped_column(Text)
 
 
+# --- quality reviews (服务质检) -------------------------------------------------------------------------------------
+
+
+class QualityReview(Base):
+    """One supervisor's grading of one work order or call against a rubric (reports/schemes/qa_rubric.toml).
+
+    ``scores`` holds item key -> points; ``score`` is the rubric-weighted share of the maximum (0-1); ``violation``
+    marks a conduct violation ("十个不准"), a critical item of the assessment scheme. ``reviewer`` is the reviewer's
+    username (supervisors are app users; demo reviewers need not be). The same ticket or contact graded by more
+    than one reviewer gives the inter-reviewer agreement.
+    """
+
+    __tablename__ = "quality_review"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    staff_id: Mapped[int] = mapped_column(ForeignKey("staff.id"), index=True)
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("ticket.id"), index=True)
+    contact_id: Mapped[int | None] = mapped_column(ForeignKey("contact.id"), index=True)
+    region_id: Mapped[int] = mapped_column(ForeignKey("region.id"))  # the staff member's region, for scope
+    reviewer: Mapped[str] = mapped_column(String(64), index=True)
+    reviewed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    rubric_key: Mapped[str] = mapped_column(String(32))
+    rubric_version: Mapped[int] = mapped_column(Integer)
+    scores: Mapped[dict[str, Any]] = mapped_column(JSON)
+    score: Mapped[float] = mapped_column(Float)
+    violation: Mapped[bool] = mapped_column(Boolean, default=False)
+    comment: Mapped[str | None] = mapped_column(Text)
+    source: Mapped[str] = mapped_column(String(16), default="form")  # form | demo | import
+
+    __table_args__ = (Index("ix_quality_review_region_reviewed", "region_id", "reviewed_at"),)
+
+
 # --- people and audit ---------------------------------------------------------------------------------------------
 
 
