@@ -11,8 +11,8 @@ from sqlalchemy import func, select
 from data.engine import get_engine
 from data.models import Answer, FollowUp, Invitation, Response
 from surveys.bench import bench_intake
-from surveys.intake import submit, validate_answers
 from surveys.definitions import registry
+from surveys.intake import submit, validate_answers
 from tests.surveys.helpers import HAPPY, NOW, UNHAPPY, build_survey_world, new_invitation
 
 

@@ -126,7 +126,7 @@ def test_kiosk_code_for_a_hall_and_a_day(engine, tmp_path: Path) -> None:
     assert code.png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert code.svg.read_text().startswith("<?xml")
     # valid until local midnight (Asia/Shanghai = UTC+8)
-    assert code.expires_at == dt.datetime(2026, 10, 20, 16, 0, tzinfo=dt.timezone.utc)
+    assert code.expires_at == dt.datetime(2026, 10, 20, 16, 0, tzinfo=dt.UTC)
     token = code.link.split("t=")[1]
     link = open_link(engine, token, NOW)
     assert link.state == "ok" and link.context is not None and link.context.reusable

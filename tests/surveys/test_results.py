@@ -46,7 +46,7 @@ def test_ivr_file_in_gbk_with_rejects_and_a_safe_rerun(engine, tmp_path: Path) -
         assert conn.execute(select(FollowUp.reason)).scalars().all() == ["low_csat"]
         when = conn.execute(select(Response.submitted_at).where(Response.external_no == "C001")).scalar_one()
     assert rows == {"C001": 5, "C002": 1}
-    assert when == dt.datetime(2026, 10, 19, 2, 0, tzinfo=dt.timezone.utc)  # local time -> UTC
+    assert when == dt.datetime(2026, 10, 19, 2, 0, tzinfo=dt.UTC)  # local time -> UTC
     again = import_ivr(engine, path, now=NOW)
     assert (again.imported, again.already) == (0, 3)  # C001 twice, C002
     with engine.connect() as conn:
