@@ -214,8 +214,13 @@ def _run(engine: Engine, spec: KindSpec, m: Mapping, src: Source, res: ImportRes
     problems: list[pd.DataFrame] = []
     now = dt.datetime.now(UTC)
     with engine.connect() as conn:
+        if not pg:  # a big page cache keeps the index B-trees in memory during the upsert
+            conn.exec_driver_sql("PRAGMA cache_size=-524288")
+            conn.exec_driver_sql("PRAGMA temp_store=MEMORY")
+            conn.commit()
         try:
             with conn.begin():
+                _trace("start")
                 ids, ambiguous, codes = _lookups(conn, m)
                 pol = m.policy("regions")
                 default_id = None
@@ -241,7 +246,8 @@ def _run(engine: Engine, spec: KindSpec, m: Mapping, src: Source, res: ImportRes
                 if os.environ.get("GRIDCX_IMPORT_PAUSE_STAGED"):  # test hook: kill -9 while staged
                     print("staged", flush=True)
                     time.sleep(float(os.environ["GRIDCX_IMPORT_PAUSE_STAGED"]))
-                res.regions_created = _create_regions(conn, ctx, codes, pol, pg)
+                _trace("staged")
+                res.regions_created = _create_regions(conn, stg, ctx, codes, pol, pg)
                 problems += _resolve_refs(conn, stg, spec, ctx, pg)
                 counts = _upsert(conn, stg, spec, ctx, cols, pg, now)
                 res.imported, res.updated, res.unchanged = counts
@@ -265,7 +271,10 @@ def _run(engine: Engine, spec: KindSpec, m: Mapping, src: Source, res: ImportRes
                 })
         finally:
             if not pg:
+                conn.rollback()
                 conn.exec_driver_sql(f"DROP TABLE IF EXISTS temp.{stg}")
+                conn.exec_driver_sql("PRAGMA cache_size=-2000")
+                conn.exec_driver_sql("PRAGMA temp_store=DEFAULT")
                 conn.commit()
     res.seconds = time.perf_counter() - t0
 
@@ -322,16 +331,7 @@ def _stage(conn: Connection, stg: str, valid: pd.DataFrame, cols: dict[str, str]
             with cur.copy(f"COPY {stg} ({', '.join(cols)}) FROM STDIN WITH (FORMAT csv)") as cp:
                 cp.write(buf.getvalue())
         return
-    columns = []
-    for c, t in cols.items():
-        s = frame[c]
-        if t in ("int",):
-            columns.append(s.astype(object).where(s.notna(), None).tolist())
-        elif t == "float":
-            columns.append(s.astype(object).where(s.notna(), None).tolist())
-        else:
-            columns.append(s.astype(object).where(s.notna(), None).tolist())
-    rows = list(zip(*columns, strict=True))
+    rows = frame.astype(object).where(frame.notna(), None).itertuples(index=False, name=None)
     marks = ", ".join("?" * len(cols))
     cur = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
     cur.executemany(f"INSERT INTO temp.{stg} VALUES ({marks})", rows)
@@ -341,9 +341,15 @@ def _stage(conn: Connection, stg: str, valid: pd.DataFrame, cols: dict[str, str]
 # --- references ---------------------------------------------------------------------------------------------------
 
 
-def _create_regions(conn: Connection, ctx: Context, codes: dict[str, tuple[int, str, str]], pol: dict[str, Any],
-                    pg: bool) -> int:
+def _create_regions(conn: Connection, stg: str, ctx: Context, codes: dict[str, tuple[int, str, str]],
+                    pol: dict[str, Any], pg: bool) -> int:
+    """Create the unknown regions of the *valid* rows below the mapping's parent (policy ``create``)."""
     if not ctx.created_labels:
+        return 0
+    t = stg if pg else f"temp.{stg}"
+    labels = [r[0] for r in conn.exec_driver_sql(
+        f"SELECT DISTINCT region_key FROM {t} WHERE region_id IS NULL AND region_key IS NOT NULL")]
+    if not labels:
         return 0
     parent_id, parent_path, parent_level = codes[key(pol["parent"])]
     levels = ("province", "city", "county", "station")
@@ -352,8 +358,10 @@ def _create_regions(conn: Connection, ctx: Context, codes: dict[str, tuple[int, 
     level = levels[levels.index(parent_level) + 1]
     area = pol.get("area_class") or conn.execute(
         text("SELECT area_class FROM region WHERE id = :i"), {"i": parent_id}).scalar_one()
+    if pg:
+        _bump_sequence(conn, "region")
     n = 0
-    for label in sorted(set(ctx.created_labels.values())):
+    for label in sorted(labels):
         rid = conn.execute(text(
             "INSERT INTO region (code, name_zh, name_en, level, kind, parent_id, path, area_class, customers) "
             "VALUES (:c, :zh, :en, :lv, :kind, :p, '', :a, 0) RETURNING id"),
@@ -382,6 +390,8 @@ def _resolve_refs(conn: Connection, stg: str, spec: KindSpec, ctx: Context, pg: 
         conn.exec_driver_sql(upd)
         policy = ctx.mapping.policy(REF_GROUPS[f.ref]).get("unknown", "ignore")
         if policy == "create" and f.ref == "staff":
+            if pg:
+                _bump_sequence(conn, "staff")
             role = ctx.mapping.policy("staff").get("role", "crew")
             conn.exec_driver_sql(
                 f"INSERT INTO staff (code, name, role, region_id, active) "
@@ -434,6 +444,9 @@ def _upsert(conn: Connection, stg: str, spec: KindSpec, ctx: Context, cols: dict
             return f"CAST({col} AS INTEGER)"
         return col
 
+    if pg:
+        conn.exec_driver_sql("SET LOCAL work_mem = '256MB'")
+        conn.exec_driver_sql(f"ANALYZE {t}")
     neq = " IS DISTINCT FROM " if pg else " IS NOT "
     changed_sj = " OR ".join(f"x.{c}{neq}{sel(c, 's.')}" for c in update_cols) or "false"
     row = conn.execute(text(
@@ -445,16 +458,47 @@ def _upsert(conn: Connection, stg: str, spec: KindSpec, ctx: Context, cols: dict
         extra_cols, extra_vals = ["updated_at"], [":now"]
         params["now"] = now.astimezone(UTC).replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
     all_cols = insert_cols + extra_cols
-    select_list = ", ".join([sel(c) for c in insert_cols] + extra_vals)
-    set_list = ", ".join(f"{c} = excluded.{c}" for c in update_cols + extra_cols)
-    changed_ex = " OR ".join(f"{target}.{c}{neq}excluded.{c}" for c in update_cols) or "false"
-    if pg and target == "ticket":
-        select_list = select_list.replace(":now", "CAST(:now AS timestamp)")
-    conflict = f"DO UPDATE SET {set_list} WHERE {changed_ex}" if set_list else "DO NOTHING"
-    conn.execute(text(
-        f"INSERT INTO {target} ({', '.join(all_cols)}) SELECT {select_list} FROM {t} WHERE true "
-        f"ON CONFLICT (external_no) {conflict}"), params)
+    if existing - changed == staged:
+        return 0, 0, staged
+    # Changed rows first (UPDATE .. FROM, only where something differs), then the new ones (plain INSERT with
+    # an anti-join): cheaper than INSERT .. ON CONFLICT, which probes, locks and speculatively inserts every row.
+    if changed:
+        upd_set = ", ".join([f"{c} = {sel(c, 's.')}" for c in update_cols] +
+                            ([f"updated_at = {'CAST(:now AS timestamp)' if pg else ':now'}"] if extra_cols else []))
+        changed_st = " OR ".join(f"{target}.{c}{neq}{sel(c, 's.')}" for c in update_cols)
+        conn.execute(text(
+            f"UPDATE {target} SET {upd_set} FROM {t} s WHERE {target}.external_no = s.external_no "
+            f"AND ({changed_st})"), params)
+    _trace("updated")
+    if staged - existing:
+        if pg:
+            _bump_sequence(conn, target)
+        select_list_s = ", ".join([sel(c, "s.") for c in insert_cols] + extra_vals)
+        if pg and target == "ticket":
+            select_list_s = select_list_s.replace(":now", "CAST(:now AS timestamp)")
+        conn.execute(text(
+            f"INSERT INTO {target} ({', '.join(all_cols)}) SELECT {select_list_s} FROM {t} s "
+            f"WHERE NOT EXISTS (SELECT 1 FROM {target} x WHERE x.external_no = s.external_no)"), params)
+    _trace("upserted")
     return staged - existing, changed, existing - changed
+
+
+def _bump_sequence(conn: Connection, table: str) -> None:
+    """Make the id sequence safe after rows were loaded with explicit ids (reference data, site moves)."""
+    seq = conn.execute(text("SELECT pg_get_serial_sequence(:t, 'id')"), {"t": table}).scalar()
+    if seq:
+        conn.exec_driver_sql(f"SELECT setval('{seq}', greatest((SELECT coalesce(max(id), 0) FROM {table}), "
+                             f"(SELECT last_value FROM {seq})))")
+
+
+_T0 = [0.0]
+
+
+def _trace(what: str) -> None:
+    if os.environ.get("GRIDCX_IMPORT_TRACE"):
+        now = time.perf_counter()
+        print(f"trace {what} {now - _T0[0]:.2f}s", file=__import__("sys").stderr, flush=True)
+        _T0[0] = now
 
 
 # --- rejects ------------------------------------------------------------------------------------------------------

@@ -23,7 +23,7 @@ from data.io.mapping import Mapping, key
 CHUNK_ROWS = 200_000
 SAMPLE_BYTES = 256 * 1024
 HEADER_SEARCH_ROWS = 30
-EXTRA_COLS = 8  # rows may carry this many surplus fields before the parser gives up on the file
+BLOCK_BYTES = 32 << 20  # the largest row the CSV reader accepts
 DELIMITERS = (",", "\t", ";", "|")
 ROW = "__row"
 EXTRA = "__extra"
@@ -99,36 +99,43 @@ def _detect_encoding(path: Path, head: bytes, pinned: str | None) -> tuple[str, 
         candidates = ["utf-8-sig"] if head.startswith(b"\xef\xbb\xbf") else ["utf-8", "gb18030"]
     if pinned:
         candidates = [pinned]
-    h = hashlib.sha256()
     fail: dict[str, tuple[int, bool, str]] = {}
-    decoders = {c: codecs.getincrementaldecoder(c)() for c in candidates}
-    offset = 0
-    nonascii = False
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(8 << 20), b""):
-            h.update(block)
-            for enc, dec in list(decoders.items()):
-                try:
-                    dec.decode(block)
-                except UnicodeDecodeError as exc:
-                    fail[enc] = (offset + exc.start, nonascii, exc.reason)
-                    del decoders[enc]
-            if not nonascii and re.search(rb"[\x80-\xff]", block):
-                nonascii = True
-            offset += len(block)
-    for enc, dec in list(decoders.items()):
-        try:
-            dec.decode(b"", final=True)
-        except UnicodeDecodeError as exc:
-            fail[enc] = (offset - 1, True, exc.reason)
-            del decoders[enc]
-    digest = h.hexdigest()
-    size = offset
-    for enc in candidates:
-        if enc in decoders:
-            if enc == "gb18030":
-                _check_not_mixed(path)
-            return enc, digest
+    digest = ""
+    size = 0
+    ok: str | None = None
+    for n, enc in enumerate(candidates):
+        h = hashlib.sha256() if n == 0 else None
+        dec = codecs.getincrementaldecoder(enc)()
+        offset = 0
+        failed = False
+        with open(path, "rb") as fh:
+            for block in iter(lambda: fh.read(8 << 20), b""):
+                if h is not None:
+                    h.update(block)
+                if not failed:
+                    try:
+                        dec.decode(block)
+                    except UnicodeDecodeError as exc:
+                        fail[enc] = (offset + exc.start, True, exc.reason)
+                        failed = True
+                        if h is None:
+                            break
+                offset += len(block)
+        if not failed:
+            try:
+                dec.decode(b"", final=True)
+            except UnicodeDecodeError as exc:
+                fail[enc] = (offset - 1, True, exc.reason)
+                failed = True
+        if h is not None:
+            digest, size = h.hexdigest(), offset
+        if not failed:
+            ok = enc
+            break
+    if ok is not None:
+        if ok == "gb18030":
+            _check_not_mixed(path)
+        return ok, digest
     first = candidates[0]
     at, seen_nonascii, why = fail[first]
     if first.startswith("utf-8") and at >= size - 4 and "end of data" in why:
@@ -219,45 +226,88 @@ def chunks(src: Source, chunk_rows: int = CHUNK_ROWS) -> Iterator[pd.DataFrame]:
     if src.format == "xlsx":
         yield from _xlsx_chunks(src, chunk_rows)
         return
+    yield from _csv_chunks(src)
+
+
+def _csv_chunks(src: Source) -> Iterator[pd.DataFrame]:
+    """Stream the CSV with Arrow's reader (multi-threaded, zero-copy strings). Rows whose field count differs
+    from the header are not parsed but handed back as rows with ``__extra`` set, so they are rejected one by one."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
     n = len(src.headers)
-    extras = [f"__x{i}" for i in range(EXTRA_COLS)]
-    names = [f"c{i}" for i in range(n)] + extras
-    reader = pd.read_csv(
-        src.path, encoding=src.encoding, sep=src.delimiter, skiprows=src.lines_before_data, header=None,
-        names=names, dtype=str, keep_default_na=False, na_values=[""], chunksize=chunk_rows, engine="c",
-        skip_blank_lines=True, quotechar='"', doublequote=True, index_col=False,
-    )
-    start = src.header_row + 1
+    names = [f"c{i}" for i in range(n)]
+    invalid: dict[int, tuple[int, str]] = {}
+
+    def on_invalid(row: object) -> str:
+        num = getattr(row, "number", None)
+        if num is not None:
+            invalid[int(num)] = (int(getattr(row, "actual_columns", 0)), str(getattr(row, "text", ""))[:1000])
+        return "skip"
+
+    enc = src.encoding or "utf-8"
+    reader_enc = "utf8" if enc.replace("-", "").replace("_", "").lower() in ("utf8", "utf8sig") else enc
     try:
-        for df in reader:
-            yield _finish(df, src.headers, extras, start)
-            start += len(df)
-    except pd.errors.ParserError as exc:
-        raise _parser_error(str(exc), src) from None
-    except UnicodeDecodeError:
-        raise FileError("encoding_unknown") from None
+        reader = pacsv.open_csv(
+            src.path,
+            read_options=pacsv.ReadOptions(skip_rows=src.lines_before_data, column_names=names,
+                                           block_size=BLOCK_BYTES, encoding=reader_enc, use_threads=True),
+            parse_options=pacsv.ParseOptions(delimiter=src.delimiter or ",", quote_char='"', double_quote=True,
+                                             newlines_in_values=True, ignore_empty_lines=True,
+                                             invalid_row_handler=on_invalid),
+            convert_options=pacsv.ConvertOptions(column_types={c: pa.string() for c in names}, null_values=[""],
+                                                 strings_can_be_null=True, quoted_strings_can_be_null=True),
+        )
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+        raise _arrow_error(str(exc), src) from None
+    next_no = src.lines_before_data + 1  # Arrow's record number (the header's lines included)
+    offset = src.header_row - src.lines_before_data
+    done: set[int] = set()
+    mapper = {pa.string(): pd.StringDtype("pyarrow", na_value=np.nan)}.get
+    while True:
+        try:
+            batch = reader.read_next_batch()
+        except StopIteration:
+            break
+        except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
+            raise _arrow_error(str(exc), src) from None
+        m = batch.num_rows
+        if not invalid or all(k in done for k in invalid):
+            numbers = np.arange(next_no, next_no + m)
+            next_no += m
+        else:
+            nums: list[int] = []
+            while len(nums) < m:
+                if next_no in invalid:
+                    done.add(next_no)
+                else:
+                    nums.append(next_no)
+                next_no += 1
+            numbers = np.asarray(nums)
+        df = batch.to_pandas(types_mapper=mapper)
+        df.columns = src.headers
+        df[ROW] = numbers + offset
+        df[EXTRA] = pd.Series(pd.NA, index=df.index, dtype=object)
+        yield df
+    rest = sorted(k for k in invalid if k not in done or k >= next_no)
+    if rest:
+        bad = pd.DataFrame([[np.nan] * n for _ in rest], columns=src.headers)
+        bad[ROW] = [k + offset for k in rest]
+        bad[EXTRA] = [str(invalid[k][0]) for k in rest]
+        bad = bad.astype({h: "str" for h in src.headers})
+        bad["__text"] = [invalid[k][1] for k in rest]
+        yield bad
 
 
-def _finish(df: pd.DataFrame, headers: list[str], extras: list[str], start: int) -> pd.DataFrame:
-    surplus = df[extras]
-    df = df.drop(columns=extras)
-    df.columns = headers
-    df[ROW] = range(start, start + len(df))
-    has_extra = surplus.notna().any(axis=1)
-    df[EXTRA] = pd.Series(pd.NA, index=df.index, dtype=object)
-    if has_extra.any():
-        df.loc[has_extra, EXTRA] = surplus[has_extra].notna().sum(axis=1).astype(str)
-    return df
-
-
-def _parser_error(msg: str, src: Source) -> FileError:
-    m = re.search(r"EOF inside string starting at row (\d+)", msg)
-    if m:
-        return FileError("unclosed_quote", row=int(m.group(1)) + src.lines_before_data + 1)
-    m = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", msg)
-    if m:
-        return FileError("too_many_fields", row=int(m.group(2)) + src.lines_before_data,
-                         expected=len(src.headers), found=int(m.group(3)))
+def _arrow_error(msg: str, src: Source) -> FileError:
+    if "straddling" in msg or "block size" in msg:
+        return FileError("cell_too_big", mb=BLOCK_BYTES >> 20)
+    if "decode" in msg.lower() or "utf" in msg.lower():
+        return FileError("encoding_unknown")
+    m = re.search(r"Row #(\d+)", msg)
+    if "quote" in msg.lower() or "end of file" in msg.lower() or "EOF" in msg:
+        return FileError("unclosed_quote", row=int(m.group(1)) if m else src.header_row + 1)
     return FileError("parse", detail=msg.splitlines()[0][:200])
 
 

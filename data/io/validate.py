@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,9 +22,9 @@ from data.io.reading import EXTRA, ROW
 from data.io.spec import Field, KindSpec
 
 PROBLEM_COLS = ["row", "column", "value", "code", "params", "level"]
-_TZ_RE = r"^(.*?)\s*(Z|UTC|GMT|[+-]\d{2}:?\d{2})?$"
+_TZ_SUFFIX = r"(?:Z|UTC|GMT|[+-]\d{2}:?\d{2})$"
 _REF_KINDS = {"channel", "service_type", "segment"}
-_FORMULA_ESCAPED = r"^'(?='*[=+\-@\t\r])"
+_FORMULA_ESCAPED = r"^'('*[=+\-@\t\r])"
 
 
 @dataclass
@@ -70,19 +71,31 @@ def _problems(rows: pd.Series, column: str, values: pd.Series, code: str, params
 
 
 def _clean(s: pd.Series, ctx: Context) -> pd.Series:
-    s = s.astype(object).where(s.notna(), None)
-    s = pd.Series(s, dtype="str")
+    if s.dtype != "str":
+        s = s.astype(object).where(s.notna(), None).astype("str")
     s = s.str.strip()
     s = s.where(s != "", np.nan)
     if ctx.mapping.null_values:
-        s = s.where(~_keys(s).isin(ctx.mapping.null_values), np.nan)
-    if ctx.mapping.unescape_formulas:
-        s = s.str.replace(_FORMULA_ESCAPED, "", regex=True)
+        s = s.where(~map_unique(s, lambda u: u.map(key).isin(ctx.mapping.null_values)).fillna(False), np.nan)
+    if ctx.mapping.unescape_formulas and s.str.startswith("'").any():
+        s = s.str.replace(_FORMULA_ESCAPED, r"\1", regex=True)
     return s
 
 
-def _keys(s: pd.Series) -> pd.Series:
-    return s.str.replace(r"\s+", "", regex=True).str.lower()
+def map_unique(s: pd.Series, fn: Callable[[pd.Series], pd.Series]) -> pd.Series:
+    """Apply ``fn`` to the distinct values only (labels repeat a lot in service logs), then spread back."""
+    codes, uniques = pd.factorize(s, use_na_sentinel=True)
+    mapped = fn(pd.Series(np.asarray(uniques, dtype=object), dtype=object)).to_numpy(dtype=object)
+    out = np.empty(len(s), dtype=object)
+    out[:] = None
+    ok = codes >= 0
+    out[ok] = mapped[codes[ok]]
+    return pd.Series(out, index=s.index, dtype=object).where(lambda x: x.notna(), np.nan)
+
+
+def _lookup(s: pd.Series, table: dict[str, Any]) -> pd.Series:
+    """Case/whitespace-insensitive dictionary lookup of each label (NaN when unknown or missing)."""
+    return map_unique(s, lambda u: u.map(lambda v: table.get(key(v))))
 
 
 def raw_field(df: pd.DataFrame, fname: str, ctx: Context) -> pd.Series:
@@ -99,8 +112,8 @@ def raw_field(df: pd.DataFrame, fname: str, ctx: Context) -> pd.Series:
         out = out.fillna(str(ctx.mapping.defaults[fname]))
     syn = ctx.mapping.values.get(fname)
     if syn:
-        mapped = _keys(out).map({k: str(v) for k, v in syn.items()})
-        out = mapped.where(mapped.notna(), out)
+        mapped = _lookup(out, {k: str(v) for k, v in syn.items()})
+        out = mapped.where(mapped.notna(), out).astype("str")
     return out
 
 
@@ -113,8 +126,15 @@ def validate_chunk(df: pd.DataFrame, ctx: Context) -> tuple[pd.DataFrame, pd.Dat
 
     extra = df[EXTRA].notna()
     if extra.any():
-        probs.append(_problems(rows[extra], "*", df.loc[extra, EXTRA], "extra_fields",
-                               {"expected": len(ctx.headers)}))
+        # Rows the CSV reader could not split into the header's columns: one problem each, nothing else.
+        text = df["__text"] if "__text" in df else df[EXTRA]
+        bad_rows = _problems(rows[extra], "*", text[extra], "extra_fields", {"expected": len(ctx.headers)})
+        df = df[~extra]
+        rows = rows[~extra]
+        if not len(df):
+            return pd.DataFrame(columns=["row_no"]), bad_rows
+    else:
+        bad_rows = None
     raw: dict[str, pd.Series] = {f.name: raw_field(df, f.name, ctx) for f in spec.fields if f.name in ctx.present}
 
     # Characters no database column should hold (PostgreSQL refuses NUL) and undecodable bytes.
@@ -156,7 +176,7 @@ def validate_chunk(df: pd.DataFrame, ctx: Context) -> tuple[pd.DataFrame, pd.Dat
             _range(num, f, rows, label, s, bad, probs, "not_number")
             out[f.column] = num.where(~bad).astype("float64")
         elif f.type == "bool":
-            val = _keys(s).map(enums()["bool"])
+            val = _lookup(s, enums()["bool"])
             bad = s.notna() & val.isna()
             if bad.any():
                 probs.append(_problems(rows[bad], label, s[bad], "not_bool", {"field": f.name}))
@@ -164,9 +184,10 @@ def validate_chunk(df: pd.DataFrame, ctx: Context) -> tuple[pd.DataFrame, pd.Dat
         elif f.type == "enum":
             assert f.enum is not None
             if f.enum in _REF_KINDS:
-                val = reference.normalise(f.enum, s)
+                kind = f.enum
+                val = map_unique(s, lambda u, kind=kind: reference.normalise(kind, u))
             else:
-                val = _keys(s).map(enums()[f.enum])
+                val = _lookup(s, enums()[f.enum])
             bad = s.notna() & pd.Series(val, index=s.index).isna()
             if bad.any():
                 probs.append(_problems(rows[bad], label, s[bad], "unknown_value", {"field": f.name}))
@@ -197,9 +218,11 @@ def validate_chunk(df: pd.DataFrame, ctx: Context) -> tuple[pd.DataFrame, pd.Dat
                 probs.append(_problems(rows[bad], ctx.label(later), raw[later][bad], "order",
                                        {"field": later, "other": earlier}))
                 month = pd.Timedelta(days=31)
-                b_sw, a_sw = _swapped(raw[later]), _swapped(raw[earlier])
-                fixes = ((b_sw >= a) & (b_sw - a <= month)) | ((a_sw <= b) & (b - a_sw <= month))
-                hint = bad & fixes.fillna(False)
+                b_sw, a_sw = _swapped(raw[later][bad]), _swapped(raw[earlier][bad])
+                aa, bb = a[bad], b[bad]
+                fixes = ((b_sw >= aa) & (b_sw - aa <= month)) | ((a_sw <= bb) & (bb - a_sw <= month))
+                hint = pd.Series(False, index=a.index)
+                hint.loc[bad] = fixes.fillna(False).to_numpy()
                 if hint.any():
                     probs.append(_problems(rows[hint], ctx.label(later), raw[later][hint], "daymonth_swap",
                                            {"field": later}, "warning"))
@@ -231,6 +254,8 @@ def validate_chunk(df: pd.DataFrame, ctx: Context) -> tuple[pd.DataFrame, pd.Dat
     firsts = has & ~dup
     ctx.seen.update(zip(ext[firsts].tolist(), rows[firsts].tolist(), strict=True))
 
+    if bad_rows is not None:
+        probs.append(bad_rows)
     problems = pd.concat(probs, ignore_index=True) if probs else pd.DataFrame(columns=PROBLEM_COLS)
     rejected = problems.loc[problems["level"] == "error", "row"].unique()
     valid = out[~out["row_no"].isin(rejected)]
@@ -270,7 +295,7 @@ def _regions(s: pd.Series, ctx: Context, rows: pd.Series, label: str, probs: lis
              out: pd.DataFrame) -> None:
     pol = ctx.mapping.policy("regions")
     unknown_policy = pol.get("unknown", "reject")
-    k = _keys(s)
+    k = map_unique(s, lambda u: u.map(key))
     ids = k.map(ctx.region_ids)
     amb = s.notna() & k.isin(ctx.region_ambiguous)
     if amb.any():
@@ -313,46 +338,67 @@ def parse_times(s: pd.Series, formats: tuple[str, ...], zone: str,
     is local time in ``zone``. Returns (values, {reason code: mask}, suspected day/month swap mask).
     """
     idx = s.index
-    parts = s.str.extract(_TZ_RE)
-    base, tz = parts[0], parts[1]
-    naive = pd.Series(pd.NaT, index=idx, dtype="datetime64[us]")
-    for fmt in formats:
-        rem = naive.isna() & base.notna()
-        if not rem.any():
-            break
-        if fmt == "excel":
-            num = pd.to_numeric(base[rem], errors="coerce")
-            num = num.where((num > 1) & (num < 2958465))
-            got = pd.to_datetime(num, unit="D", origin="1899-12-30", errors="coerce")
-        else:
-            got = pd.to_datetime(base[rem], format=fmt, errors="coerce")
-        if getattr(got.dtype, "tz", None) is not None:
-            got = got.dt.tz_convert("UTC").dt.tz_localize(None)
-        naive.loc[rem] = got.astype("datetime64[us]")
-    unparsed = s.notna() & naive.isna()
-    offset = pd.Series(0, index=idx, dtype="int64")
-    has_tz = tz.notna()
+    if s.dtype != "str":
+        s = s.astype("str")
+    has_tz = s.str.contains(_TZ_SUFFIX, regex=True).fillna(False).astype(bool)
+    out = pd.Series(pd.NaT, index=idx, dtype="datetime64[us]")
+    naive_mask = s.notna() & ~has_tz
+    if naive_mask.any():
+        base = s[naive_mask]
+        naive = pd.Series(pd.NaT, index=base.index, dtype="datetime64[us]")
+        for fmt in formats:
+            rem = naive.isna()
+            if not rem.any():
+                break
+            naive.loc[rem] = _parse(base[rem], fmt, aware=False)
+        local = naive.dt.tz_localize(zone, ambiguous="NaT", nonexistent="NaT")
+        out.loc[naive_mask] = local.dt.tz_convert("UTC").dt.tz_localize(None).astype("datetime64[us]")
+        dst = pd.Series(False, index=idx)
+        dst.loc[naive_mask] = naive.notna() & local.isna()
+    else:
+        dst = pd.Series(False, index=idx)
     if has_tz.any():
-        t = tz[has_tz].str.replace(":", "", regex=False)
-        num = t.str.extract(r"^([+-])(\d{2})(\d{2})$")
-        mins = (num[1].astype(float) * 60 + num[2].astype(float)).fillna(0)
-        mins = mins.where(num[0] != "-", -mins)
-        offset.loc[has_tz] = mins.astype("int64")
-    local = naive.where(~has_tz)
-    utc = local.dt.tz_localize(zone, ambiguous="NaT", nonexistent="NaT").dt.tz_convert("UTC").dt.tz_localize(None)
-    utc = utc.astype("datetime64[us]")
-    aware = naive - pd.to_timedelta(offset, unit="m")
-    out = utc.where(~has_tz, aware)
-    dst = s.notna() & ~unparsed & out.isna()
+        tzs = s[has_tz]
+        named = tzs.str.endswith("UTC") | tzs.str.endswith("GMT")
+        if named.any():
+            tzs = tzs.where(~named, tzs.str.slice(0, -3).str.rstrip() + "+00:00")
+        aware = pd.Series(pd.NaT, index=tzs.index, dtype="datetime64[us]")
+        for fmt in formats:
+            rem = aware.isna()
+            if not rem.any():
+                break
+            aware.loc[rem] = _parse(tzs[rem], fmt, aware=True)
+        out.loc[has_tz] = aware
+    unparsed = s.notna() & out.isna() & ~dst
     years = out.dt.year
     implausible = out.notna() & ((years < 1970) | (years > 2100))
     out = out.where(~implausible)
     bad = {"bad_datetime": unparsed, "dst_gap": dst, "implausible_date": implausible}
     # Suspected Excel day/month swap: in the future, while the swapped reading is not.
     limit = pd.Timestamp(now.replace(tzinfo=None)) + pd.Timedelta(days=1)
-    sw = _swapped(s)
-    warn = (out > limit) & sw.notna() & (sw <= limit)
-    return out, bad, warn.fillna(False)
+    future = out > limit
+    warn = pd.Series(False, index=idx)
+    if future.any():
+        sw = _swapped(s[future])
+        warn.loc[future] = (sw.notna() & (sw <= limit)).to_numpy()
+    return out, bad, warn
+
+
+def _parse(s: pd.Series, fmt: str, aware: bool) -> pd.Series:
+    if fmt == "excel":
+        if aware:
+            return pd.Series(pd.NaT, index=s.index, dtype="datetime64[us]")
+        num = pd.to_numeric(s, errors="coerce")
+        num = num.where((num > 1) & (num < 2958465))
+        got = pd.to_datetime(num, unit="D", origin="1899-12-30", errors="coerce")
+    elif aware:
+        got = pd.to_datetime(s, format=fmt if fmt == "ISO8601" else fmt + "%z", errors="coerce", utc=True)
+        got = got.dt.tz_localize(None)
+    else:
+        got = pd.to_datetime(s, format=fmt, errors="coerce")
+        if getattr(got.dtype, "tz", None) is not None:
+            got = got.dt.tz_convert("UTC").dt.tz_localize(None)
+    return got.astype("datetime64[us]")
 
 
 def _swapped(s: pd.Series) -> pd.Series:
