@@ -21,6 +21,7 @@ from surveys.definitions import DefinitionError, registry, sync_definitions
 # A role sees only its pages; the data layer enforces scope again on every read. The survey page is public.
 PAGES: dict[str, tuple[str, str, str, tuple[str, ...], str]] = {
     "home": ("home", "nav.home", ":material/dashboard:", ("admin", "manager", "hr"), "nav.section.overview"),
+    "imports": ("imports", "nav.imports", ":material/upload_file:", ("admin",), "nav.section.admin"),
 }
 
 
