@@ -1,0 +1,109 @@
+"""Cached reads and computations for the manager pages: thin glue between ``data.repositories`` and ``metrics``.
+
+Two cache layers, both bounded and keyed by (database URL, scope path, filter key):
+
+* the fact frames of one period and region subtree (``st.cache_resource``: big, shared read-only, never copied;
+  only a handful of entries), read once in SQL with the scope applied there;
+* the numbers the pages draw (``st.cache_data`` for small frames; the overview pack holds read-only mappings that
+  do not pickle, so it is a bounded ``st.cache_resource`` too), recomputed from the cached
+  frames on a filter change (area class, channel, service type and segment narrow the frames in memory via
+  :meth:`metrics.overview.Frames.filter`) — no page re-reads the raw history on a rerun.
+
+Nothing in this module defines a KPI: the numbers come from ``metrics``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from dashboard.filters import FilterState, filters_from_key
+from data import workcal
+from data.engine import get_engine
+from data.reference import DEFAULT_PACK, PACKS, sla_policies
+from data.repositories import (
+    Filters,
+    Scope,
+    answer_facts,
+    contact_facts,
+    follow_up_facts,
+    regions,
+    response_facts,
+    ticket_facts,
+)
+from metrics.businesstime import WorkCalendar
+from metrics.overview import Frames, OverviewPack, overview_pack, prepare
+
+FRAME_TTL = 600
+RESULT_TTL = 600
+
+
+def calendar_for(start: dt.date, end: dt.date) -> WorkCalendar:
+    """The working calendar (official holidays and make-up days) covering [start, end] and a margin after."""
+    s, e = start - dt.timedelta(days=400), end + dt.timedelta(days=60)
+    hol = tuple(pd.to_datetime(workcal.holidays(s, e)).date)
+    mk = tuple(pd.to_datetime(workcal.makeup_workdays(s, e)).date)
+    return WorkCalendar(holidays=hol, workdays=mk)
+
+
+def _base_key(key: tuple[Any, ...]) -> tuple[Any, ...]:
+    """The part of a filter key that needs a database read: period and region (the rest narrows in memory)."""
+    return key[:3] + ((), (), (), ())
+
+
+@st.cache_resource(ttl=FRAME_TTL, max_entries=6, show_spinner=False)
+def _raw_frames(db_url: str, scope_path: str, base_key: tuple[Any, ...], pack: str) -> Frames:
+    engine = get_engine(db_url)
+    scope = Scope(scope_path)
+    f: Filters = filters_from_key(base_key)
+    tree = regions(engine, scope)
+    frames = Frames(
+        tickets=ticket_facts(engine, scope, f), contacts=contact_facts(engine, scope, f),
+        responses=response_facts(engine, scope, f), answers=answer_facts(engine, scope, f),
+        follow_ups=follow_up_facts(engine, scope, f), start=pd.Timestamp(f.start), end=pd.Timestamp(f.end),
+    )
+    root = scope_path if base_key[2] is None else str(tree.loc[tree["id"] == base_key[2], "path"].iloc[0])
+    cal = calendar_for(dt.date.fromisoformat(str(base_key[0])), dt.date.fromisoformat(str(base_key[1])))
+    return prepare(frames, sla_policies(pack), cal, regions=tree, root_path=root, pack=pack)
+
+
+def frames(db_url: str, scope_path: str, key: tuple[Any, ...], pack: str = DEFAULT_PACK) -> Frames:
+    """The prepared fact frames for a filter key: read (cached) for period + region, narrowed in memory."""
+    fr = _raw_frames(db_url, scope_path, _base_key(key), pack)
+    _s, _e, _r, areas, chans, svcs, segs = key
+    if areas or chans or svcs or segs:
+        fr = fr.filter(area_classes=areas, channels=chans, service_types=svcs, segments=segs)
+    return fr
+
+
+@st.cache_resource(ttl=RESULT_TTL, max_entries=32, show_spinner=False)
+def pack(db_url: str, scope_path: str, key: tuple[Any, ...], cmp_key: tuple[Any, ...] | None,
+         policy_pack: str = DEFAULT_PACK) -> OverviewPack:
+    """The overview pack (headline KPIs with comparison, region x channel breakdown, daily trend)."""
+    cur = frames(db_url, scope_path, key, policy_pack)
+    prev = frames(db_url, scope_path, cmp_key, policy_pack) if cmp_key is not None else None
+    cal = calendar_for(dt.date.fromisoformat(str(key[0])), dt.date.fromisoformat(str(key[1])))
+    tree = regions(get_engine(db_url), Scope(scope_path))
+    return overview_pack(cur, prev, sla_policies(policy_pack), cal, regions=tree, pack=policy_pack,
+                         root_path=_root_path(tree, scope_path, key))
+
+
+def _root_path(tree: pd.DataFrame, scope_path: str, key: tuple[Any, ...]) -> str:
+    if key[2] is None:
+        return scope_path
+    return str(tree.loc[tree["id"] == key[2], "path"].iloc[0])
+
+
+def calendar_of(key: tuple[Any, ...]) -> WorkCalendar:
+    return calendar_for(dt.date.fromisoformat(str(key[0])), dt.date.fromisoformat(str(key[1])))
+
+
+def state_pack(state: FilterState, db_url: str, scope_path: str, policy_pack: str = DEFAULT_PACK) -> OverviewPack:
+    return pack(db_url, scope_path, state.key(), state.comparison_key(), policy_pack)
+
+
+def policy_packs() -> tuple[str, ...]:
+    return PACKS

@@ -1,0 +1,94 @@
+"""What every manager page does first (identity, filters, the line saying what is shown) and small shared helpers:
+charts whose marks open the rows behind them, the policy-pack choice, region names."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import altair as alt
+import pandas as pd
+import streamlit as st
+
+from dashboard import filters
+from dashboard.db import url
+from dashboard.filters import FilterState
+from dashboard.i18n import lang, t
+from dashboard.scope import identity
+from data.reference import DEFAULT_PACK, PACKS
+from data.users import Identity
+
+MANAGER_ROLES = ("admin", "manager")
+
+
+@dataclass(frozen=True)
+class Ctx:
+    ident: Identity
+    state: FilterState
+    db: str
+    scope_path: str
+
+
+def start(title_key: str, roles: tuple[str, ...] = MANAGER_ROLES) -> Ctx:
+    """Title, permission check and the one line saying what is shown; stops the page when it cannot be shown."""
+    ident = identity()
+    st.title(t(title_key))
+    if ident.role not in roles:
+        st.warning(t("state.no_permission"))
+        st.stop()
+    state = filters.current()
+    filters.caption(state)
+    return Ctx(ident, state, url(), ident.scope_path)
+
+
+def chart(ch: alt.TopLevelMixin, key: str, on_pick: Callable[[dict[str, Any]], None] | None = None) -> None:
+    """Draw an Altair chart; with ``on_pick`` a click on a mark (the ``pick`` selection) calls it once."""
+    if on_pick is None:
+        st.altair_chart(ch, key=key, width="stretch")
+        return
+    event = st.altair_chart(ch, key=key, on_select="rerun", selection_mode="pick", width="stretch")
+    picked = None
+    try:
+        picked = event.selection.get("pick") if event is not None else None  # type: ignore[union-attr]
+    except AttributeError:
+        picked = None
+    marker = f"_{key}_handled"
+    if picked:
+        sig = repr(picked)
+        if st.session_state.get(marker) != sig:
+            st.session_state[marker] = sig
+            on_pick(picked[0])
+    else:
+        st.session_state.pop(marker, None)
+
+
+def policy_pack(key: str = "policy_pack") -> str:
+    """The SLA policy pack the page judges time limits by (site default first)."""
+    return st.selectbox(t("filters.pack"), PACKS, index=PACKS.index(DEFAULT_PACK), key=key,
+                        format_func=lambda p: t(f"pack.{p}")) or DEFAULT_PACK
+
+
+def region_names(ctx: Ctx) -> dict[int, str]:
+    tree = filters.scope_regions(ctx.db, ctx.scope_path)
+    col = "name_zh" if lang() == "zh-CN" else "name_en"
+    return dict(zip(tree["id"].astype(int), tree[col].astype(str), strict=False))
+
+
+def empty(df: pd.DataFrame | None) -> bool:
+    return df is None or len(df) == 0
+
+
+def too_few(n: int, min_n: int) -> bool:
+    if n < min_n:
+        st.info(t("state.too_few", n=n, min_n=min_n))
+        return True
+    return False
+
+
+def failed() -> None:
+    """The error state: logged for the administrator, a clear message (never a traceback) for the user."""
+    import logging
+
+    logging.getLogger("gridcx.dashboard").exception("page failed")
+    st.error(t("state.error"))
