@@ -15,11 +15,11 @@ from collections import Counter
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Engine, func, insert, select
+from sqlalchemy import Engine, func, insert, select, update
 
 from data.models import UTC, FollowUp, Invitation, Region, Response, Staff, Team, Ticket
 from surveys.definitions import registry
-from surveys.intake import submit
+from surveys.intake import new_id, submit
 from surveys.tokens import hash_token, new_token
 
 
@@ -35,26 +35,26 @@ def prepare(engine: Engine, n: int, now: dt.datetime) -> tuple[list[str], int]:
     tag = uuid.uuid4().hex[:8]
     definition = registry().for_service_type("repair")
     with engine.begin() as conn:
-        region_id = conn.execute(insert(Region).values(
+        region_id = new_id(conn.execute(insert(Region).values(
             code=f"BENCH-{tag}", name_zh="压测营业厅", name_en="Bench hall", level="station", kind="hall",
-            parent_id=None, path="/", area_class="urban", customers=0)).inserted_primary_key[0]
+            parent_id=None, path="/", area_class="urban", customers=0)))
         path = f"/{region_id}/"
-        conn.execute(Region.__table__.update().where(Region.id == region_id).values(path=path))
-        team_id = conn.execute(insert(Team).values(code=f"BENCH-{tag}", name="压测班组", role="crew",
-                                                   region_id=region_id)).inserted_primary_key[0]
-        lead = conn.execute(insert(Staff).values(code=f"BENCH-{tag}", name="班组长", role="crew", team_id=team_id,
-                                                 region_id=region_id, active=True)).inserted_primary_key[0]
-        conn.execute(Team.__table__.update().where(Team.id == team_id).values(lead_staff_id=lead))
-        ticket_id = conn.execute(insert(Ticket).values(
+        conn.execute(update(Region).where(Region.id == region_id).values(path=path))
+        team_id = new_id(conn.execute(insert(Team).values(code=f"BENCH-{tag}", name="压测班组", role="crew",
+                                                   region_id=region_id)))
+        lead = new_id(conn.execute(insert(Staff).values(code=f"BENCH-{tag}", name="班组长", role="crew", team_id=team_id,
+                                                 region_id=region_id, active=True)))
+        conn.execute(update(Team).where(Team.id == team_id).values(lead_staff_id=lead))
+        ticket_id = new_id(conn.execute(insert(Ticket).values(
             external_no=f"BENCH-{tag}", region_id=region_id, channel="hotline", service_type="repair",
             team_id=team_id, staff_id=lead, created_at=now - dt.timedelta(hours=5), closed_at=now - dt.timedelta(hours=1),
-            status="closed", updated_at=now)).inserted_primary_key[0]
+            status="closed", updated_at=now)))
         tokens = [new_token() for _ in range(n)]
         conn.execute(insert(Invitation), [dict(
             token_hash=hash_token(tok), survey_key=definition.key, survey_version=definition.version,
             ticket_id=ticket_id, customer_id=None, region_id=region_id, channel="sms", created_at=now,
             expires_at=now + dt.timedelta(days=7), delivered=True, reusable=False) for tok in tokens])
-    return tokens, int(region_id)
+    return tokens, region_id
 
 
 def bench_intake(engine: Engine, threads: int = 20, per_thread: int = 50) -> dict[str, Any]:

@@ -132,6 +132,13 @@ _INSERT_ANSWER = insert(Answer)
 _INSERT_FOLLOW_UP = insert(FollowUp)
 
 
+def new_id(result: Any) -> int:
+    """The primary key of a single-row insert."""
+    pk = result.inserted_primary_key
+    assert pk is not None
+    return int(pk[0])
+
+
 def _lookup(conn: Connection, token_hash: str) -> Any:
     return conn.execute(_LOOKUP, {"p_hash": token_hash}).first()
 
@@ -234,21 +241,21 @@ def store_response(
     owner: int | None = None,
 ) -> tuple[int, int | None]:
     """Insert a response, its answers and (when the rules fire) its follow-up inside the caller's transaction."""
-    response_id = int(conn.execute(_INSERT_RESPONSE, dict(
+    response_id = new_id(conn.execute(_INSERT_RESPONSE, dict(
         invitation_id=invitation_id, ticket_id=ticket_id, external_no=external_no, region_id=region_id,
         channel=channel, survey_key=survey_key, survey_version=survey_version, submitted_at=now, csat=csat, nps=nps,
-        ces=ces, fcr=fcr, comment=comment, language=language)).inserted_primary_key[0])
+        ces=ces, fcr=fcr, comment=comment, language=language)))
     if answers:
         conn.execute(_INSERT_ANSWER, [{**a, "response_id": response_id} for a in answers])
     decision = decide(csat, nps, fcr, comment)
     if decision is None:
         return response_id, None
-    follow_up_id = conn.execute(_INSERT_FOLLOW_UP, dict(
+    follow_up_id = new_id(conn.execute(_INSERT_FOLLOW_UP, dict(
         response_id=response_id, ticket_id=ticket_id, customer_id=customer_id, region_id=region_id,
         reason=decision.reason, severity=decision.severity, owner_staff_id=owner, created_at=now,
         due_at=due_at(decision.severity, now), status="open", escalation_level=0, proactive=False,
-        notes=decision.notes())).inserted_primary_key[0]
-    return response_id, int(follow_up_id)
+        notes=decision.notes())))
+    return response_id, follow_up_id
 
 
 # --- submission ---------------------------------------------------------------------------------------------------

@@ -20,6 +20,7 @@ import os
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import segno
@@ -29,6 +30,7 @@ from data.i18n import translate
 from data.models import UTC, Customer, Invitation, Region, Ticket
 from data.reference import service_types as reference_service_types
 from surveys.definitions import Registry, registry
+from surveys.intake import new_id
 from surveys.settings import Settings, settings
 from surveys.tokens import hash_token, mask_phone, new_token, survey_link
 
@@ -118,7 +120,7 @@ def invite(
                 Invitation.created_at > now - dt.timedelta(days=cfg.cooldown_days))).scalars())
         already = set(conn.execute(select(Invitation.ticket_id).where(Invitation.ticket_id.is_not(None))).scalars())
     skipped: Counter[str] = Counter()
-    picked: list[tuple[object, str, str]] = []
+    picked: list[tuple[Any, str, str]] = []
     for tk in tickets:
         if tk.id in already:
             reason = "already_invited"
@@ -283,10 +285,10 @@ def kiosk_qr(
     token = new_token()
     link = survey_link(token, base_url)
     with engine.begin() as conn:
-        inv_id = conn.execute(insert(Invitation).values(
+        inv_id = new_id(conn.execute(insert(Invitation).values(
             token_hash=hash_token(token), survey_key=definition.key, survey_version=definition.version, ticket_id=None,
             customer_id=None, region_id=region_id, channel="qr", created_at=min(_now(now), start),
-            expires_at=end, delivered=True, reusable=True)).inserted_primary_key[0]
+            expires_at=end, delivered=True, reusable=True)))
     out_dir.mkdir(parents=True, exist_ok=True)
     stem = out_dir / f"kiosk_{code}_{day.strftime('%Y%m%d')}_{inv_id}"
     qr = segno.make(link, error="m")

@@ -9,6 +9,7 @@ Kiosk (reusable QR) invitations have no denominator and are left out; their resp
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import pandas as pd
 from sqlalchemy import Engine, case, func, select
@@ -29,7 +30,7 @@ def response_rates(engine: Engine, scope: Scope | None, start: dt.datetime, end:
     unknown = set(by) - set(GROUPS)
     if unknown:
         raise ValueError(f"unknown grouping {', '.join(sorted(unknown))}; use {', '.join(GROUPS)}")
-    keys = []
+    keys: list[Any] = []
     if "channel" in by:
         keys.append(Invitation.channel.label("channel"))
     if "region" in by:

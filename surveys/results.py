@@ -19,6 +19,7 @@ import csv
 import datetime as dt
 import io
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -99,7 +100,7 @@ def read_table(path: Path) -> pd.DataFrame:
     return df
 
 
-def _columns(df: pd.DataFrame, synonyms: dict[str, tuple[str, ...]], required: tuple[str, ...],
+def _columns(df: pd.DataFrame, synonyms: Mapping[str, tuple[str, ...]], required: tuple[str, ...],
              name: str) -> dict[str, str]:
     lower = {c.lower(): c for c in df.columns}
     found: dict[str, str] = {}

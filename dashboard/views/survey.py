@@ -38,19 +38,29 @@ _CSS = """
 .stFormSubmitButton button, .stButton button { min-height: 3.2rem; font-size: 1.15rem; width: 100%; }
 [data-testid="stFeedback"] button, .stFeedback button { min-width: 3rem; min-height: 3rem; }
 [data-testid="stFeedback"] span, .stFeedback span { font-size: 2rem !important; }
-div[role="radiogroup"] label { min-height: 2.75rem; align-items: center; }
-.st-key-q_nps div[role="radiogroup"], .gx-scale div[role="radiogroup"] {
-  display: grid !important; gap: 0.35rem; width: 100%; }
-.st-key-q_nps div[role="radiogroup"] { grid-template-columns: repeat(6, minmax(0, 1fr)); }
-div[role="radiogroup"] label[data-baseweb="radio"] { margin: 0 !important; }
+h1 { font-size: 1.7rem !important; line-height: 1.3 !important; }
+[data-testid="stRadio"] [data-testid="stWidgetLabel"] p { font-weight: 600; font-size: 1.05rem; }
+[data-testid="stRadioOption"] { border: 1px solid #c9d3d0; border-radius: 10px; padding: 0.35rem 0.45rem;
+  min-height: 2.9rem; margin: 0 !important; align-items: center; justify-content: center; width: 100%; }
+[data-testid="stRadioOption"]:has(input:checked) { border-color: #0b6e4f; background: #e3f1ec; }
+[data-testid="stRadioGroup"] { display: grid !important; gap: 0.4rem; width: 100%;
+  grid-template-columns: repeat(2, minmax(0, 1fr)); }
+.st-key-q_nps [data-testid="stRadioGroup"] { grid-template-columns: repeat(6, minmax(0, 1fr)); }
+[data-testid="stRadio"], .stRadio { width: 100% !important; }
+[data-testid="stRadioGroup"] > div { width: 100%; min-width: 0; }
+[data-testid="stRadioOption"] > div { justify-content: center; width: 100%; }
+.st-key-q_nps [data-testid="stRadioOption"] > div > div:first-child,
+.gx-numeric [data-testid="stRadioOption"] > div > div:first-child { display: none; }
+.st-key-q_nps [data-testid="stRadioOption"] p { font-size: 1.1rem; font-weight: 600; }
 .gx-question { font-weight: 600; font-size: 1.05rem; margin: 0.6rem 0 0.1rem 0; }
 .gx-anchors { display: flex; justify-content: space-between; font-size: 0.85rem; color: #4a5a62; }
 </style>
 """
 _CSS_SCALES = """
 <style>
-.st-key-q_{key} div[role="radiogroup"] {{ display: grid !important; gap: 0.35rem; width: 100%;
-  grid-template-columns: repeat({cols}, minmax(0, 1fr)); }}
+.st-key-q_{key} [data-testid="stRadioGroup"] {{ grid-template-columns: repeat({cols}, minmax(0, 1fr)) !important; }}
+.st-key-q_{key} [data-testid="stRadioOption"] > div > div:first-child {{ display: none; }}
+.st-key-q_{key} [data-testid="stRadioOption"] p {{ font-size: 1.1rem; font-weight: 600; }}
 </style>
 """
 _CSS_LARGE = """
@@ -59,6 +69,7 @@ html, body, [data-testid="stAppViewContainer"] p, [data-testid="stAppViewContain
 [data-testid="stAppViewContainer"] span, [data-testid="stAppViewContainer"] textarea,
 [data-testid="stMarkdownContainer"] { font-size: 1.3rem !important; line-height: 1.6 !important; }
 .gx-question { font-size: 1.35rem !important; }
+h1, h1 span, h1 [data-testid="stMarkdownContainer"] { font-size: 2rem !important; line-height: 1.3 !important; }
 .stFormSubmitButton button, .stButton button { font-size: 1.4rem !important; min-height: 3.8rem; }
 </style>
 """
@@ -122,15 +133,17 @@ def _widget(item: Item) -> Any:
     if item.scale in ("faces5", "stars5"):
         _question(label)
         st.caption(t("survey.hint_faces" if item.scale == "faces5" else "survey.hint_stars"))
-        value = st.feedback("faces" if item.scale == "faces5" else "stars", key=key)
-        return None if value is None else int(value) + 1
+        face = st.feedback("faces" if item.scale == "faces5" else "stars", key=key)
+        return None if face is None else int(face) + 1
     if item.scale == "nps11":
-        value = st.radio(label, list(range(11)), index=None, horizontal=True, key=key)
+        options: list[int] = list(range(11))
+        value = st.radio(label, options, index=None, horizontal=True, key=key)
         _anchors(item)
         return value
     if item.scale == "ces7":
         st.html(_CSS_SCALES.format(key=item.key, cols=7))
-        value = st.radio(label, list(range(1, 8)), index=None, horizontal=True, key=key)
+        sevens: list[int] = list(range(1, 8))
+        value = st.radio(label, sevens, index=None, horizontal=True, key=key)
         _anchors(item)
         return value
     if item.scale == "yesno":
