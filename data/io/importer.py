@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Engine, text
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import SQLAlchemyError
 
 from data.i18n import translate
 from data.io import reading
@@ -168,17 +169,27 @@ def import_file(
         src = reading.open_source(path, m, sheet=sheet, name=name)
         res.sha256, res.encoding, res.header_row = src.sha256, src.encoding, src.header_row
         _run(engine, SPECS[kind], m, src, res, user, rejects_path, chunk_rows, t0)
+    except SQLAlchemyError as exc:
+        detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0][:300]
+        return _failed(engine, res, FileError("database", detail=detail), path, name, kind, user, t0)
     except FileError as exc:
-        res.error = exc
-        res.imported = res.updated = res.unchanged = res.rejected = res.warnings = 0
-        res.rejects = pd.DataFrame(columns=REJECT_COLS)
-        res.seconds = time.perf_counter() - t0
-        if res.sha256 is None and path.is_file():
-            res.sha256 = reading._sha256(path)
-        with engine.begin() as conn:
-            audit(conn, user, "import_failed", kind[:32], name[:128],
-                  {"file": name, "sha256": res.sha256, "mapping": res.mapping, "error": exc.code,
-                   "message": exc.message("en")})
+        return _failed(engine, res, exc, path, name, kind, user, t0)
+    return res
+
+
+def _failed(engine: Engine, res: ImportResult, exc: FileError, path: Path, name: str, kind: str,
+            user: str | None, t0: float) -> ImportResult:
+    res.error = exc
+    res.imported = res.updated = res.unchanged = res.rejected = res.warnings = 0
+    res.rejects = pd.DataFrame(columns=REJECT_COLS)
+    res.rejects_file = None
+    res.seconds = time.perf_counter() - t0
+    if res.sha256 is None and path.is_file():
+        res.sha256 = reading._sha256(path)
+    with engine.begin() as conn:
+        audit(conn, user, "import_failed", kind[:32], name[:128],
+              {"file": name, "sha256": res.sha256, "mapping": res.mapping, "error": exc.code,
+               "message": exc.message("en")})
     return res
 
 
@@ -226,10 +237,10 @@ def _run(engine: Engine, spec: KindSpec, m: Mapping, src: Source, res: ImportRes
                 default_id = None
                 if pol.get("default"):
                     if key(pol["default"]) not in codes:
-                        raise FileError("region_config", code=pol["default"])
+                        raise FileError("region_config", region=pol["default"])
                     default_id = codes[key(pol["default"])][0]
                 if pol.get("unknown") == "create" and key(pol.get("parent", "")) not in codes:
-                    raise FileError("region_config", code=pol.get("parent"))
+                    raise FileError("region_config", region=pol.get("parent"))
                 ctx = Context(m, spec, src.headers, ids, ambiguous, default_id, now)
                 cols = _staging_columns(spec, ctx)
                 _create_staging(conn, stg, cols, pg)
@@ -354,7 +365,7 @@ def _create_regions(conn: Connection, stg: str, ctx: Context, codes: dict[str, t
     parent_id, parent_path, parent_level = codes[key(pol["parent"])]
     levels = ("province", "city", "county", "station")
     if parent_level == "station":
-        raise FileError("region_config", code=pol["parent"])
+        raise FileError("region_config", region=pol["parent"])
     level = levels[levels.index(parent_level) + 1]
     area = pol.get("area_class") or conn.execute(
         text("SELECT area_class FROM region WHERE id = :i"), {"i": parent_id}).scalar_one()
@@ -436,8 +447,15 @@ def _upsert(conn: Connection, stg: str, spec: KindSpec, ctx: Context, cols: dict
             update_cols.append(c)
     update_cols = [c for c in update_cols if c != "external_no"]
 
+    defaults = {f.column: f.default for f in spec.fields if f.default is not None and f.column}
+
     def sel(c: str, alias: str = "") -> str:
         col = f"{alias}{c}"
+        if c in defaults:  # NOT NULL columns with a default: an empty cell means the default
+            d = defaults[c]
+            lit = ("true" if d else "false") if isinstance(d, bool) and pg else (
+                str(int(d)) if isinstance(d, bool | int) else "'" + str(d).replace("'", "''") + "'")
+            col = f"coalesce({col}, {lit})"
         if not pg and cols[c] == "datetime":
             return f"replace({col}, 'T', ' ')"
         if not pg and cols[c] == "bool":

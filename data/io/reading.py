@@ -100,6 +100,7 @@ def _detect_encoding(path: Path, head: bytes, pinned: str | None) -> tuple[str, 
     if pinned:
         candidates = [pinned]
     fail: dict[str, tuple[int, bool, str]] = {}
+    quotes, last_quote = 0, -1
     digest = ""
     size = 0
     ok: str | None = None
@@ -112,6 +113,10 @@ def _detect_encoding(path: Path, head: bytes, pinned: str | None) -> tuple[str, 
             for block in iter(lambda: fh.read(8 << 20), b""):
                 if h is not None:
                     h.update(block)
+                    q = block.count(b'"')
+                    if q:
+                        quotes += q
+                        last_quote = offset + block.rfind(b'"')
                 if not failed:
                     try:
                         dec.decode(block)
@@ -132,19 +137,23 @@ def _detect_encoding(path: Path, head: bytes, pinned: str | None) -> tuple[str, 
         if not failed:
             ok = enc
             break
+        if enc.startswith("utf-8") and not pinned:
+            at, _seen, why = fail[enc]
+            if at >= size - 4 and "end of data" in why:
+                raise FileError("truncated_char")
+            with open(path, "rb") as fh:
+                before = fh.read(at)
+            if re.search(rb"[\x80-\xff]", before):  # valid UTF-8 text, then something else
+                raise FileError("mixed_encoding", line=_line_of(path, at))
     if ok is not None:
         if ok == "gb18030":
             _check_not_mixed(path)
+        if quotes % 2:
+            raise FileError("unclosed_quote", row=_line_of(path, last_quote))
         return ok, digest
-    first = candidates[0]
-    at, seen_nonascii, why = fail[first]
-    if first.startswith("utf-8") and at >= size - 4 and "end of data" in why:
-        raise FileError("truncated_char")
-    if first.startswith("utf-8"):
-        with open(path, "rb") as fh:
-            before = fh.read(at)
-        if re.search(rb"[\x80-\xff]", before):  # valid UTF-8 text, then something else
-            raise FileError("mixed_encoding", line=_line_of(path, at))
+    if "gb18030" in fail:
+        _check_not_mixed(path)
+    at = fail[candidates[0]][0]
     if pinned:
         raise FileError("encoding_wrong", encoding=pinned, line=_line_of(path, at))
     try:
@@ -153,7 +162,7 @@ def _detect_encoding(path: Path, head: bytes, pinned: str | None) -> tuple[str, 
         best = from_bytes(head).best()
     except Exception:  # noqa: BLE001 - the guesser must never crash an import
         best = None
-    if best is not None and best.encoding not in ("utf_8", "gb18030"):
+    if best is not None and best.encoding in _GUESSABLE:
         enc = best.encoding
         try:
             with open(path, "rb") as fh:
@@ -162,6 +171,9 @@ def _detect_encoding(path: Path, head: bytes, pinned: str | None) -> tuple[str, 
         except (UnicodeDecodeError, LookupError):
             pass
     raise FileError("encoding_unknown")
+
+
+_GUESSABLE = {"big5", "big5hkscs", "cp950", "utf_16", "utf_16_le", "utf_16_be", "utf_32"}
 
 
 def _check_not_mixed(path: Path) -> None:
@@ -242,8 +254,10 @@ def _csv_chunks(src: Source) -> Iterator[pd.DataFrame]:
 
     def on_invalid(row: object) -> str:
         num = getattr(row, "number", None)
-        if num is not None:
-            invalid[int(num)] = (int(getattr(row, "actual_columns", 0)), str(getattr(row, "text", ""))[:1000])
+        text = str(getattr(row, "text", ""))
+        if num is None:  # Arrow does not always know the row number: find the line that holds this text
+            num = _line_with(src, text, set(invalid))
+        invalid[int(num)] = (int(getattr(row, "actual_columns", 0)), text[:1000])
         return "skip"
 
     enc = src.encoding or "utf-8"
@@ -298,6 +312,15 @@ def _csv_chunks(src: Source) -> Iterator[pd.DataFrame]:
         bad = bad.astype({h: "str" for h in src.headers})
         bad["__text"] = [invalid[k][1] for k in rest]
         yield bad
+
+
+def _line_with(src: Source, text: str, taken: set[int]) -> int:
+    """The 1-based line number of the first line (after the header) equal to ``text`` and not yet taken."""
+    with open(src.path, encoding=src.encoding or "utf-8", errors="replace", newline="") as fh:
+        for i, line in enumerate(fh, start=1):
+            if i > src.lines_before_data and i not in taken and line.rstrip("\r\n") == text.rstrip("\r\n"):
+                return i
+    return max(taken, default=src.lines_before_data) + 1
 
 
 def _arrow_error(msg: str, src: Source) -> FileError:

@@ -76,7 +76,8 @@ def _clean(s: pd.Series, ctx: Context) -> pd.Series:
     s = s.str.strip()
     s = s.where(s != "", np.nan)
     if ctx.mapping.null_values:
-        s = s.where(~map_unique(s, lambda u: u.map(key).isin(ctx.mapping.null_values)).fillna(False), np.nan)
+        is_null = map_unique(s, lambda u: u.map(key).isin(ctx.mapping.null_values)).fillna(False).astype(bool)
+        s = s.where(~is_null, np.nan)
     if ctx.mapping.unescape_formulas and s.str.startswith("'").any():
         s = s.str.replace(_FORMULA_ESCAPED, r"\1", regex=True)
     return s
