@@ -22,6 +22,7 @@ from surveys.definitions import DefinitionError, registry, sync_definitions
 PAGES: dict[str, tuple[str, str, str, tuple[str, ...], str]] = {
     "home": ("home", "nav.home", ":material/dashboard:", ("admin", "manager", "hr"), "nav.section.overview"),
     "imports": ("imports", "nav.imports", ":material/upload_file:", ("admin",), "nav.section.admin"),
+    "survey_admin": ("survey_admin", "nav.survey_admin", ":material/rate_review:", ("admin",), "nav.section.admin"),
 }
 
 

@@ -1,0 +1,122 @@
+"""问卷管理 (admins): the questionnaire versions in use, Cronbach's alpha per dimension, response rates."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+
+import pandas as pd
+import streamlit as st
+
+from dashboard.db import url
+from dashboard.i18n import lang, t
+from dashboard.scope import identity, scope_of
+from data.engine import get_engine
+from data.i18n import fmt_number, fmt_percent
+from data.models import UTC, SurveyDefinition
+from data.repositories import Scope
+from surveys.definitions import DefinitionError, registry
+from surveys.quality import ALL, dimension_alpha
+from surveys.rates import response_rates
+
+MIN_N = 30  # alpha from fewer complete responses is shown as "too few"
+RATE_DAYS = 90
+
+
+@st.cache_data(ttl=300, max_entries=64, show_spinner=False)
+def _alpha(db_url: str, survey_key: str, scope_path: str) -> pd.DataFrame:
+    return dimension_alpha(get_engine(db_url), survey_key, Scope(scope_path))
+
+
+@st.cache_data(ttl=300, max_entries=64, show_spinner=False)
+def _rates(db_url: str, scope_path: str, start: dt.datetime, end: dt.datetime) -> pd.DataFrame:
+    return response_rates(get_engine(db_url), Scope(scope_path), start, end, by=("channel", "service_type"))
+
+
+@st.cache_data(ttl=60, max_entries=8, show_spinner=False)
+def _published(db_url: str) -> dict[tuple[str, int], tuple[str, bool]]:
+    from sqlalchemy import select
+
+    with get_engine(db_url).connect() as conn:
+        rows = conn.execute(select(SurveyDefinition.key, SurveyDefinition.version, SurveyDefinition.checksum,
+                                   SurveyDefinition.active)).all()
+    return {(r.key, r.version): (r.checksum, bool(r.active)) for r in rows}
+
+
+def _definitions() -> None:
+    st.subheader(t("survey_admin.definitions"))
+    reg = registry()
+    published = _published(url())
+    rows = []
+    for (key, version), d in sorted(reg.definitions.items()):
+        pub = published.get((key, version))
+        rows.append({
+            t("survey_admin.col.key"): key, t("survey_admin.col.version"): version,
+            t("survey_admin.col.title"): d.title.get(lang()), t("survey_admin.col.kind"): t(f"survey_admin.kind.{d.kind}"),
+            t("survey_admin.col.service_types"): ", ".join(d.service_types) or "—",
+            t("survey_admin.col.items"): len(d.items),
+            t("survey_admin.col.checksum"): d.checksum()[:12],
+            t("survey_admin.col.status"): t("survey_admin.status.active") if pub and pub[1]
+            else (t("survey_admin.status.published") if pub else t("survey_admin.status.not_published")),
+        })
+    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+
+
+def _fmt(x: float) -> str:
+    return "—" if x is None or (isinstance(x, float) and math.isnan(x)) else fmt_number(x, lang(), 2)
+
+
+def _reliability(scope_path: str) -> None:
+    st.subheader(t("survey_admin.alpha"))
+    st.caption(t("survey_admin.alpha_help", n=MIN_N))
+    reg = registry()
+    keys = [d.key for d in reg.latest()]
+    key = st.selectbox(t("survey_admin.questionnaire"), keys, index=keys.index("servqual_annual")
+                       if "servqual_annual" in keys else 0, key="survey_admin_key",
+                       format_func=lambda k: reg.get(k).title.get(lang()))
+    df = _alpha(url(), key, scope_path)
+    if df.empty:
+        st.info(t("state.empty"))
+        return
+    out = pd.DataFrame({
+        t("survey_admin.col.dimension"): [t("survey.dim.all") if d == ALL else t(f"survey.dim.{d}")
+                                          for d in df["dimension"]],
+        t("survey_admin.col.k"): df["k"],
+        t("survey_admin.col.n"): df["n"],
+        t("survey_admin.col.alpha"): [_fmt(a) if n >= MIN_N else t("home.too_few") for a, n in zip(df["alpha"], df["n"], strict=True)],
+        t("survey_admin.col.ci"): [f"{_fmt(lo)} – {_fmt(hi)}" if n >= MIN_N else "—"
+                                   for lo, hi, n in zip(df["ci_low"], df["ci_high"], df["n"], strict=True)],
+    })
+    st.dataframe(out, hide_index=True, width="stretch")
+
+
+def _response_rates(scope_path: str) -> None:
+    st.subheader(t("survey_admin.rates", days=RATE_DAYS))
+    end = dt.datetime.now(UTC).replace(minute=0, second=0, microsecond=0) + dt.timedelta(hours=1)
+    df = _rates(url(), scope_path, end - dt.timedelta(days=RATE_DAYS), end)
+    if df.empty:
+        st.info(t("state.empty"))
+        return
+    st.dataframe(pd.DataFrame({
+        t("survey_admin.col.channel"): df["channel"],
+        t("survey_admin.col.service_type"): df["service_type"].fillna("—"),
+        t("survey_admin.col.delivered"): df["delivered"],
+        t("survey_admin.col.responded"): df["responded"],
+        t("survey_admin.col.rate"): [fmt_percent(r, lang()) for r in df["rate"]],
+    }), hide_index=True, width="stretch")
+
+
+def render() -> None:
+    ident = identity()
+    st.title(t("nav.survey_admin"))
+    if ident.role != "admin":
+        st.warning(t("state.no_permission"))
+        return
+    try:
+        _definitions()
+    except DefinitionError as exc:
+        st.error(t("survey.definitions_broken") + "\n\n" + str(exc))
+        return
+    scope_path = scope_of(ident).path
+    _reliability(scope_path)
+    _response_rates(scope_path)
