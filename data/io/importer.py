@@ -294,20 +294,20 @@ def _run(engine: Engine, spec: KindSpec, m: Mapping, src: Source, res: ImportRes
 
 
 def _staging_columns(spec: KindSpec, ctx: Context) -> dict[str, str]:
-    """Staging column -> field type (``ref_key``/``ref_id`` for references)."""
+    """Staging column -> field type (``<ref>_ref`` business key and ``<ref>_id`` for references)."""
     cols: dict[str, str] = {"row_no": "int"}
     for f in spec.fields:
         if f.name not in ctx.present and f.default is None:
             continue
         if f.type == "ref":
             assert f.ref is not None
-            cols[f"{f.ref}_key"] = "str"
+            cols[f"{f.ref}_ref"] = "str"
             cols[REFS[f.ref][2]] = "int"
         else:
             assert f.column is not None
             cols[f.column] = f.type
     if spec.kind == "responses" and "region_id" not in cols:
-        cols["region_key"] = "str"
+        cols["region_ref"] = "str"
         cols["region_id"] = "int"
     return cols
 
@@ -359,7 +359,7 @@ def _create_regions(conn: Connection, stg: str, ctx: Context, codes: dict[str, t
         return 0
     t = stg if pg else f"temp.{stg}"
     labels = [r[0] for r in conn.exec_driver_sql(
-        f"SELECT DISTINCT region_key FROM {t} WHERE region_id IS NULL AND region_key IS NOT NULL")]
+        f"SELECT DISTINCT region_ref FROM {t} WHERE region_id IS NULL AND region_ref IS NOT NULL")]
     if not labels:
         return 0
     parent_id, parent_path, parent_level = codes[key(pol["parent"])]
@@ -388,14 +388,14 @@ def _resolve_refs(conn: Connection, stg: str, spec: KindSpec, ctx: Context, pg: 
     t = f"temp.{stg}" if not pg else stg
     if ctx.created_labels:
         conn.exec_driver_sql(
-            f"UPDATE {t} SET region_id = (SELECT r.id FROM region r WHERE r.code = {t}.region_key) "
-            "WHERE region_id IS NULL AND region_key IS NOT NULL")
+            f"UPDATE {t} SET region_id = (SELECT r.id FROM region r WHERE r.code = {t}.region_ref) "
+            "WHERE region_id IS NULL AND region_ref IS NOT NULL")
     for f in spec.fields:
         if f.type != "ref" or f.ref == "region" or f.name not in ctx.present:
             continue
         assert f.ref is not None
         table, keycol, idcol = REFS[f.ref]
-        kcol = f"{f.ref}_key"
+        kcol = f"{f.ref}_ref"
         upd = (f"UPDATE {t} SET {idcol} = (SELECT x.id FROM {table} x WHERE x.{keycol} = {t}.{kcol}) "
                f"WHERE {kcol} IS NOT NULL")
         conn.exec_driver_sql(upd)
@@ -438,7 +438,7 @@ def _upsert(conn: Connection, stg: str, spec: KindSpec, ctx: Context, cols: dict
             now: dt.datetime) -> tuple[int, int, int]:
     t = f"temp.{stg}" if not pg else stg
     target = spec.table
-    insert_cols = [c for c in cols if c != "row_no" and not c.endswith("_key")]
+    insert_cols = [c for c in cols if c != "row_no" and not c.endswith("_ref")]
     # Only what the file carries is updated; columns filled with defaults for new rows are left alone.
     update_cols = []
     for c in insert_cols:

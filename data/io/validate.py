@@ -198,7 +198,7 @@ def validate_chunk(df: pd.DataFrame, ctx: Context) -> tuple[pd.DataFrame, pd.Dat
             if f.ref == "region":
                 _regions(s, ctx, rows, label, probs, out)
             else:
-                out[f"{f.ref}_key"] = s
+                out[f"{f.ref}_ref"] = s
 
     # Status derived from the timestamps where the file gives none.
     if "status" in spec.by_name:
@@ -303,7 +303,7 @@ def _regions(s: pd.Series, ctx: Context, rows: pd.Series, label: str, probs: lis
         probs.append(_problems(rows[amb], label, s[amb], "region_ambiguous"))
     missing = s.isna()
     unknown = s.notna() & ids.isna() & ~amb
-    region_key = pd.Series(np.nan, index=s.index, dtype=object)
+    region_ref = pd.Series(np.nan, index=s.index, dtype=object)
     if missing.any():
         if ctx.default_region is not None:
             ids = ids.where(~missing, ctx.default_region)
@@ -320,11 +320,11 @@ def _regions(s: pd.Series, ctx: Context, rows: pd.Series, label: str, probs: lis
             ok = unknown & ~too_long
             for kk, label_value in zip(k[ok], s[ok], strict=True):
                 ctx.created_labels.setdefault(kk, label_value)
-            region_key = k.map(ctx.created_labels).where(ok, np.nan)
+            region_ref = k.map(ctx.created_labels).where(ok, np.nan)
         else:
             probs.append(_problems(rows[unknown], label, s[unknown], "unknown_region"))
     out["region_id"] = ids.astype("Int64")
-    out["region_key"] = region_key
+    out["region_ref"] = region_ref
 
 
 # --- timestamps ------------------------------------------------------------------------------------------------
