@@ -29,7 +29,7 @@ from data.i18n import translate
 from data.io import reading
 from data.io.errors import FileError
 from data.io.mapping import CANONICAL, Mapping, key, load, shipped
-from data.io.reading import ROW, Source
+from data.io.reading import Source
 from data.io.spec import REFS, SPECS, KindSpec
 from data.io.validate import PROBLEM_COLS, Context, validate_chunk
 from data.models import UTC

@@ -18,7 +18,7 @@ from pathlib import Path
 import pandas as pd
 
 from data.io.errors import FileError
-from data.io.mapping import Mapping, key
+from data.io.mapping import Mapping
 
 CHUNK_ROWS = 200_000
 SAMPLE_BYTES = 256 * 1024

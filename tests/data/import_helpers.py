@@ -53,8 +53,9 @@ def snapshot(engine: Engine, skip: tuple[str, ...] = ("audit_event",)) -> dict[s
 
 
 def audit_rows(engine: Engine, action: str | None = None) -> list[dict]:  # type: ignore[type-arg]
-    from data.models import AuditEvent
     from sqlalchemy import select
+
+    from data.models import AuditEvent
 
     with engine.connect() as conn:
         stmt = select(AuditEvent).order_by(AuditEvent.id)

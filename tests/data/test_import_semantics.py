@@ -116,8 +116,9 @@ def test_chinese_gbk_xlsx_ivr_sms(sqlite_url: str, tmp_path: Path) -> None:
     with engine.connect() as conn:
         g1 = conn.execute(text("SELECT region_id, status, channel, customer_id FROM ticket WHERE external_no='G-1'")).one()
     assert (g1.region_id, g1.status, g1.channel, g1.customer_id) == (7, "closed", "hotline", 1)
-    from openpyxl import Workbook
     import datetime as dt
+
+    from openpyxl import Workbook
 
     wb = Workbook()
     ws = wb.active
