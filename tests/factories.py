@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from sqlalchemy import Engine, insert
+from sqlalchemy import Engine, insert, text
 
 from data.models import UTC, Customer, Region, Response, Ticket
 from data.users import create_user
@@ -50,6 +50,8 @@ def build_tiny_world(engine: Engine) -> TinyWorld:
                                                area_class=area, name_zh=zh, name_en=en, customers=1000))
         conn.execute(insert(Region).values(id=13, code="A12S", parent_id=12, level="station", path="/1/12/13/",
                                            area_class="urban", name_zh="丙营业厅", name_en="Hall C", customers=10))
+        if conn.dialect.name == "postgresql":  # explicit ids: move the id sequence past them
+            conn.execute(text("SELECT setval(pg_get_serial_sequence('region', 'id'), (SELECT max(id) FROM region))"))
         base = dt.datetime(2026, 10, 1, 2, 0, tzinfo=UTC)
         arrival = {7: 30, 8: 100, 9: 150, 13: 40}
         n = 0
