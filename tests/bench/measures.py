@@ -103,6 +103,120 @@ def demo_generate(size: str, db: str) -> dict[str, Any]:
     return {"seconds": seconds}
 
 
+def _overview_inputs(size: str, db: str):  # type: ignore[no-untyped-def]
+    """Engine, scope, the last 90 days of the world and the 90 days before, policies, calendar, regions."""
+    import datetime as dt
+
+    from data import reference
+    from data.engine import get_engine
+    from data.repositories import data_window, regions
+    from data.repositories.lookup import scope_for
+    from metrics.__main__ import work_calendar
+
+    engine = get_engine(bench_database_url(size, db))
+    scope = scope_for(engine)
+    window = data_window(engine)
+    assert window is not None, "empty bench database"
+    end = window[1].replace(hour=0, minute=0, second=0, microsecond=0) + dt.timedelta(days=1)
+    start = end - dt.timedelta(days=90)
+    prev = start - dt.timedelta(days=90)
+    cal = work_calendar(prev.date(), end.date())
+    return engine, scope, (prev, start, end), reference.sla_policies("state_grid_2023"), cal, regions(engine, scope)
+
+
+def _overview_baseline(size: str, db: str, frames: tuple[Any, ...]) -> float:
+    """Parquet read of the same columns + a pandas group-by (PERFORMANCE.md's yardstick for the overview)."""
+    import pandas as pd
+
+    path = BENCH_DIR / f"overview-{size}-{db}.parquet"
+    cols = ["region_id", "channel", "service_type", "created_at", "arrived_at", "resolved_at", "reopen_count"]
+    if not path.exists():
+        pd.concat([f.tickets[cols] for f in frames], ignore_index=True).to_parquet(path)
+    t0 = time.perf_counter()
+    df = pd.read_parquet(path, columns=cols)
+    df["arrival"] = (df["arrived_at"] - df["created_at"]).dt.total_seconds() / 60
+    df.groupby(["region_id", "channel"]).agg(n=("arrival", "size"), mean=("arrival", "mean"),
+                                             p50=("arrival", "median"))
+    return time.perf_counter() - t0
+
+
+def overview_cold(size: str, db: str) -> dict[str, Any]:
+    """Fresh process: read the frames of 90 days + the comparison period and compute the overview pack."""
+    t0 = time.perf_counter()
+    from metrics.__main__ import load_frames
+    from metrics.overview import overview_pack
+
+    engine, scope, (prev, start, end), policies, cal, reg = _overview_inputs(size, db)
+    cur = load_frames(engine, scope, start, end)
+    before = load_frames(engine, scope, prev, start)
+    t_read = time.perf_counter()
+    overview_pack(cur, before, policies, cal, regions=reg, root_path=scope.path)
+    seconds = time.perf_counter() - t0
+    return {"seconds": seconds, "read_seconds": t_read - t0, "compute_seconds": seconds - (t_read - t0),
+            "baseline_seconds": _overview_baseline(size, db, (cur, before)), "rows": len(cur.tickets)}
+
+
+def overview_warm(size: str, db: str) -> dict[str, Any]:
+    """Warm process: frames already read and prepared; a filter change (channel, then area class) recomputes."""
+    from metrics.__main__ import load_frames
+    from metrics.overview import overview_pack, prepare
+
+    engine, scope, (prev, start, end), policies, cal, reg = _overview_inputs(size, db)
+    cur = prepare(load_frames(engine, scope, start, end), policies, cal, regions=reg, root_path=scope.path)
+    before = prepare(load_frames(engine, scope, prev, start), policies, cal, regions=reg, root_path=scope.path)
+    overview_pack(cur, before, policies, cal)  # warm-up (imports, caches)
+    times = []
+    for flt in ({"channels": ("hotline",)}, {"area_classes": ("rural", "remote")}, {"service_types": ("repair",)}):
+        t0 = time.perf_counter()
+        overview_pack(cur.filter(**flt), before.filter(**flt), policies, cal)
+        times.append(time.perf_counter() - t0)
+    times.sort()
+    return {"seconds": times[1], "baseline_seconds": _overview_baseline(size, db, (cur, before))}
+
+
+IMPORT_ROWS = {"S": 20_000, "M": 200_000, "L": 1_000_000, "XL": 1_000_000}
+
+
+def _fresh_engine(label: str, size: str, db: str):  # type: ignore[no-untyped-def]
+    """An empty database at head for one repeat of a write measurement."""
+    from sqlalchemy import text
+
+    from data.engine import dispose_all, get_engine
+    from data.schema import upgrade
+
+    if db == "sqlite":
+        path = BENCH_DIR / f"{label}-{size}.db"
+        for suffix in ("", "-wal", "-shm"):
+            Path(str(path) + suffix).unlink(missing_ok=True)
+        url = f"sqlite:///{path}"
+    else:
+        base = bench_database_url(size, db).split("?")[0]
+        schema = f"bench_{label}_{size.lower()}"
+        with get_engine(base).begin() as conn:
+            conn.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}"))
+        dispose_all()
+        url = f"{base}?schema={schema}"
+    engine = get_engine(url)
+    upgrade(engine)
+    return engine
+
+
+def import_tickets_csv(size: str, db: str) -> dict[str, Any]:
+    """The real import of an N-row canonical ticket CSV (1 M rows at L/XL) into an empty database; baseline: a bare
+    executemany / COPY of the same rows into an unindexed text table."""
+    from data.io.bench import bench_bare_insert, bench_import, make_ticket_csv, seed_regions
+
+    rows = IMPORT_ROWS[size]
+    engine = _fresh_engine("import", size, db)
+    seed_regions(engine)
+    csv_path = BENCH_DIR / f"tickets-{rows}.csv"
+    if not csv_path.exists():
+        make_ticket_csv(engine, csv_path, rows=rows)
+    real = bench_import(engine, csv_path)
+    bare = bench_bare_insert(engine, csv_path)
+    return {"seconds": real["seconds"], "baseline_seconds": bare["seconds"], "note": f"{rows:,} rows"}
+
+
 def _not_built(issue: str) -> Callable[[str, str], dict[str, Any]]:
     def measure(size: str, db: str) -> dict[str, Any]:
         raise NotBuilt(issue)
@@ -113,9 +227,9 @@ def _not_built(issue: str) -> Callable[[str, str], dict[str, Any]]:
 MEASURES: dict[str, Callable[[str, str], dict[str, Any]]] = {
     "prepare": prepare,
     "demo_generate": demo_generate,
-    "import_tickets_csv": _not_built("issue 3"),
-    "overview_cold": _not_built("issue 4"),
-    "overview_warm": _not_built("issue 4"),
+    "import_tickets_csv": import_tickets_csv,
+    "overview_cold": overview_cold,
+    "overview_warm": overview_warm,
     "scorecards": _not_built("issue 7"),
     "hr_excel_export": _not_built("issue 7"),
     "survey_intake_p95": _not_built("issue 5"),
