@@ -8,7 +8,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from dashboard import auth
+from dashboard import auth, filters
 from dashboard.db import engine
 from dashboard.db import url as db_url
 from dashboard.i18n import language_switch, t
@@ -20,7 +20,14 @@ from surveys.definitions import DefinitionError, registry, sync_definitions
 # Every page: key (also its URL path) -> (view module under dashboard.views, title key, icon, roles, section key).
 # A role sees only its pages; the data layer enforces scope again on every read. The survey page is public.
 PAGES: dict[str, tuple[str, str, str, tuple[str, ...], str]] = {
-    "home": ("home", "nav.home", ":material/dashboard:", ("admin", "manager", "hr"), "nav.section.overview"),
+    "home": ("overview", "nav.home", ":material/dashboard:", ("admin", "manager", "hr"), "nav.section.overview"),
+    "regions": ("regions", "nav.regions", ":material/account_tree:", ("admin", "manager"), "nav.section.overview"),
+    "channels": ("channels", "nav.channels", ":material/alt_route:", ("admin", "manager"), "nav.section.overview"),
+    "quality": ("quality", "nav.quality", ":material/timer:", ("admin", "manager"), "nav.section.overview"),
+    "satisfaction": ("satisfaction", "nav.satisfaction", ":material/sentiment_satisfied:", ("admin", "manager"),
+                     "nav.section.overview"),
+    "followups": ("followups", "nav.followups", ":material/support_agent:", ("admin", "manager"),
+                  "nav.section.overview"),
     "imports": ("imports", "nav.imports", ":material/upload_file:", ("admin",), "nav.section.admin"),
     "survey_admin": ("survey_admin", "nav.survey_admin", ":material/rate_review:", ("admin",), "nav.section.admin"),
 }
@@ -82,6 +89,8 @@ def main() -> None:
     _sidebar_user(ident)
     if problem and ident.role == "admin":
         st.error(t("survey.definitions_broken") + "\n\n" + problem)
+    st.session_state["identity"] = ident
+    filters.sidebar(ident)
     sections = pages_for(ident.role)
     sections.setdefault(t("nav.section.overview"), []).append(_survey_page())
     nav = st.navigation(sections)

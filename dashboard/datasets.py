@@ -85,6 +85,8 @@ def pack(db_url: str, scope_path: str, key: tuple[Any, ...], cmp_key: tuple[Any,
     """The overview pack (headline KPIs with comparison, region x channel breakdown, daily trend)."""
     cur = frames(db_url, scope_path, key, policy_pack)
     prev = frames(db_url, scope_path, cmp_key, policy_pack) if cmp_key is not None else None
+    if prev is not None and prev.tickets.empty:
+        prev = None  # nothing to compare with (the tiles then show no change rather than a change from zero)
     cal = calendar_for(dt.date.fromisoformat(str(key[0])), dt.date.fromisoformat(str(key[1])))
     tree = regions(get_engine(db_url), Scope(scope_path))
     return overview_pack(cur, prev, sla_policies(policy_pack), cal, regions=tree, pack=policy_pack,
@@ -107,3 +109,27 @@ def state_pack(state: FilterState, db_url: str, scope_path: str, policy_pack: st
 
 def policy_packs() -> tuple[str, ...]:
     return PACKS
+
+
+@st.cache_data(ttl=RESULT_TTL, max_entries=256, show_spinner=False)
+def kpi_by(db_url: str, scope_path: str, key: tuple[Any, ...], kpi: str, by: tuple[str, ...],
+           policy_pack: str = DEFAULT_PACK, where: tuple[tuple[str, Any], ...] = (),
+           buckets: str | None = None) -> pd.DataFrame:
+    """``metrics.kpis.compute(kpi, frame, by=by)`` over the cached frames (optionally narrowed by ``where`` pairs
+    and with local time buckets of ``buckets`` added: day, week, month, hour, weekday)."""
+    from metrics import registry
+    from metrics.dashboard_support import add_buckets
+    from metrics.kpis import compute
+    from metrics.overview import kpi_params
+
+    fr = frames(db_url, scope_path, key, policy_pack)
+    df = fr.get(registry.get(kpi).frame)
+    if df is None:
+        return pd.DataFrame()
+    for col, value in where:
+        df = df.loc[df[col] == value]
+    if buckets:
+        df = add_buckets(df, buckets)
+    if any(b not in df.columns for b in by):
+        return pd.DataFrame()
+    return compute(kpi, df, by=list(by), **kpi_params(kpi, fr, calendar_of(key)))

@@ -23,6 +23,7 @@ from dashboard.filters import (
     FilterState,
     area_label,
     channel_label,
+    frozen,
     headline_line,
     scope_regions,
     segment_label,
@@ -289,7 +290,8 @@ def render(state: FilterState) -> None:
         labels = dict(zip(chunk["customer_id"], shown[t("col.account_no")] if t("col.account_no") in shown else
                           chunk["customer_id"], strict=False))
         choice = st.selectbox(t("drill.archive_pick"), options, key="drill_archive_pick",
-                              format_func=lambda i: t("drill.archive_none") if i is None else str(labels.get(i, i)))
+                              format_func=frozen(options, lambda i: t("drill.archive_none") if i is None else
+                                                 str(labels.get(i, i))))
         if picked is not None and not pd.isna(picked):
             st.session_state[ARCHIVE_KEY] = int(picked)
         elif choice is not None:

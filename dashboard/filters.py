@@ -14,7 +14,9 @@ layer enforces the scope again on every read.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import pandas as pd
 import streamlit as st
@@ -34,6 +36,7 @@ DEFAULT_COMPARISON = "previous"
 STATE_KEY = "filter_state"
 SEEDED_KEY = "_filters_seeded"
 NOTICE_KEY = "_filters_notice"
+PENDING_REGION = "_filters_pending_region"
 # widget key -> URL parameter
 _PARAMS = {
     "f_period": "period", "f_from": "from", "f_to": "to", "f_cmp": "cmp", "f_region": "region",
@@ -91,6 +94,13 @@ def filters_from_key(key: tuple[object, ...]) -> Filters:
     s, e = Period(dt.date.fromisoformat(str(start)), dt.date.fromisoformat(str(end))).utc_bounds()
     return Filters(start=s, end=e, region_id=region_id, area_classes=tuple(areas),  # type: ignore[arg-type]
                    channels=tuple(chans), service_types=tuple(svcs), segments=tuple(segs))  # type: ignore[arg-type]
+
+
+def frozen(options: Any, fn: Callable[[Any], str]) -> Callable[[Any], str]:
+    """A widget ``format_func`` with the labels computed now, in this session's language (AppTest and reruns may call
+    format functions outside the script run, where the session's language is not known)."""
+    table = {o: fn(o) for o in options}
+    return lambda o: table.get(o, str(o))
 
 
 # --- labels ---------------------------------------------------------------------------------------------------------
@@ -222,13 +232,16 @@ def sidebar(ident: Identity) -> FilterState | None:
     codes = list(by_code.index)
     root_code = str(tree.loc[tree["path"] == ident.scope_path, "code"].iloc[0]) if (
         tree["path"] == ident.scope_path).any() else codes[0]
+    pending = st.session_state.pop(PENDING_REGION, None)
+    if pending in codes:
+        st.session_state["f_region"] = pending
     if st.session_state.get("f_region") not in codes:
         st.session_state["f_region"] = root_code
 
     with st.sidebar:
         st.subheader(t("filters.title"))
         name = st.selectbox(t("filters.period"), PERIOD_CHOICES, key="f_period",
-                            index=PERIOD_CHOICES.index(DEFAULT_PERIOD), format_func=lambda p: t(f"period.{p}"))
+                            index=PERIOD_CHOICES.index(DEFAULT_PERIOD), format_func=frozen(PERIOD_CHOICES, lambda p: t(f"period.{p}")))
         if name == "custom":
             default = preset("last_30_days", today)
             c1, c2 = st.columns(2)
@@ -244,21 +257,21 @@ def sidebar(ident: Identity) -> FilterState | None:
         else:
             period = preset(name or DEFAULT_PERIOD, today)
         mode = st.selectbox(t("filters.comparison"), COMPARISONS, key="f_cmp",
-                            index=COMPARISONS.index(DEFAULT_COMPARISON), format_func=lambda m: t(f"comparison.{m}"))
+                            index=COMPARISONS.index(DEFAULT_COMPARISON), format_func=frozen(COMPARISONS, lambda m: t(f"comparison.{m}")))
 
         def region_fmt(code: str) -> str:
             row = by_code.loc[code]
             return _indent(str(row["level"])) + str(row["name_zh"] if zh else row["name_en"])
 
-        region_code = st.selectbox(t("filters.region"), codes, key="f_region", format_func=region_fmt)
-        areas = st.multiselect(t("filters.area"), AREA_CLASSES, key="f_area", format_func=area_label,
+        region_code = st.selectbox(t("filters.region"), codes, key="f_region", format_func=frozen(codes, region_fmt))
+        areas = st.multiselect(t("filters.area"), AREA_CLASSES, key="f_area", format_func=frozen(AREA_CLASSES, area_label),
                                placeholder=t("filters.all"))
         chans = st.multiselect(t("filters.channel"), list(_ref_names("channel")), key="f_channel",
-                               format_func=channel_label, placeholder=t("filters.all"))
+                               format_func=frozen(_ref_names("channel"), channel_label), placeholder=t("filters.all"))
         svcs = st.multiselect(t("filters.service"), list(_ref_names("service")), key="f_service",
-                              format_func=service_label, placeholder=t("filters.all"))
+                              format_func=frozen(_ref_names("service"), service_label), placeholder=t("filters.all"))
         segs = st.multiselect(t("filters.segment"), list(_ref_names("segment")), key="f_segment",
-                              format_func=segment_label, placeholder=t("filters.all"))
+                              format_func=frozen(_ref_names("segment"), segment_label), placeholder=t("filters.all"))
         ignored = st.session_state.pop(NOTICE_KEY, None)
         if ignored:
             st.warning(t("filters.url_ignored", params=", ".join(ignored)))
@@ -284,11 +297,12 @@ def current() -> FilterState:
 
 
 def set_region(region_id: int) -> None:
-    """Drill into a region (inside the scope) from a page: the sidebar follows on the next run."""
+    """Drill into a region (inside the scope) from a page and rerun: the sidebar takes it before drawing."""
     tree = scope_regions(url(), st.session_state["identity"].scope_path)
     hit = tree.loc[tree["id"] == region_id, "code"]
     if len(hit):
-        st.session_state["f_region"] = str(hit.iloc[0])
+        st.session_state[PENDING_REGION] = str(hit.iloc[0])
+        st.rerun()
 
 
 # --- the line at the top of every page ------------------------------------------------------------------------------

@@ -66,7 +66,7 @@ def chart(ch: alt.TopLevelMixin, key: str, on_pick: Callable[[dict[str, Any]], N
 def policy_pack(key: str = "policy_pack") -> str:
     """The SLA policy pack the page judges time limits by (site default first)."""
     return st.selectbox(t("filters.pack"), PACKS, index=PACKS.index(DEFAULT_PACK), key=key,
-                        format_func=lambda p: t(f"pack.{p}")) or DEFAULT_PACK
+                        format_func=filters.frozen(PACKS, lambda p: t(f"pack.{p}"))) or DEFAULT_PACK
 
 
 def region_names(ctx: Ctx) -> dict[int, str]:

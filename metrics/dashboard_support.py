@@ -21,7 +21,7 @@ from metrics.periods import COMPARISONS, Period, comparison
 
 __all__ = [
     "comparison_for", "add_buckets", "row_outcomes", "control_trend", "channel_switches", "binned_curve",
-    "WEEKDAYS",
+    "WEEKDAYS", "histogram_counts", "quantile_table",
 ]
 
 WEEKDAYS = (0, 1, 2, 3, 4, 5, 6)  # Monday = 0
@@ -186,3 +186,45 @@ def binned_curve(x: Any, y: Any, bins: int = 10, grid: int = 60, level: float = 
 
     curve = pd.DataFrame({"x": gx, "fit": inv(eta), "low": inv(eta - z * se), "high": inv(eta + z * se)})
     return {"bins": b, "curve": curve}
+
+
+def histogram_counts(values: Any, groups: Any = None, bins: int = 30, upper_q: float = 0.99) -> pd.DataFrame:
+    """Counts per equal-width bin (shared edges for every group, so small multiples share one scale).
+
+    The top edge is the ``upper_q`` quantile; larger values fall in the last bin (its ``bin_end`` says "and more"
+    through ``open_ended``). Returns group (if given), bin_start, bin_end, count, open_ended.
+    """
+    v = pd.to_numeric(pd.Series(np.asarray(values, dtype=float)), errors="coerce")
+    g = pd.Series(np.asarray(groups, dtype=object)) if groups is not None else pd.Series(["all"] * len(v))
+    ok = v.notna() & (v >= 0)
+    v, g = v[ok], g[ok]
+    cols = ["group", "bin_start", "bin_end", "count", "open_ended"]
+    if v.empty:
+        return pd.DataFrame(columns=cols)
+    top = float(np.quantile(v, upper_q, method="inverted_cdf"))
+    top = top if top > 0 else float(v.max()) or 1.0
+    edges = np.linspace(0.0, top, bins + 1)
+    idx = np.clip(np.searchsorted(edges, v.to_numpy(), side="right") - 1, 0, bins - 1)
+    counts = pd.DataFrame({"group": g.to_numpy(), "b": idx}).value_counts().rename("count").reset_index()
+    full = pd.MultiIndex.from_product([sorted(g.unique(), key=str), range(bins)], names=["group", "b"])
+    counts = counts.set_index(["group", "b"]).reindex(full, fill_value=0).reset_index()
+    counts["bin_start"] = edges[counts["b"].to_numpy()]
+    counts["bin_end"] = edges[counts["b"].to_numpy() + 1]
+    counts["open_ended"] = counts["b"] == bins - 1
+    return counts[cols]
+
+
+def quantile_table(values: Any, groups: Any) -> pd.DataFrame:
+    """p10, q1, median, q3, p90 and n per group (inverted-CDF percentiles: observed values), for box plots."""
+    df = pd.DataFrame({"g": np.asarray(groups, dtype=object), "v": pd.to_numeric(
+        pd.Series(np.asarray(values, dtype=float)), errors="coerce")}).dropna()
+    if df.empty:
+        return pd.DataFrame(columns=["group", "p10", "q1", "median", "q3", "p90", "n"])
+    df = df.sort_values(["g", "v"], kind="mergesort").reset_index(drop=True)
+    n = df.groupby("g")["v"].transform("size").to_numpy()
+    pos = df.groupby("g").cumcount().to_numpy()
+    out = pd.DataFrame({"n": df.groupby("g")["v"].size()})
+    for name, q in (("p10", 0.1), ("q1", 0.25), ("median", 0.5), ("q3", 0.75), ("p90", 0.9)):
+        want = np.clip(np.ceil(n * q).astype(int) - 1, 0, None)  # inverted CDF: the ceil(n*q)-th smallest
+        out[name] = df.loc[pos == want].set_index("g")["v"]
+    return out.reset_index().rename(columns={"g": "group"})[["group", "p10", "q1", "median", "q3", "p90", "n"]]

@@ -135,6 +135,25 @@ def transition(engine: Engine, follow_up_id: int, status: str, *, notes: str | N
         conn.execute(update(FollowUp).where(FollowUp.id == follow_up_id).values(**values))
 
 
+def assign(engine: Engine, scope: Scope, follow_up_id: int, staff_id: int) -> None:
+    """Give an unclosed follow-up inside ``scope`` to a staff member inside the same scope."""
+    from data.models import Staff
+
+    with engine.begin() as conn:
+        row = conn.execute(select(FollowUp.status).join(Region, Region.id == FollowUp.region_id)
+                           .where(FollowUp.id == follow_up_id,
+                                  Region.path.startswith(scope.path, autoescape=True))).first()
+        if row is None:
+            raise FollowUpError(f"no follow-up {follow_up_id} in scope")
+        if row.status == "closed":
+            raise FollowUpError("already closed")
+        ok = conn.execute(select(Staff.id).join(Region, Region.id == Staff.region_id)
+                          .where(Staff.id == staff_id, Region.path.startswith(scope.path, autoescape=True))).first()
+        if ok is None:
+            raise FollowUpError(f"no staff {staff_id} in scope")
+        conn.execute(update(FollowUp).where(FollowUp.id == follow_up_id).values(owner_staff_id=staff_id))
+
+
 def close(engine: Engine, follow_up_id: int, outcome: str, *, recovered: bool | None,
           recovery_score: int | None = None, notes: str | None = None, now: dt.datetime | None = None) -> None:
     """Close with an outcome; ``recovered`` says whether the customer was won back, ``recovery_score`` is the

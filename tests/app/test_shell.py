@@ -26,7 +26,7 @@ def test_each_role_logs_in_and_sees_the_headline_page(tiny_app_db: str, username
     at = login(username)
     assert not at.error, [e.value for e in at.error]
     labels = [m.label for m in at.metric]
-    assert "工单量" in labels and "客户满意率" in labels
+    assert "工单量" in labels and "客户满意度(满意率)" in labels
 
 
 def _metric(at, label: str) -> str:  # type: ignore[no-untyped-def]
@@ -36,28 +36,28 @@ def _metric(at, label: str) -> str:  # type: ignore[no-untyped-def]
 def test_county_manager_sees_only_their_county(tiny_app_db: str) -> None:
     # The tiny world's tickets are in October 2026; "this year" covers them.
     at = login("mgr_a1")
-    at.segmented_control(key="home_period").set_value("this_year").run()
+    at.selectbox(key="f_period").set_value("this_year").run()
     assert _metric(at, "工单量") == "10"
     at = login("manager")
-    at.segmented_control(key="home_period").set_value("this_year").run()
+    at.selectbox(key="f_period").set_value("this_year").run()
     assert _metric(at, "工单量") == "40"
 
 
 def test_headline_figures_match_the_database(tiny_app_db: str) -> None:
     at = login("manager", lang="en")
-    at.segmented_control(key="home_period").set_value("this_year").run()
+    at.selectbox(key="f_period").set_value("this_year").run()
     assert _metric(at, "Work orders") == "40"
     # Within 45/90/120: urban A1 (30 min) and urban C (40) yes, rural A2 (100) and remote B1 (150) no -> 20/40.
-    assert _metric(at, "Repair arrival within limit") == "50.0%"
+    assert _metric(at, "SLA attainment: arrival") == "50.0%"
     assert _metric(at, "Open work orders") == "4"
     assert "Test Province" in texts(at)
 
 
 def test_too_few_observations_instead_of_a_number(tiny_app_db: str) -> None:
     at = login("mgr_a", lang="en")
-    at.segmented_control(key="home_period").set_value("this_year").run()
+    at.selectbox(key="f_period").set_value("this_year").run()
     assert _metric(at, "Work orders") == "20"
-    assert _metric(at, "Repair arrival within limit") == "Too few observations"  # n = 20 < 30
+    assert _metric(at, "CSAT (top-2-box)") == "Too few observations"  # 20 responses < 30
 
 
 def test_language_switch_to_english(tiny_app_db: str) -> None:
