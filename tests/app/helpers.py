@@ -35,3 +35,22 @@ def texts(at: AppTest) -> str:
     parts += [m.label + " " + str(m.value) for m in at.metric]
     parts += [e.value for e in at.error] + [i.value for i in at.info] + [w.value for w in at.warning]
     return "\n".join(str(p) for p in parts)
+
+
+def open_page(at: AppTest, url_path: str) -> AppTest:
+    """Open a registered page by its URL path, as a browser opening /<url_path> would, and run it.
+
+    AppTest.switch_page only takes file paths; our views are callable pages, which Streamlit identifies by the
+    hash of their url_path (streamlit.navigation.page.Page._script_hash). A page the role may not open is not
+    registered, and the app then falls back to its default page, exactly as in a browser.
+    """
+    from streamlit.util import calc_hash
+
+    at._page_hash = calc_hash(url_path)  # noqa: SLF001 - the same hash a browser's URL resolves to
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def page_titles(at: AppTest) -> list[str]:
+    return [t.value for t in at.title]
