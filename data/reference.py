@@ -99,6 +99,19 @@ def sla_policies(pack: str | None = None) -> pd.DataFrame:
     return df
 
 
+def topics() -> pd.DataFrame:
+    """The comment-topic lexicon (topic, label_zh, label_en, keywords separated by ``|``) for
+    ``metrics.topics``; read fresh on every call so an edited file takes effect without a restart."""
+    return _read("topics.csv", dtype=str)
+
+
+def sentiment_lexicon() -> pd.DataFrame:
+    """The simple sentiment lexicon (word, polarity +1 / -1) for ``metrics.topics``."""
+    df = _read("sentiment.csv", dtype={"word": str})
+    df["polarity"] = df["polarity"].astype(int)
+    return df
+
+
 def holidays_local() -> pd.DataFrame:
     """The site's own holiday schedule additions (date, kind holiday|workday, name); read fresh on every call so an
     edited file takes effect without a restart."""

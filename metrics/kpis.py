@@ -317,7 +317,9 @@ def sla_attainment(
     their age so far, so the mean is a lower bound while they are open) and ``commitment_met`` = mean_ratio <= 1
     (NA for 'each').
     ``semantics`` says each | average | mixed per group; ``mean_duration`` / ``mean_limit`` are given when a group
-    has one limit unit (``limit_unit``).
+    has one limit unit (``limit_unit``). The sums behind these (``n_incl_exceptions``, ``n_within_incl_exceptions``,
+    ``n_average``, ``sum_duration``, ``sum_limit``, ``n_ratio``) are returned too, so finer results can be rolled up
+    exactly (:mod:`metrics.rollup`).
     Source: KPIS.md §1 (time-limit commitments), §2 SLA attainment.
     """
     if exceptions not in ("apart", "include"):
@@ -371,12 +373,12 @@ def sla_attainment(
         "n_open_overdue": has_limit & overdue_open,
         "n_no_limit": ~has_limit & (completed | open_),
         "n_invalid": started & e.notna() & (dur < 0),
-        "__incl_n": judged,
-        "__incl_s": judged & within,
-        "__avg": is_avg,
-        "__dur": dur.where(ratio_rows, 0.0),
-        "__lim": limit.where(ratio_rows, 0.0),
-        "__cnt": ratio_rows,
+        "n_incl_exceptions": judged,
+        "n_within_incl_exceptions": judged & within,
+        "n_average": is_avg,
+        "sum_duration": dur.where(ratio_rows, 0.0),
+        "sum_limit": limit.where(ratio_rows, 0.0),
+        "n_ratio": ratio_rows,
     }
     out = _proportion(f, by, pd.Series(within, index=idx), base, level, sums=sums)
     # one limit unit per group? (then mean duration and mean limit are meaningful in that unit)
@@ -390,12 +392,12 @@ def sla_attainment(
         out["__nu"] = units["__nu"].iloc[0] if len(units) else 0
         out["limit_unit"] = units["limit_unit"].iloc[0] if len(units) else None
     with np.errstate(divide="ignore", invalid="ignore"):
-        out["value_incl_exceptions"] = out["__incl_s"] / out["__incl_n"].where(out["__incl_n"] > 0)
-        out["mean_ratio"] = out["__dur"] / out["__lim"].where(out["__lim"] > 0)
+        out["value_incl_exceptions"] = out["n_within_incl_exceptions"] / out["n_incl_exceptions"].where(out["n_incl_exceptions"] > 0)
+        out["mean_ratio"] = out["sum_duration"] / out["sum_limit"].where(out["sum_limit"] > 0)
         one = out["__nu"] == 1
-        out["mean_duration"] = (out["__dur"] / out["__cnt"].where(out["__cnt"] > 0)).where(one)
-        out["mean_limit"] = (out["__lim"] / out["__cnt"].where(out["__cnt"] > 0)).where(one)
-    out["semantics"] = np.where(out["__avg"] == 0, "each", np.where(out["__avg"] == out["n"], "average", "mixed"))
+        out["mean_duration"] = (out["sum_duration"] / out["n_ratio"].where(out["n_ratio"] > 0)).where(one)
+        out["mean_limit"] = (out["sum_limit"] / out["n_ratio"].where(out["n_ratio"] > 0)).where(one)
+    out["semantics"] = np.where(out["n_average"] == 0, "each", np.where(out["n_average"] == out["n"], "average", "mixed"))
     out["commitment_met"] = pd.array(
         np.where(out["semantics"] == "average", out["mean_ratio"] <= 1.0, False), dtype="boolean")
     out.loc[out["semantics"] != "average", "commitment_met"] = pd.NA

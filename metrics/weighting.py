@@ -9,14 +9,16 @@ Kish, L. (1965). Survey Sampling: deff = n·Σw²/(Σw)², effective n = (Σw)²
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["RakeResult", "rake", "kish_deff", "effective_n"]
+from metrics.intervals import nps_interval, wilson_interval
+
+__all__ = ["RakeResult", "rake", "kish_deff", "effective_n", "service_margins", "weighted_survey"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -123,3 +125,98 @@ def rake(
     weights = pd.Series(w, index=frame.index, name="weight")
     wv = w[valid]
     return RakeResult(weights, iterations, converged, err, kish_deff(wv), effective_n(wv))
+
+
+def service_margins(service_log: pd.DataFrame, columns: Sequence[str]) -> dict[str, pd.Series]:
+    """The service log's marginal counts per column (work orders per region, per channel, per service type),
+    the targets survey respondents are raked to. Missing values are not counted."""
+    return {c: service_log[c].dropna().value_counts() for c in columns}
+
+
+def weighted_survey(
+    responses: pd.DataFrame,
+    service_log: pd.DataFrame,
+    margins: Sequence[str] = ("region", "channel", "service_type"),
+    level: float = 0.95,
+    bounds: tuple[float, float] | None = (0.2, 5.0),
+    max_iter: int = 100,
+) -> pd.DataFrame:
+    """CSAT (top-2-box) and NPS weighted to the service log beside the unweighted values.
+
+    Respondents are raked (:func:`rake`) so their weighted distribution over each column in ``margins`` matches the
+    work orders of ``service_log`` (region x channel x service type: one margin each, not the full cross). Shares
+    are used, so the weights sum to the respondents raked. Respondents with a missing margin value or a category
+    the service log lacks are left out of the weighted figures (``n_unweightable``); service-log categories without
+    a respondent cannot be represented and are dropped from the targets (``uncovered_share`` = the service log's
+    share in such categories, the largest over the margins). ``bounds`` trims the weights relative to their mean.
+
+    Weighted intervals use the Kish effective n: Wilson for CSAT at (p·n_eff, n_eff), the adjusted-Wald NPS interval
+    with counts scaled to n_eff. ``deff`` = n·Σw²/(Σw)² and ``effective_n`` = (Σw)²/Σw² are over the rows each KPI
+    counts. Returns one row per KPI (csat, nps).
+    """
+    cols = [c for c in margins if c in responses.columns and c in service_log.columns]
+    r = responses
+    csat = pd.to_numeric(r["csat"], errors="coerce") if "csat" in r.columns else pd.Series(np.nan, index=r.index)
+    csat = csat.where(csat.isin([1, 2, 3, 4, 5]))
+    nps = pd.to_numeric(r["nps"], errors="coerce") if "nps" in r.columns else pd.Series(np.nan, index=r.index)
+    nps = nps.where((nps >= 0) & (nps <= 10) & (nps == np.floor(nps)))
+    targets = service_margins(service_log, cols)
+    ok = np.ones(len(r), dtype=bool)
+    for c in cols:
+        ok &= r[c].isin(targets[c].index).to_numpy()
+    uncovered = 0.0
+    tgt: dict[str, pd.Series] = {}
+    for c in cols:
+        present = set(r.loc[ok, c].unique())
+        t = targets[c]
+        covered = t[t.index.isin(present)]
+        if t.sum() > 0:
+            uncovered = max(uncovered, float(1.0 - covered.sum() / t.sum()))
+        tgt[c] = covered / covered.sum() if covered.sum() > 0 else covered
+    w = pd.Series(np.nan, index=r.index)
+    converged, iterations = False, 0
+    if ok.any() and cols:
+        res = rake(r.loc[ok], tgt, max_iter=max_iter, bounds=bounds)
+        w.loc[ok] = res.weights.to_numpy()
+        converged, iterations = res.converged, res.iterations
+    elif ok.any():
+        w.loc[ok] = 1.0
+        converged = True
+    rows = []
+    for kpi, valid, score in (("csat", csat.notna(), csat), ("nps", nps.notna(), nps)):
+        v = valid.to_numpy()
+        n = int(v.sum())
+        if kpi == "csat":
+            x = int((score[v] >= 4).sum())
+            u = wilson_interval(x, n, level)
+            unw = (float(u.estimate), float(u.low), float(u.high))
+        else:
+            P, A, D = (int((score[v] >= 9).sum()), int(((score[v] >= 7) & (score[v] <= 8)).sum()),
+                       int((score[v] <= 6).sum()))
+            u = nps_interval(P, A, D, level)
+            unw = (float(u.nps), float(u.low), float(u.high))
+        vw = v & ok
+        ww = w.to_numpy()[vw]
+        s = score.to_numpy()[vw]
+        n_eff = effective_n(ww) if ww.size else float("nan")
+        deff = kish_deff(ww) if ww.size else float("nan")
+        tot = float(ww.sum()) if ww.size else 0.0
+        if tot > 0:
+            if kpi == "csat":
+                p = float(ww[s >= 4].sum() / tot)
+                iv = wilson_interval(p * n_eff, n_eff, level)
+                wtd = (p, float(iv.low), float(iv.high))
+            else:
+                pp, dd = float(ww[s >= 9].sum() / tot), float(ww[s <= 6].sum() / tot)
+                iv = nps_interval(pp * n_eff, (1.0 - pp - dd) * n_eff, dd * n_eff, level)
+                wtd = (pp - dd, float(iv.low), float(iv.high))
+        else:
+            wtd = (float("nan"),) * 3
+        rows.append({
+            "kpi": kpi, "value_unweighted": unw[0], "ci_low_unweighted": unw[1], "ci_high_unweighted": unw[2],
+            "n": n, "value_weighted": wtd[0], "ci_low_weighted": wtd[1], "ci_high_weighted": wtd[2],
+            "deff": deff, "effective_n": n_eff, "n_unweightable": int((v & ~ok).sum()),
+            "uncovered_share": uncovered, "margins": ",".join(cols), "converged": converged,
+            "iterations": iterations,
+        })
+    return pd.DataFrame(rows)

@@ -72,7 +72,8 @@ def test_metric_result_is_frozen() -> None:
         r.value = 0.1  # type: ignore[misc]
 
 
-ALLOWED = {"numpy", "pandas", "scipy", "metrics"}
+ALLOWED = {"numpy", "pandas", "scipy", "metrics", "jieba"}  # jieba: pure text segmentation for metrics.topics
+COMPOSITION_ROOT = "__main__.py"  # the command line reads the database through data/ (see test_architecture)
 
 
 def test_metrics_package_is_pure() -> None:
@@ -80,6 +81,8 @@ def test_metrics_package_is_pure() -> None:
 
     stdlib = set(sys.stdlib_module_names)
     for path in sorted(METRICS_DIR.glob("*.py")):
+        if path.name == COMPOSITION_ROOT:
+            continue
         tree = ast.parse(path.read_text(encoding="utf-8"))
         for node in ast.walk(tree):
             if isinstance(node, ast.Import):

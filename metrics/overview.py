@@ -1,0 +1,440 @@
+"""The manager overview pack: every headline KPI with its interval and period comparison, the region x channel
+breakdown, the daily trend with control limits, and the survey KPIs weighted to the service log - one pure function.
+
+The caller (``data/`` reads, ``dashboard/`` / ``reports/`` / ``python -m metrics`` compose) passes the fact frames of
+``data.repositories.facts`` for the current and the comparison period, the SLA policy rows of one pack
+(``data.reference.sla_policies(pack)``), a :class:`~metrics.businesstime.WorkCalendar` built from ``data.workcal``
+and optionally the region tree (``data.repositories.regions``) to roll stations up to the level below the scope
+root. Nothing here reads a database or a file.
+
+Two steps, so a warm process can reuse the first: :func:`prepare` (joins SLA limits per row, adds the rolled-up
+``region`` and the local ``day``) and :func:`overview_pack` (all computations; it prepares unprepared frames
+itself). :meth:`Frames.filter` narrows prepared frames in memory for a filter change.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from types import MappingProxyType
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from metrics import registry
+from metrics.businesstime import WorkCalendar
+from metrics.compare import compare
+from metrics.control import laney_p_chart, p_chart, xmr_chart
+from metrics.kpis import compute
+from metrics.registry import MetricResult
+from metrics.rollup import ROLLABLE_KINDS, rollup
+from metrics.significance import adjust_pvalues
+from metrics.sla import join_sla_limits, sla_columns
+from metrics.weighting import weighted_survey
+
+__all__ = [
+    "Frames",
+    "OverviewPack",
+    "HEADLINE_KPIS",
+    "TREND_KPIS",
+    "SLA_KPIS",
+    "prepare",
+    "overview_pack",
+    "kpi_params",
+    "region_rollup",
+    "local_day",
+]
+
+#: The headline KPIs of the manager overview, in display order.
+HEADLINE_KPIS: tuple[str, ...] = (
+    "sla_arrival", "arrival_time", "sla_restoration", "sla_resolution", "online_share", "reopen_rate",
+    "fcr_system", "hotline_service_level", "abandonment_rate", "asa", "hall_waiting_time",
+    "csat", "csat_mean", "nps", "ces_mean", "fcr_survey", "followup_closure",
+)
+#: KPIs drawn as daily control charts (plus the daily volumes ``tickets`` and ``repairs``).
+TREND_KPIS: tuple[str, ...] = ("sla_arrival", "arrival_time", "hotline_service_level", "online_share", "csat")
+SLA_KPIS: Mapping[str, str] = MappingProxyType(
+    {"sla_arrival": "arrival", "sla_restoration": "restoration", "sla_resolution": "resolution"})
+VOLUME_SERIES: Mapping[str, str | None] = MappingProxyType({"tickets": None, "repairs": "repair"})
+
+_FRAME_ATTR = {"ticket": "tickets", "contact": "contacts", "response": "responses", "answer": "answers",
+               "follow_up": "follow_ups"}
+_DAY_COLUMN = {"tickets": "created_at", "contacts": "queued_at", "responses": "submitted_at",
+               "follow_ups": "created_at"}
+_PREPARED = "__prepared__"
+
+
+@dataclass(frozen=True, eq=False)
+class Frames:
+    """The fact frames of one period (columns as ``data.repositories.facts`` returns them).
+
+    ``start`` / ``end`` are the period's UTC bounds (end exclusive); they bound system FCR and the trend's days.
+    """
+
+    tickets: pd.DataFrame
+    contacts: pd.DataFrame | None = None
+    responses: pd.DataFrame | None = None
+    answers: pd.DataFrame | None = None
+    follow_ups: pd.DataFrame | None = None
+    start: pd.Timestamp | None = None
+    end: pd.Timestamp | None = None
+    prepared: bool = False
+
+    def get(self, kind: str) -> pd.DataFrame | None:
+        """The frame a registry KPI reads (``ticket``, ``contact``, ``response``, ``answer``, ``follow_up``)."""
+        return getattr(self, _FRAME_ATTR.get(kind, kind), None)
+
+    def filter(
+        self,
+        *,
+        area_classes: Sequence[str] = (),
+        channels: Sequence[str] = (),
+        service_types: Sequence[str] = (),
+        segments: Sequence[str] = (),
+        regions: Sequence[Any] = (),
+    ) -> Frames:
+        """The same period narrowed in memory (a dashboard filter change; the frames are not re-read).
+
+        ``regions`` matches the rolled-up ``region`` column of prepared frames (or ``region_id`` otherwise).
+        Channel and service type apply to the work order (the contact's own channel and category for contacts);
+        follow-ups follow their response.
+        """
+        def mask(df: pd.DataFrame | None, kind: str) -> pd.DataFrame | None:
+            if df is None:
+                return None
+            m = np.ones(len(df), dtype=bool)
+            reg_col = "region" if "region" in df.columns else "region_id"
+            for col, allowed in (("area_class", area_classes), (reg_col, regions), ("channel", channels),
+                                 ("service_type" if kind != "contacts" else "category", service_types),
+                                 ("segment", segments)):
+                if allowed and col in df.columns:
+                    m &= df[col].isin(list(allowed)).to_numpy()
+            return df.loc[m]
+
+        responses = mask(self.responses, "responses")
+        answers = self.answers
+        follow_ups = mask(self.follow_ups, "follow_ups")
+        if responses is not None and (channels or service_types or segments):
+            keep = responses["id"]
+            if answers is not None:
+                answers = answers.loc[answers["response_id"].isin(keep)]
+            if follow_ups is not None:
+                follow_ups = follow_ups.loc[follow_ups["response_id"].isin(keep)]
+        elif answers is not None and responses is not None:
+            answers = answers.loc[answers["response_id"].isin(responses["id"])]
+        return replace(self, tickets=mask(self.tickets, "tickets"), contacts=mask(self.contacts, "contacts"),
+                       responses=responses, answers=answers, follow_ups=follow_ups)
+
+
+@dataclass(frozen=True, eq=False)
+class OverviewPack:
+    """The overview: ``headline`` (KPI -> MetricResult; ``extra`` carries the comparison), ``comparison`` (one row
+    per KPI: current, previous, difference, its interval, p, Holm-adjusted p, significant), ``breakdown`` (one row
+    per KPI x region x channel, with the comparison and Benjamini-Hochberg-adjusted p per KPI), ``trend`` (one row
+    per series x day with the control limits and flags), ``out_of_control`` (the flagged trend rows) and
+    ``weighted`` (CSAT / NPS weighted to the service log beside the unweighted values, deff, effective n)."""
+
+    headline: Mapping[str, MetricResult]
+    comparison: pd.DataFrame
+    breakdown: pd.DataFrame
+    trend: pd.DataFrame
+    out_of_control: pd.DataFrame
+    weighted: pd.DataFrame
+    by: tuple[str, ...]
+    notes: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+
+    def headline_frame(self) -> pd.DataFrame:
+        rows = [{"kpi": k, "value": r.value, "n": r.n, "ci_low": r.ci_low, "ci_high": r.ci_high,
+                 "target": r.target, "status": r.status, "unit": r.unit} for k, r in self.headline.items()]
+        return pd.DataFrame(rows, columns=["kpi", "value", "n", "ci_low", "ci_high", "target", "status", "unit"])
+
+
+# --- preparation -------------------------------------------------------------------------------------------------
+
+
+def local_day(values: pd.Series, tz: str) -> pd.Series:
+    """Local calendar day (naive midnight timestamps) of UTC timestamps."""
+    s = values if isinstance(values.dtype, pd.DatetimeTZDtype) else pd.to_datetime(values, utc=True)
+    return s.dt.tz_convert(tz).dt.tz_localize(None).dt.floor("D")
+
+
+def region_rollup(regions: pd.DataFrame, root_path: str | None = None) -> pd.Series:
+    """Map every region id to its ancestor at the first level below ``root_path`` (the scope root) that branches,
+    from the materialised ``path`` column (``/1/3/17/``): a province scope whose data sit under one city breaks down
+    by that city's counties. Regions above that level map to themselves; regions outside the root are left out.
+    ``root_path`` defaults to the shortest path in the frame. Works per region (hundreds), not per data row."""
+    if regions.empty:
+        return pd.Series(dtype="Int64")
+    paths = regions["path"].astype(str)
+    root = root_path if root_path is not None else min(paths, key=len)
+    inside = paths.str.startswith(root)
+    parts = paths[inside].str.strip("/").str.split("/").tolist()
+    depth = len(root.strip("/").split("/"))
+    while True:
+        below = {p[depth] for p in parts if len(p) > depth}
+        deeper = any(len(p) > depth + 1 for p in parts)
+        if len(below) == 1 and deeper:
+            depth += 1
+            continue
+        break
+    child = [p[depth] if len(p) > depth else p[-1] for p in parts]
+    return pd.Series(np.asarray(child, dtype=np.int64), index=regions.loc[inside, "id"].to_numpy(), name="region")
+
+
+def prepare(
+    frames: Frames,
+    policies: pd.DataFrame,
+    calendar: WorkCalendar,
+    *,
+    regions: pd.DataFrame | None = None,
+    root_path: str | None = None,
+    pack: str | None = None,
+) -> Frames:
+    """Join the SLA limits (arrival, restoration, resolution) onto the work orders, add the rolled-up ``region``
+    (or a copy of ``region_id`` without a region tree) and the local ``day`` to every frame."""
+    if frames.prepared:
+        return frames
+    rollup = region_rollup(regions, root_path) if regions is not None else None
+
+    def add(df: pd.DataFrame | None, attr: str) -> pd.DataFrame | None:
+        if df is None:
+            return None
+        df = df.copy()
+        if "region_id" in df.columns:
+            rid = df["region_id"]
+            df["region"] = rid.map(rollup).astype("Int64") if rollup is not None else rid
+        day_col = _DAY_COLUMN.get(attr)
+        if day_col and day_col in df.columns:
+            df["day"] = local_day(df[day_col], calendar.tz)
+        return df
+
+    tickets = join_sla_limits(frames.tickets, policies, tuple(SLA_KPIS.values()), pack=pack, suffix=True)
+    return replace(frames, tickets=add(tickets, "tickets"), contacts=add(frames.contacts, "contacts"),
+                   responses=add(frames.responses, "responses"), follow_ups=add(frames.follow_ups, "follow_ups"),
+                   prepared=True)
+
+
+def kpi_params(kpi: str, frames: Frames, calendar: WorkCalendar) -> dict[str, Any]:
+    """The keyword arguments ``compute`` needs for ``kpi`` over prepared ``frames``."""
+    if kpi in SLA_KPIS:
+        return {**sla_columns(SLA_KPIS[kpi]), "calendar": calendar}
+    if kpi == "fcr_system":
+        return {"period_start": frames.start, "period_end": frames.end}
+    return {}
+
+
+# --- the pack ----------------------------------------------------------------------------------------------------
+
+
+def _supports(kpi: str, by: Sequence[str]) -> bool:
+    bd = set(registry.get(kpi).breakdowns)
+    alias = {"region": "region_id", "day": "period"}
+    return all(alias.get(b, b) in bd for b in by)
+
+
+@dataclass(frozen=True, eq=False)
+class _Cube:
+    """One KPI's fine-grained result and how to get coarser ones from it (rolled up, or recomputed for KPIs that
+    cannot be rolled up)."""
+
+    kpi: str
+    frame: pd.DataFrame  # the KPI's input rows
+    fine: pd.DataFrame | None  # compute(..., by=grain) when the KPI can be rolled up
+    grain: tuple[str, ...]
+    params: Mapping[str, Any]
+
+    def at(self, by: Sequence[str]) -> pd.DataFrame:
+        if self.fine is not None:
+            return rollup(self.fine, self.kpi, list(by))
+        return compute(self.kpi, self.frame, by=list(by), **self.params)
+
+
+def _cubes(frames: Frames, kpis: Sequence[str], by: Sequence[str], calendar: WorkCalendar,
+           with_day: bool) -> dict[str, _Cube]:
+    """One compute() per KPI at the finest grain the pack needs (``by`` x day); everything else is rolled up."""
+    out = {}
+    for k in kpis:
+        df = frames.get(registry.get(k).frame)
+        if df is None:
+            continue
+        grain = tuple(b for b in by if b in df.columns) + (("day",) if with_day and "day" in df.columns else ())
+        params = kpi_params(k, frames, calendar)
+        fine = compute(k, df, by=list(grain), **params) if registry.get(k).kind in ROLLABLE_KINDS else None
+        out[k] = _Cube(k, df, fine, grain, MappingProxyType(params))
+    return out
+
+
+def _compare_cells(cur: Mapping[str, pd.DataFrame], prev: Mapping[str, pd.DataFrame], by: Sequence[str],
+                   adjust: str, family: str = "kpi") -> pd.DataFrame:
+    """Compare every KPI's cells (one compare() call per KPI kind, the KPI being a group column); p-values
+    adjusted with ``adjust`` across the cells of each KPI (``family="kpi"``) or across all rows (``"all"``)."""
+    parts = []
+    kinds: dict[str, list[str]] = {}
+    for k in cur:
+        kinds.setdefault(registry.get(k).kind, []).append(k)
+    for kind_kpis in kinds.values():
+        c = pd.concat([cur[k] for k in kind_kpis], ignore_index=True)
+        p = pd.concat([prev[k] for k in kind_kpis if k in prev] or [c.iloc[0:0]], ignore_index=True)
+        parts.append(compare(c, p, kpi=kind_kpis[0], by=["kpi", *by], adjust="none"))
+    out = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["kpi", *by, "pvalue"])
+    out["pvalue_adj"] = np.nan
+    if family == "all":
+        out["pvalue_adj"] = adjust_pvalues(out["pvalue"].to_numpy(float), adjust)
+    else:
+        for _k, idx in out.groupby("kpi", sort=False).groups.items():  # per KPI (~20), not per row
+            out.loc[idx, "pvalue_adj"] = adjust_pvalues(out.loc[idx, "pvalue"].to_numpy(float), adjust)
+    out["significant"] = np.nan_to_num(out["pvalue_adj"].to_numpy(float), nan=1.0) < 0.05
+    out["adjust"] = adjust
+    return out
+
+
+def _chart_rows(series: str, kpi: str | None, days: pd.DatetimeIndex, values: pd.Series, n: pd.Series,
+                successes: pd.Series | None, laney_min_n: float) -> pd.DataFrame:
+    v = values.reindex(days)
+    nn = n.reindex(days).fillna(0)
+    frame = pd.DataFrame({"day": days, "series": series, "kpi": kpi, "value": v.to_numpy(float),
+                          "n": nn.to_numpy(np.int64)})
+    if successes is not None:
+        x = successes.reindex(days).fillna(0).to_numpy(float)
+        m = nn.to_numpy(float)
+        use_laney = bool(np.nanmean(np.where(m > 0, m, np.nan)) >= laney_min_n) if (m > 0).any() else False
+        ch = (laney_p_chart if use_laney else p_chart)(x, m)
+        frame["value"] = ch.values
+        lcl, ucl = ch.lcl, ch.ucl
+        beyond, run = ch.beyond, ch.run
+    else:
+        ok = np.isfinite(frame["value"].to_numpy(float))
+        ch = xmr_chart(frame["value"].to_numpy(float)[ok])
+        lcl = np.full(len(frame), np.nan)
+        ucl = np.full(len(frame), np.nan)
+        beyond = np.zeros(len(frame), bool)
+        run = np.zeros(len(frame), bool)
+        lcl[ok], ucl[ok], beyond[ok], run[ok] = ch.lcl, ch.ucl, ch.beyond, ch.run
+    frame["center"] = ch.center
+    frame["lcl"] = lcl
+    frame["ucl"] = ucl
+    frame["beyond"] = beyond
+    frame["run"] = run
+    frame["signal"] = frame["beyond"] | frame["run"]
+    frame["chart"] = ch.kind
+    frame["direction"] = np.where(frame["value"] > frame["ucl"], "high",
+                                  np.where(frame["value"] < frame["lcl"], "low", None))
+    return frame
+
+
+def _days(frames: Frames, tz: str) -> pd.DatetimeIndex:
+    if frames.start is not None and frames.end is not None:
+        lo = pd.Timestamp(frames.start).tz_convert(tz).tz_localize(None).floor("D")
+        hi = (pd.Timestamp(frames.end) - pd.Timedelta(microseconds=1)).tz_convert(tz).tz_localize(None).floor("D")
+        return pd.date_range(lo, hi, freq="D")
+    d = frames.tickets["day"] if "day" in frames.tickets.columns else pd.Series(dtype="datetime64[ns]")
+    if d.dropna().empty:
+        return pd.DatetimeIndex([])
+    return pd.date_range(d.min(), d.max(), freq="D")
+
+
+def _trend(frames: Frames, cubes: Mapping[str, _Cube], kpis: Sequence[str], tz: str,
+           laney_min_n: float) -> pd.DataFrame:
+    days = _days(frames, tz)
+    parts = []
+    t = frames.tickets
+    for name, stype in VOLUME_SERIES.items():
+        d = t["day"] if stype is None else t.loc[t["service_type"] == stype, "day"]
+        counts = d.value_counts().reindex(days, fill_value=0).astype(float)
+        rows = _chart_rows(name, None, days, counts, counts, None, laney_min_n)
+        rows["lcl"] = rows["lcl"].clip(lower=0.0)  # a count cannot go below zero
+        parts.append(rows)
+    for k in kpis:
+        if k not in cubes or "day" not in cubes[k].frame.columns:
+            continue
+        r = cubes[k].at(["day"]).set_index("day")
+        kind = registry.get(k).kind
+        succ = r["successes"] if kind == "proportion" and "successes" in r.columns else None
+        parts.append(_chart_rows(k, k, days, r["value"], r["n"], succ, laney_min_n))
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+
+
+def overview_pack(
+    current: Frames,
+    previous: Frames | None,
+    policies: pd.DataFrame,
+    calendar: WorkCalendar,
+    *,
+    regions: pd.DataFrame | None = None,
+    root_path: str | None = None,
+    pack: str | None = None,
+    kpis: Sequence[str] = HEADLINE_KPIS,
+    by: Sequence[str] = ("region", "channel"),
+    trend_kpis: Sequence[str] = TREND_KPIS,
+    headline_adjust: str = "holm",
+    cell_adjust: str = "bh",
+    laney_min_n: float = 500.0,
+    weight_margins: Sequence[str] = ("region", "channel", "service_type"),
+) -> OverviewPack:
+    """All headline KPIs with intervals and comparison, the ``by`` breakdown, the daily trend and weighted CSAT/NPS.
+
+    Headline comparison: ``compare`` per KPI (Newcombe / Welch / NPS Wald / Poisson by kind), p-values adjusted
+    across the headline KPIs with ``headline_adjust`` (Holm: "flag this KPI"). Breakdown comparison: per KPI across
+    its cells with ``cell_adjust`` (Benjamini-Hochberg: an exploratory heat map). KPIs whose registry breakdowns
+    do not include every ``by`` column are left out of the breakdown (listed in ``notes["breakdown_skipped"]``).
+    Trend: daily p-chart for proportions (Laney p' when the mean daily n >= ``laney_min_n``), XmR for means and
+    for the daily volumes; every day of the period appears (n = 0 days have no value).
+    """
+    cur = prepare(current, policies, calendar, regions=regions, root_path=root_path, pack=pack)
+    prev = prepare(previous, policies, calendar, regions=regions, root_path=root_path, pack=pack) \
+        if previous is not None else None
+    by = tuple(by)
+    cubes = _cubes(cur, kpis, by, calendar, with_day=True)
+    cubes_prev = _cubes(prev, kpis, by, calendar, with_day=False) if prev is not None else {}
+    head = {k: c.at([]) for k, c in cubes.items()}
+    head_prev = {k: c.at([]) for k, c in cubes_prev.items()}
+    comparison = _compare_cells(head, head_prev, [], headline_adjust, family="all")
+    comparison = comparison.set_index("kpi").reindex(list(head)).reset_index()
+    headline: dict[str, MetricResult] = {}
+    for k, h in head.items():  # one row per KPI (~20), not per data row
+        row = h.iloc[0]
+        crow = comparison.loc[comparison["kpi"] == k].iloc[0]
+        extra = {c: _py(v) for c, v in row.items() if c not in
+                 ("kpi", "value", "n", "ci_low", "ci_high", "target", "status", "unit")}
+        extra.update({"previous": _py(crow["value_previous"]), "n_previous": _py(crow["n_previous"]),
+                      "diff": _py(crow["diff"]), "diff_low": _py(crow["diff_low"]),
+                      "diff_high": _py(crow["diff_high"]), "pvalue": _py(crow["pvalue"]),
+                      "pvalue_adj": _py(crow["pvalue_adj"]), "significant": bool(crow["significant"]),
+                      "compare_method": crow["method"]})
+        headline[k] = MetricResult(kpi=k, value=float(row["value"]), n=int(row["n"]), ci_low=float(row["ci_low"]),
+                                   ci_high=float(row["ci_high"]), target=float(row["target"]),
+                                   status=row["status"], unit=row["unit"], extra=MappingProxyType(extra))
+    cell_kpis = [k for k, c in cubes.items() if _supports(k, by) and all(b in c.frame.columns for b in by)]
+    cells = {k: cubes[k].at(by) for k in cell_kpis}
+    cells_prev = {k: cubes_prev[k].at(by) for k in cell_kpis if k in cubes_prev}
+    breakdown = _breakdown(cells, cells_prev, by, cell_adjust)
+    trend = _trend(cur, cubes, trend_kpis, calendar.tz, laney_min_n)
+    ooc = trend.loc[trend["signal"]].reset_index(drop=True) if len(trend) else trend
+    weighted = pd.DataFrame()
+    if cur.responses is not None and len(cur.responses) and len(cur.tickets):
+        weighted = weighted_survey(cur.responses, cur.tickets, margins=[m for m in weight_margins
+                                                                        if m in cur.responses.columns])
+    notes = {"breakdown_skipped": tuple(k for k in kpis if k not in cells),
+             "laney_min_n": laney_min_n, "headline_adjust": headline_adjust, "cell_adjust": cell_adjust}
+    return OverviewPack(MappingProxyType(headline), comparison, breakdown, trend, ooc, weighted, by,
+                        MappingProxyType(notes))
+
+
+def _breakdown(cells: Mapping[str, pd.DataFrame], prev: Mapping[str, pd.DataFrame] | None, by: Sequence[str],
+               adjust: str) -> pd.DataFrame:
+    if not cells:
+        return pd.DataFrame(columns=["kpi", *by, "value", "n", "ci_low", "ci_high", "target", "status"])
+    base = pd.concat([c[[*by, "value", "n", "ci_low", "ci_high", "target", "status", "kpi"]] for c in cells.values()],
+                     ignore_index=True)
+    cmp = _compare_cells(cells, prev or {}, by, adjust)
+    keep = ["kpi", *by, "value_previous", "n_previous", "diff", "diff_low", "diff_high", "pvalue", "pvalue_adj",
+            "significant"]
+    out = base.merge(cmp[keep], on=["kpi", *by], how="left") if len(cmp) else base
+    return out[["kpi"] + [c for c in out.columns if c != "kpi"]]
+
+
+def _py(v: Any) -> Any:
+    if v is pd.NA or v is pd.NaT:
+        return None
+    return v.item() if hasattr(v, "item") else v

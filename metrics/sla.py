@@ -1,0 +1,98 @@
+"""Joining the applicable SLA policy row onto each work order (pure: the policy frame is passed in by the caller).
+
+The policy frame has the columns of ``data.reference.sla_policies(pack)`` / the ``sla_policy`` table: ``service_type``,
+``area_class``, ``segment``, ``interval``, ``clock``, ``limit_value``, ``limit_unit``, ``semantics`` and optionally
+``pack``, ``valid_from``, ``valid_to``. ``*`` in ``area_class`` or ``segment`` means any. When several rows apply to
+an order, the most specific wins (a named area class and a named segment beat ``*``); a row with ``valid_from`` /
+``valid_to`` applies only to orders created in [valid_from, valid_to).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["join_sla_limits", "sla_columns", "LIMIT_FIELDS"]
+
+LIMIT_FIELDS = ("limit_value", "limit_unit", "clock", "semantics")
+
+
+def sla_columns(interval: str) -> dict[str, str]:
+    """The column names :func:`join_sla_limits` writes for ``interval`` with ``suffix=True``, keyed by the
+    :func:`metrics.kpis.sla_attainment` parameter they feed (``limit_col``, ``unit_col``, ``clock_col``,
+    ``semantics_col``)."""
+    return {"limit_col": f"limit_value_{interval}", "unit_col": f"limit_unit_{interval}",
+            "clock_col": f"clock_{interval}", "semantics_col": f"semantics_{interval}"}
+
+
+def join_sla_limits(
+    frame: pd.DataFrame,
+    policies: pd.DataFrame,
+    intervals: str | Sequence[str],
+    *,
+    pack: str | None = None,
+    suffix: bool | None = None,
+) -> pd.DataFrame:
+    """A copy of ``frame`` (work orders with ``service_type``, ``area_class``, ``segment``, ``created_at``) with the
+    applicable limit of each ``interval`` joined per row.
+
+    With one interval and ``suffix`` False (the default for one interval) the columns are ``limit_value``,
+    ``limit_unit``, ``clock``, ``semantics`` (what :func:`metrics.kpis.sla_attainment` reads by default); with
+    several intervals (or ``suffix=True``) they are suffixed ``_<interval>`` (see :func:`sla_columns`). Orders no
+    policy row applies to get NaN / None (``sla_attainment`` counts them in ``n_no_limit``). Vectorised: one merge
+    on service type per interval, then the most specific matching row per order.
+    """
+    ivs = [intervals] if isinstance(intervals, str) else list(intervals)
+    if suffix is None:
+        suffix = len(ivs) > 1
+    for col in ("service_type", "area_class", "segment"):
+        if col not in frame.columns:
+            raise ValueError(f"frame lacks column {col!r}")
+    pol = policies
+    if pack is not None and "pack" in pol.columns:
+        pol = pol.loc[pol["pack"] == pack]
+    if "pack" in pol.columns and pol["pack"].nunique() > 1:
+        raise ValueError("policies hold several packs; pass pack= or one pack's rows")
+    out = frame.copy()
+    pos = pd.DataFrame({
+        "__pos": np.arange(len(frame)),
+        "service_type": frame["service_type"].to_numpy(),
+        "area_class": frame["area_class"].to_numpy(),
+        "segment": frame["segment"].to_numpy(),
+    })
+    created = None
+    if "created_at" in frame.columns:
+        created = pd.to_datetime(frame["created_at"], utc=True).to_numpy()
+    for iv in ivs:
+        p = pol.loc[pol["interval"] == iv]
+        names = {f: (f"{f}_{iv}" if suffix else f) for f in LIMIT_FIELDS}
+        value = np.full(len(frame), np.nan)
+        fields: dict[str, np.ndarray] = {f: np.full(len(frame), None, dtype=object) for f in LIMIT_FIELDS[1:]}
+        if len(p) and len(frame):
+            cols = ["service_type", "area_class", "segment", *LIMIT_FIELDS]
+            extra = [c for c in ("valid_from", "valid_to") if c in p.columns]
+            m = pos.merge(p[cols + extra], on="service_type", how="inner", suffixes=("", "_p"))
+            ok = ((m["area_class_p"] == "*") | (m["area_class_p"] == m["area_class"])) & (
+                (m["segment_p"] == "*") | (m["segment_p"] == m["segment"]))
+            if created is not None and extra:
+                t = pd.Series(created[m["__pos"].to_numpy()], index=m.index)
+                if "valid_from" in m.columns:
+                    vf = pd.to_datetime(m["valid_from"], utc=True)
+                    ok &= vf.isna() | (t >= vf)
+                if "valid_to" in m.columns:
+                    vt = pd.to_datetime(m["valid_to"], utc=True)
+                    ok &= vt.isna() | (t < vt)
+            m = m.loc[ok]
+            spec = (m["area_class_p"] != "*").astype(int) + (m["segment_p"] != "*").astype(int)
+            m = m.assign(__spec=spec).sort_values(["__pos", "__spec"], ascending=[True, False], kind="mergesort")
+            m = m.drop_duplicates("__pos", keep="first")
+            at = m["__pos"].to_numpy()
+            value[at] = m["limit_value"].astype(float).to_numpy()
+            for f in LIMIT_FIELDS[1:]:
+                fields[f][at] = m[f].to_numpy()
+        out[names["limit_value"]] = value
+        for f in LIMIT_FIELDS[1:]:
+            out[names[f]] = fields[f]
+    return out
