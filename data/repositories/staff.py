@@ -1,0 +1,213 @@
+"""Staff repository: the per-staff inputs of the scorecards for a period and scope, aggregated in SQL.
+
+Scope is the staff member's own region (a person's whole work counts, wherever the order was): every function joins
+``staff.region_id`` to ``region.path`` with a bound prefix, so no argument can widen what a user may see. The
+scorecard inputs come back as *cells*: one row per staff member x service type x area class (of the work order's
+region) x channel with counts, which is what the case-mix adjustment needs and is small (a few rows per person).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import Engine, Float, and_, case, func, literal, or_, select
+from sqlalchemy.orm import aliased
+from sqlalchemy.sql import Select
+
+from data.models import QualityReview, Region, Response, Staff, Team, Ticket, UTCDateTime
+from data.repositories.core import Scope, epoch_seconds, minutes_between
+
+CELL_KEYS = ("staff_id", "service_type", "area_class", "channel")
+TICKET_COUNTS = ("tickets", "resolved", "not_reopened", "arrival_n", "arrival_within", "arrival_excused",
+                 "long_n", "long_updated", "complaints", "substantiated")
+SURVEY_COUNTS = ("csat_n", "csat_top2", "csat_sum", "csat_sumsq", "fcr_n", "fcr_yes")
+
+_StaffRegion = aliased(Region, name="staff_region")
+
+
+def _staff_scope(stmt: Select[Any], scope: Scope, team_id: int | None, region_id: int | None) -> Select[Any]:
+    """Restrict to staff whose region lies in ``scope`` (and optionally a narrower region subtree or one team)."""
+    stmt = stmt.join(_StaffRegion, _StaffRegion.id == Staff.region_id).where(
+        _StaffRegion.path.startswith(scope.path, autoescape=True))
+    if region_id is not None:
+        sub = select(Region.path).where(Region.id == region_id).scalar_subquery()
+        stmt = stmt.where(func.substr(_StaffRegion.path, 1, func.length(sub)) == sub)
+    if team_id is not None:
+        stmt = stmt.where(Staff.team_id == team_id)
+    return stmt
+
+
+def _frame(engine: Engine, stmt: Select[Any]) -> pd.DataFrame:
+    with engine.connect() as conn:
+        result = conn.execute(stmt)
+        return pd.DataFrame.from_records(result.fetchall(), columns=list(result.keys()))
+
+
+def staff_roster(engine: Engine, scope: Scope, *, team_id: int | None = None,
+                 region_id: int | None = None) -> pd.DataFrame:
+    """Staff in scope: id, code, name, role, team_id, team_name, region_id, region_zh, region_en, area_class, active."""
+    stmt = (
+        select(Staff.id.label("staff_id"), Staff.code, Staff.name, Staff.role, Staff.team_id,
+               Team.name.label("team_name"), Staff.region_id, _StaffRegion.name_zh.label("region_zh"),
+               _StaffRegion.name_en.label("region_en"), _StaffRegion.area_class, Staff.active)
+        .select_from(Staff)
+        .outerjoin(Team, Team.id == Staff.team_id)
+    )
+    stmt = _staff_scope(stmt, scope, team_id, region_id).order_by(Staff.id)
+    df = _frame(engine, stmt)
+    if df.empty:
+        df = pd.DataFrame(columns=["staff_id", "code", "name", "role", "team_id", "team_name", "region_id",
+                                   "region_zh", "region_en", "area_class", "active"])
+    df["active"] = df["active"].astype(bool)
+    return df
+
+
+def staff_ticket_cells(engine: Engine, scope: Scope, start: dt.datetime, end: dt.datetime, *,
+                       arrival_limits: Mapping[str, float], long_minutes: float, team_id: int | None = None,
+                       region_id: int | None = None) -> pd.DataFrame:
+    """Work orders created in [start, end) handled by staff in scope, counted per staff x service type x area class
+    (of the order's region) x channel.
+
+    Columns: staff_id, service_type, area_class, channel, tickets, resolved, not_reopened (resolved and never
+    reopened), arrival_n (repairs with an arrival, outside mass outages and without an exception reason),
+    arrival_within (of those, within the area class's limit), arrival_excused (repairs with an arrival in a mass
+    outage or with an exception reason: shown, not scored), long_n (open longer than ``long_minutes``, open work
+    counted to ``end``), long_updated (of those, with a progress update), complaints, substantiated.
+    """
+    area = Region.area_class
+    limit = case((area == "urban", literal(float(arrival_limits["urban"]))),
+                 (area == "rural", literal(float(arrival_limits["rural"]))),
+                 else_=literal(float(arrival_limits["remote"])))
+    arrival = minutes_between(engine, Ticket.arrived_at, Ticket.created_at)
+    repair_arrived = and_(Ticket.service_type == "repair", Ticket.arrived_at.is_not(None))
+    excused = or_(Ticket.outage_event_id.is_not(None), Ticket.exception_reason.is_not(None))
+    scored = and_(repair_arrived, ~excused)
+    open_end = func.coalesce(Ticket.resolved_at, literal(end, UTCDateTime()))
+    long_ = minutes_between(engine, open_end, Ticket.created_at) > literal(float(long_minutes))
+    is_complaint = Ticket.service_type == "complaint"
+
+    def count(cond: Any) -> Any:
+        return func.sum(case((cond, 1), else_=0))
+
+    stmt = (
+        select(
+            Ticket.staff_id, Ticket.service_type, area.label("area_class"), Ticket.channel,
+            func.count().label("tickets"),
+            count(Ticket.resolved_at.is_not(None)).label("resolved"),
+            count(and_(Ticket.resolved_at.is_not(None), Ticket.reopen_count == 0)).label("not_reopened"),
+            count(scored).label("arrival_n"),
+            count(and_(scored, arrival <= limit)).label("arrival_within"),
+            count(and_(repair_arrived, excused)).label("arrival_excused"),
+            count(long_).label("long_n"),
+            count(and_(long_, Ticket.progress_updates > 0)).label("long_updated"),
+            count(is_complaint).label("complaints"),
+            count(and_(is_complaint, Ticket.substantiated.is_(True))).label("substantiated"),
+        )
+        .select_from(Ticket)
+        .join(Staff, Staff.id == Ticket.staff_id)
+        .join(Region, Region.id == Ticket.region_id)
+        .where(Ticket.created_at >= start, Ticket.created_at < end)
+    )
+    stmt = _staff_scope(stmt, scope, team_id, region_id)
+    stmt = stmt.group_by(Ticket.staff_id, Ticket.service_type, area, Ticket.channel)
+    df = _frame(engine, stmt)
+    if df.empty:
+        return pd.DataFrame(columns=[*CELL_KEYS, *TICKET_COUNTS])
+    df[list(TICKET_COUNTS)] = df[list(TICKET_COUNTS)].fillna(0).astype("int64")
+    df["staff_id"] = df["staff_id"].astype("int64")
+    return df
+
+
+def staff_survey_cells(engine: Engine, scope: Scope, start: dt.datetime, end: dt.datetime, *,
+                       team_id: int | None = None, region_id: int | None = None) -> pd.DataFrame:
+    """Survey responses submitted in [start, end) on work orders handled by staff in scope, per staff x service type
+    x area class x channel (the work order's).
+
+    Columns: staff_id, service_type, area_class, channel, csat_n, csat_top2 (4-5), csat_sum and csat_sumsq (of the
+    1-5 score, for means and variances), fcr_n, fcr_yes.
+    """
+    area = Region.area_class
+    csat = Response.csat
+    stmt = (
+        select(
+            Ticket.staff_id, Ticket.service_type, area.label("area_class"), Ticket.channel,
+            func.count(csat).label("csat_n"),
+            func.sum(case((csat >= 4, 1), else_=0)).label("csat_top2"),
+            func.sum(func.cast(csat, Float)).label("csat_sum"),
+            func.sum(func.cast(csat * csat, Float)).label("csat_sumsq"),
+            func.count(Response.fcr).label("fcr_n"),
+            func.sum(case((Response.fcr.is_(True), 1), else_=0)).label("fcr_yes"),
+        )
+        .select_from(Response)
+        .join(Ticket, Ticket.id == Response.ticket_id)
+        .join(Staff, Staff.id == Ticket.staff_id)
+        .join(Region, Region.id == Ticket.region_id)
+        .where(Response.submitted_at >= start, Response.submitted_at < end)
+    )
+    stmt = _staff_scope(stmt, scope, team_id, region_id)
+    stmt = stmt.group_by(Ticket.staff_id, Ticket.service_type, area, Ticket.channel)
+    df = _frame(engine, stmt)
+    if df.empty:
+        return pd.DataFrame(columns=[*CELL_KEYS, *SURVEY_COUNTS])
+    ints = ["csat_n", "csat_top2", "fcr_n", "fcr_yes"]
+    df[ints] = df[ints].fillna(0).astype("int64")
+    df[["csat_sum", "csat_sumsq"]] = df[["csat_sum", "csat_sumsq"]].fillna(0.0).astype(float)
+    df["staff_id"] = df["staff_id"].astype("int64")
+    return df
+
+
+def staff_reviews(engine: Engine, scope: Scope, start: dt.datetime, end: dt.datetime, *,
+                  team_id: int | None = None, region_id: int | None = None,
+                  staff_id: int | None = None, details: bool = True) -> pd.DataFrame:
+    """Quality reviews made in [start, end) of staff in scope, one row each (small: a few per person and month).
+
+    Columns: id, staff_id, ticket_id, contact_id, reviewer, reviewed_at (UTC), score (0-1), violation, and with
+    ``details`` scores (item -> points), comment, source (the scorecards do not need them).
+    """
+    extra = (QualityReview.scores, QualityReview.comment, QualityReview.source) if details else ()
+    stmt = (
+        select(QualityReview.id, QualityReview.staff_id, QualityReview.ticket_id, QualityReview.contact_id,
+               QualityReview.reviewer, epoch_seconds(engine, QualityReview.reviewed_at).label("reviewed_at"),
+               QualityReview.score, QualityReview.violation, *extra)
+        .select_from(QualityReview)
+        .join(Staff, Staff.id == QualityReview.staff_id)
+        .where(QualityReview.reviewed_at >= start, QualityReview.reviewed_at < end)
+    )
+    stmt = _staff_scope(stmt, scope, team_id, region_id)
+    if staff_id is not None:
+        stmt = stmt.where(QualityReview.staff_id == staff_id)
+    df = _frame(engine, stmt.order_by(QualityReview.id))
+    cols = ["id", "staff_id", "ticket_id", "contact_id", "reviewer", "reviewed_at", "score", "violation"]
+    cols += ["scores", "comment", "source"] if details else []
+    if df.empty:
+        return pd.DataFrame(columns=cols).astype({"score": float, "violation": bool})
+    df["reviewed_at"] = pd.to_datetime(df["reviewed_at"].astype("Float64"), unit="s", utc=True)
+    for col in ("ticket_id", "contact_id"):
+        df[col] = df[col].astype("Int64")
+    df["staff_id"] = df["staff_id"].astype("int64")
+    df["violation"] = df["violation"].astype(bool)
+    df["score"] = df["score"].astype(float)
+    return df
+
+
+def staff_survey_rows(engine: Engine, scope: Scope, staff_id: int, start: dt.datetime,
+                      end: dt.datetime) -> pd.DataFrame:
+    """One person's survey responses in [start, end) (for the per-staff trend and comments): submitted_at (UTC),
+    csat, fcr, service_type, channel, comment. Empty when the person is outside ``scope``."""
+    stmt = (
+        select(epoch_seconds(engine, Response.submitted_at).label("submitted_at"), Response.csat, Response.fcr,
+               Ticket.service_type, Ticket.channel, Response.comment)
+        .select_from(Response)
+        .join(Ticket, Ticket.id == Response.ticket_id)
+        .join(Staff, Staff.id == Ticket.staff_id)
+        .where(Ticket.staff_id == staff_id, Response.submitted_at >= start, Response.submitted_at < end)
+    )
+    stmt = _staff_scope(stmt, scope, None, None).order_by(Response.submitted_at)
+    df = _frame(engine, stmt)
+    if df.empty:
+        return pd.DataFrame(columns=["submitted_at", "csat", "fcr", "service_type", "channel", "comment"])
+    df["submitted_at"] = pd.to_datetime(df["submitted_at"].astype("Float64"), unit="s", utc=True)
+    return df

@@ -1,0 +1,325 @@
+"""Fair staff scorecards: case-mix adjusted, empirically shrunk KPI scores with intervals, a weighted total, grades
+from rank percentiles, rank bands instead of bare ranks, an "insufficient data" state, critical-item caps and a
+training flag. Pure and vectorised (pandas/numpy/scipy); the scheme arrives as plain dataclasses.
+
+Method (stated again on every report's method sheet):
+
+1. **Case mix** (indirect standardisation, as :func:`metrics.shrinkage.case_mix_oe`, but on cell counts): each cell
+   (service type x area class x channel) gets the reference rate of all staff in the input; a cell with fewer than
+   ``min_cell`` observations borrows the rate of service type x area class, then service type, then the overall
+   rate. Expected E = Σ nᶜ·rᶜ; proportions: adjusted rate = O/E x the role's pooled rate (O = Σ successes);
+   means: adjusted mean = observed mean − E/n + the role's pooled mean.
+2. **Shrinkage toward the role**: proportions by beta-binomial empirical Bayes (:func:`fit_beta_prior` on the
+   adjusted successes of the role's staff, prior strength capped at ``max_prior_strength``), posterior mean
+   (x* + a)/(n + a + b) and the equal-tailed Beta posterior interval; means by the Bayesian average
+   (C·μ + n·x̄)/(C + n) with C = σ²_within/τ² (capped) and the normal interval ± z·σ_within/√(n + C).
+3. **Insufficient data**: a KPI with n below the role's minimum is not scored; the total uses the remaining KPIs with
+   their weights renormalised, and is itself "insufficient" when those carry less than ``min_weight_share`` of the
+   weights. Insufficient totals get no grade and no rank.
+4. **Total** = Σ w̃ₖ·vₖ (w̃ renormalised over scored KPIs); its variance Σ w̃ₖ²·Var(vₖ) (KPIs taken as independent);
+   the interval ± z·sd.
+5. **Grade**: the total's mid-rank percentile among the role's graded staff, read against the bands. **Rank band**:
+   the best rank is 1 + the number of peers whose interval lies wholly above, the worst is N − the number whose
+   interval lies wholly below.
+6. **Critical items** (after grading): ``cap`` lowers the grade to at most ``max_grade``; ``zero`` sets the final
+   score to 0 and the lowest grade. The performance grade stays visible beside the final one.
+7. **Training flag**: the scored KPI with the largest relative shortfall (b − v)/b against the benchmark
+   b = min(target, the role's pooled rate), when it is at least ``min_shortfall``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from metrics.shrinkage import BetaPrior, bayesian_average, fit_beta_prior, shrink_proportions
+
+__all__ = [
+    "KpiSpec", "RoleSpec", "CriticalRule", "ScorecardConfig", "Scorecards", "compute_scorecards",
+    "case_mix_expected", "rank_bands", "STRATA",
+]
+
+STRATA = ("service_type", "area_class", "channel")
+STATUS = ("met", "warn", "miss", "insufficient")
+
+
+@dataclass(frozen=True)
+class KpiSpec:
+    key: str
+    kind: str  # proportion | mean
+    case_mix: bool
+
+
+@dataclass(frozen=True)
+class RoleSpec:
+    weights: Mapping[str, float]
+    targets: Mapping[str, float]
+    min_n: Mapping[str, int]
+
+
+@dataclass(frozen=True)
+class CriticalRule:
+    key: str  # the count column in the criticals frame
+    at_least: int
+    action: str  # cap | zero
+    max_grade: str | None = None
+
+
+@dataclass(frozen=True)
+class ScorecardConfig:
+    kpis: Mapping[str, KpiSpec]
+    roles: Mapping[str, RoleSpec]
+    grades: Sequence[tuple[str, float]]  # (key, min percentile), best first, the last at 0
+    critical: Sequence[CriticalRule] = ()
+    level: float = 0.95
+    max_prior_strength: float = 50.0
+    min_cell: int = 20
+    min_weight_share: float = 0.6
+    min_shortfall: float = 0.0
+
+
+@dataclass(frozen=True, eq=False)
+class Scorecards:
+    """``kpis``: one row per staff member x KPI of their role; ``totals``: one row per staff member; ``priors``: the
+    prior of every role x KPI (what the values were shrunk toward)."""
+
+    kpis: pd.DataFrame
+    totals: pd.DataFrame
+    priors: pd.DataFrame
+    config: ScorecardConfig = field(repr=False)
+
+
+# --- case mix -----------------------------------------------------------------------------------------------------
+
+
+def case_mix_expected(cells: pd.DataFrame, min_cell: int, strata: Sequence[str] = STRATA) -> pd.DataFrame:
+    """Reference value per cell with hierarchical fallback; returns ``cells`` with ``ref`` and ``ref_level`` added.
+
+    ``cells`` has one row per unit x KPI x stratum with ``kpi``, ``n`` and ``x`` (successes or the sum of values).
+    The reference of a stratum is Σx/Σn over every unit of the KPI in it; strata with Σn < ``min_cell`` fall back
+    to coarser strata (dropping the last key each time), finally the KPI's overall rate.
+    """
+    out = cells.copy()
+    ref = pd.Series(np.nan, index=out.index)
+    level = pd.Series(-1, index=out.index, dtype="int64")
+    keys = list(strata)
+    for depth in range(len(keys), -1, -1):
+        by = ["kpi", *keys[:depth]]
+        grp = out.groupby(by, observed=True, dropna=False)
+        sx = grp["x"].transform("sum")
+        sn = grp["n"].transform("sum")
+        ok = ref.isna() & ((sn >= min_cell) | (depth == 0)) & (sn > 0)
+        ref = ref.where(~ok, sx / sn)
+        level = level.where(~ok, depth)
+    out["ref"] = ref.astype(float)
+    out["ref_level"] = level
+    return out
+
+
+# --- rank bands ---------------------------------------------------------------------------------------------------
+
+
+def rank_bands(low: np.ndarray, high: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Best and worst plausible rank (1 = best) of each unit among all given, from interval overlap."""
+    low = np.asarray(low, float)
+    high = np.asarray(high, float)
+    n = len(low)
+    sl = np.sort(low)
+    sh = np.sort(high)
+    above = n - np.searchsorted(sl, high, side="right")  # peers whose low exceeds my high
+    below = np.searchsorted(sh, low, side="left")  # peers whose high is under my low
+    return 1 + above, n - below
+
+
+# --- main ---------------------------------------------------------------------------------------------------------
+
+
+def compute_scorecards(roster: pd.DataFrame, observations: pd.DataFrame, config: ScorecardConfig,
+                       criticals: pd.DataFrame | None = None) -> Scorecards:
+    """Scorecards for every staff member of ``roster`` (columns staff_id, role).
+
+    ``observations``: one row per staff member x KPI x stratum with columns staff_id, kpi, service_type, area_class,
+    channel (strata may be NaN for KPIs without case mix), n, x (successes, or the sum of values on a 0-1 scale for
+    means) and x2 (the sum of squared values; means only). ``criticals``: staff_id plus one count column per
+    critical-item key.
+    """
+    z = float(stats.norm.ppf(0.5 + config.level / 2.0))
+    roster = roster[["staff_id", "role"]].drop_duplicates("staff_id")
+    plan = _plan(roster, config)  # staff_id, role, kpi, weight, target, min_n
+    obs = observations.merge(roster, on="staff_id", how="inner")
+    obs = obs.merge(plan[["staff_id", "kpi"]], on=["staff_id", "kpi"], how="inner")
+    if "x2" not in obs.columns:
+        obs["x2"] = np.nan
+    for col in STRATA:
+        if col not in obs.columns:
+            obs[col] = np.nan
+    mixed = obs["kpi"].map(lambda k: config.kpis[k].case_mix).astype(bool)
+    cm = case_mix_expected(obs[mixed], config.min_cell)
+    obs["ref"] = np.nan
+    obs.loc[cm.index, "ref"] = cm["ref"]
+    obs["e"] = obs["n"] * obs["ref"]
+    agg = obs.groupby(["staff_id", "kpi"], observed=True).agg(
+        n=("n", "sum"), x=("x", "sum"), x2=("x2", "sum"), e=("e", "sum")).reset_index()
+    # KPIs without case mix: expected = observed (oe = 1)
+    no_mix = ~agg["kpi"].map(lambda k: config.kpis[k].case_mix).astype(bool)
+    agg.loc[no_mix, "e"] = agg.loc[no_mix, "x"]
+    k = plan.merge(agg, on=["staff_id", "kpi"], how="left")
+    k[["n", "x", "e"]] = k[["n", "x", "e"]].fillna(0.0)
+    k["kind"] = k["kpi"].map(lambda key: config.kpis[key].kind)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        k["raw"] = np.where(k["n"] > 0, k["x"] / k["n"], np.nan)
+        k["expected"] = np.where(k["n"] > 0, k["e"] / k["n"], np.nan)
+    pooled = k.groupby(["role", "kpi"])[["x", "n"]].transform("sum")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        k["role_rate"] = pooled["x"] / pooled["n"]
+        prop = k["kind"] == "proportion"
+        oe = np.where(k["e"] > 0, k["x"] / k["e"], np.nan)
+        adj_prop = np.clip(oe * k["role_rate"], 0.0, 1.0)
+        adj_mean = np.clip(k["raw"] - k["expected"] + k["role_rate"], 0.0, 1.0)
+    mix = k["kpi"].map(lambda key: config.kpis[key].case_mix).astype(bool).to_numpy()
+    k["oe"] = np.where(prop, oe, k["raw"] - k["expected"])  # ratio for shares, difference for means
+    k["adjusted"] = np.where(mix, np.where(prop, adj_prop, adj_mean), k["raw"])
+    k.loc[~mix, ["oe", "expected"]] = np.nan
+    k["adjusted"] = np.where(k["n"] > 0, k["adjusted"], np.nan)
+    # the observed variance of values for means (ddof 1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        k["s2"] = np.where(k["n"] >= 2, (k["x2"] - k["x"] ** 2 / k["n"]) / (k["n"] - 1), np.nan)
+    k["value"] = np.nan
+    k["low"] = np.nan
+    k["high"] = np.nan
+    k["var"] = np.nan
+    priors: list[dict[str, object]] = []
+    for (role, kpi), idx in k.groupby(["role", "kpi"]).groups.items():
+        part = k.loc[idx]
+        if config.kpis[kpi].kind == "proportion":
+            xs = (part["adjusted"].fillna(0.0) * part["n"]).to_numpy(float)
+            ns = part["n"].to_numpy(float)
+            prior = fit_beta_prior(xs, ns, config.max_prior_strength)
+            res = shrink_proportions(xs, ns, prior=prior, level=config.level)
+            pa = xs + prior.a
+            pb = ns - xs + prior.b
+            var = pa * pb / ((pa + pb) ** 2 * (pa + pb + 1.0))
+            k.loc[idx, ["value", "low", "high", "var"]] = np.column_stack([res.shrunk, res.low, res.high, var])
+            priors.append(_beta_row(role, kpi, prior))
+        else:
+            ns = part["n"].to_numpy(float)
+            means = part["adjusted"].to_numpy(float)
+            s2 = part["s2"].to_numpy(float)
+            if np.nansum(ns) == 0:
+                continue
+            res = bayesian_average(np.nan_to_num(means), ns, variances=s2, max_strength=config.max_prior_strength)
+            pr = res.prior
+            sigma2 = pr.sigma2_within if np.isfinite(pr.sigma2_within) else float(np.nanmean(s2)) \
+                if np.isfinite(np.nanmean(s2)) else 0.0
+            var = sigma2 / (ns + pr.strength)
+            half = z * np.sqrt(var)
+            k.loc[idx, ["value", "low", "high", "var"]] = np.column_stack(
+                [res.adjusted, np.clip(res.adjusted - half, 0, 1), np.clip(res.adjusted + half, 0, 1), var])
+            priors.append({"role": role, "kpi": kpi, "kind": "mean", "mean": pr.mean, "strength": float(pr.strength),
+                           "a": np.nan, "b": np.nan, "tau2": float(pr.tau2), "sigma2_within": float(sigma2),
+                           "capped": bool(pr.capped), "units": int((ns > 0).sum())})
+    k["sufficient"] = k["n"] >= k["min_n"]
+    k["status"] = np.select(
+        [~k["sufficient"], k["value"] >= k["target"], k["high"] >= k["target"]], ["insufficient", "met", "warn"],
+        "miss")
+    kpis_out = k[["staff_id", "role", "kpi", "kind", "weight", "target", "min_n", "n", "raw", "expected", "oe",
+                  "adjusted", "value", "low", "high", "var", "sufficient", "status", "role_rate"]].reset_index(drop=True)
+    totals = _totals(roster, kpis_out, config, z, criticals)
+    priors_df = pd.DataFrame(priors, columns=["role", "kpi", "kind", "mean", "strength", "a", "b", "tau2",
+                                              "sigma2_within", "capped", "units"])
+    return Scorecards(kpis_out, totals, priors_df, config)
+
+
+def _beta_row(role: str, kpi: str, prior: BetaPrior) -> dict[str, object]:
+    return {"role": role, "kpi": kpi, "kind": "proportion", "mean": prior.mean, "strength": prior.strength,
+            "a": prior.a, "b": prior.b, "tau2": prior.tau2, "sigma2_within": np.nan, "capped": prior.capped,
+            "units": prior.units}
+
+
+def _plan(roster: pd.DataFrame, config: ScorecardConfig) -> pd.DataFrame:
+    rows = [(role, kpi, float(spec.weights[kpi]), float(spec.targets[kpi]), int(spec.min_n[kpi]))
+            for role, spec in config.roles.items() for kpi in spec.weights]
+    table = pd.DataFrame(rows, columns=["role", "kpi", "weight", "target", "min_n"])
+    return roster.merge(table, on="role", how="inner")
+
+
+def _totals(roster: pd.DataFrame, k: pd.DataFrame, config: ScorecardConfig, z: float,
+            criticals: pd.DataFrame | None) -> pd.DataFrame:
+    d = k.copy()
+    d["w_all"] = d["weight"]
+    d["w"] = np.where(d["sufficient"], d["weight"], 0.0)
+    g = d.groupby("staff_id")
+    wsum = g["w"].transform("sum")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        d["wn"] = np.where(wsum > 0, d["w"] / wsum, 0.0)
+    d["wv"] = d["wn"] * d["value"].fillna(0.0)
+    d["wvar"] = d["wn"] ** 2 * d["var"].fillna(0.0)
+    # the benchmark is the target, or the role's pooled rate when the whole role is below target (so the flag
+    # points at the person's own weakness, not at a target nobody meets)
+    bench = np.fmin(d["target"].to_numpy(float), d["role_rate"].to_numpy(float))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        short = np.where(d["sufficient"] & (bench > 0), (bench - d["value"]) / bench, -np.inf)
+    d["shortfall"] = short
+    t = d.groupby("staff_id").agg(total=("wv", "sum"), var=("wvar", "sum"), w=("w", "sum"), w_all=("w_all", "sum"),
+                                  kpis_scored=("sufficient", "sum")).reset_index()
+    weakest = d.loc[d.groupby("staff_id")["shortfall"].idxmax(), ["staff_id", "kpi", "shortfall"]]
+    weakest = weakest.rename(columns={"kpi": "weakest_kpi", "shortfall": "weakest_shortfall"})
+    t = roster.merge(t, on="staff_id", how="left").merge(weakest, on="staff_id", how="left")
+    t["weight_share"] = (t["w"] / t["w_all"]).fillna(0.0)
+    t["sufficient"] = t["weight_share"] >= config.min_weight_share - 1e-12
+    sd = np.sqrt(t["var"].fillna(0.0))
+    t["total"] = t["total"].where(t["sufficient"])
+    t["total_low"] = (t["total"] - z * sd).clip(lower=0.0)
+    t["total_high"] = (t["total"] + z * sd).clip(upper=1.0)
+    finite_short = np.isfinite(t["weakest_shortfall"].astype(float))
+    t["training"] = finite_short & (t["weakest_shortfall"] >= config.min_shortfall) & (t["weakest_shortfall"] > 0)
+    t["weakest_kpi"] = t["weakest_kpi"].where(finite_short)
+    t["weakest_shortfall"] = t["weakest_shortfall"].where(finite_short)
+    # percentiles, grades and rank bands within the role, among graded staff
+    t["percentile"] = np.nan
+    t["rank_best"] = pd.array([pd.NA] * len(t), dtype="Int64")
+    t["rank_worst"] = pd.array([pd.NA] * len(t), dtype="Int64")
+    t["ranked"] = pd.array([pd.NA] * len(t), dtype="Int64")
+    graded = t["sufficient"]
+    grp = t[graded].groupby("role")["total"]
+    t.loc[graded, "percentile"] = 100.0 * (grp.rank(method="average") - 0.5) / grp.transform("size")
+    t.loc[graded, "ranked"] = grp.transform("size").astype("int64")
+    for _role, idx in t[graded].groupby("role").groups.items():
+        best, worst = rank_bands(t.loc[idx, "total_low"].to_numpy(float), t.loc[idx, "total_high"].to_numpy(float))
+        t.loc[idx, "rank_best"] = best
+        t.loc[idx, "rank_worst"] = worst
+    keys = [g for g, _ in config.grades]
+    mins = np.array([m for _, m in config.grades], float)
+    pct = t["percentile"].to_numpy(float)
+    # index of the first band whose minimum the percentile reaches (bands run best to worst)
+    gi = np.argmax(pct[:, None] >= mins[None, :] - 1e-9, axis=1)
+    t["perf_grade_idx"] = np.where(graded, gi, -1)
+    final = t["perf_grade_idx"].to_numpy().copy()
+    t["final_total"] = t["total"]
+    crit_hits = [[] for _ in range(len(t))]
+    if criticals is not None and len(config.critical):
+        c = t[["staff_id"]].merge(criticals, on="staff_id", how="left").fillna(0)
+        for rule in config.critical:
+            count = c[rule.key].to_numpy(float) if rule.key in c.columns else np.zeros(len(t))
+            hit = count >= rule.at_least
+            if rule.action == "zero":
+                final = np.where(hit & graded, len(keys) - 1, final)
+                t["final_total"] = t["final_total"].where(~hit | ~graded, 0.0)
+            else:
+                cap = keys.index(rule.max_grade or keys[-1])
+                final = np.where(hit & graded, np.maximum(final, cap), final)
+            for i in np.flatnonzero(hit):
+                crit_hits[i].append(f"{rule.key}>={rule.at_least}")
+    t["critical"] = [";".join(h) for h in crit_hits]
+    keys_arr = np.array(keys + [""], dtype=object)
+    t["perf_grade"] = np.where(graded, keys_arr[t["perf_grade_idx"]], "insufficient")
+    t["grade"] = np.where(graded, keys_arr[final], "insufficient")
+    t["capped"] = graded & (t["grade"] != t["perf_grade"])
+    cols = ["staff_id", "role", "total", "total_low", "total_high", "final_total", "weight_share", "kpis_scored",
+            "sufficient", "percentile", "ranked", "rank_best", "rank_worst", "perf_grade", "grade", "capped",
+            "critical", "weakest_kpi", "weakest_shortfall", "training"]
+    return t[cols].reset_index(drop=True)

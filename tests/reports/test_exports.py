@@ -1,0 +1,155 @@
+"""Exports on the demo world: the workbook read back equals the summary the page shows, the PDF's text holds the
+Chinese names and numbers, the CSV opens as UTF-8 with BOM, an injected formula stays text, every export is audited;
+the command line and the scheme validation fail in one clear line."""
+
+from __future__ import annotations
+
+import csv
+import io
+import subprocess
+import sys
+from pathlib import Path
+
+import openpyxl
+import pandas as pd
+import pytest
+from pypdf import PdfReader
+from sqlalchemy import select, text, update
+
+from data.engine import get_engine
+from data.models import AuditEvent, Staff
+from data.repositories import Scope
+from metrics.periods import named
+from reports.assessment import build
+from reports.exports import display_summary, export, safe_cell, summary_columns
+from reports.scheme import SchemeError, load_scheme
+
+ROOT = Path(__file__).resolve().parents[2]
+INJECTED = "=HYPERLINK(\"http://evil.example\",\"x\")"
+
+
+@pytest.fixture(scope="module")
+def assessment(demo_reviews_url: str):  # type: ignore[no-untyped-def]
+    engine = get_engine(demo_reviews_url)
+    with engine.begin() as conn:  # a staff name that would run as a formula in a spreadsheet
+        conn.execute(update(Staff).where(Staff.id == 2).values(name=INJECTED))
+    yield build(engine, Scope("/1/"), named("2026-Q3"), scope_region_id=1)
+    with engine.begin() as conn:
+        conn.execute(update(Staff).where(Staff.id == 2).values(name="邓国飞"))
+
+
+def test_excel_read_back_equals_the_summary(assessment, demo_reviews_url: str) -> None:  # type: ignore[no-untyped-def]
+    data = export(get_engine(demo_reviews_url), assessment, "xlsx", "hr")
+    wb = openpyxl.load_workbook(io.BytesIO(data))
+    assert wb.sheetnames[0] == "汇总" and "方法说明" in wb.sheetnames and "客户满意率" in wb.sheetnames
+    ws = wb["汇总"]
+    assert ws.freeze_panes == "C2"
+    rows = list(ws.iter_rows(values_only=True))
+    shown = display_summary(assessment)
+    assert list(rows[0]) == list(shown.columns)
+    assert len(rows) - 1 == len(shown)
+    for got, (_, want) in zip(rows[1:], shown.iterrows(), strict=True):
+        for g, w in zip(got, want.tolist(), strict=True):
+            if isinstance(w, float) and pd.isna(w):
+                assert g is None
+            elif isinstance(w, float):
+                assert g == pytest.approx(w)
+            else:
+                assert g == safe_cell(w) or (g is None and w == "")
+    # the injected formula is text (an apostrophe-prefixed string), never a formula cell
+    name_col = summary_columns(assessment).index("name")
+    cell = next(c for c in ws.iter_cols(min_col=name_col + 1, max_col=name_col + 1).__next__()
+                if isinstance(c.value, str) and "HYPERLINK" in c.value)
+    assert cell.data_type == "s" and cell.value == "'" + INJECTED
+
+
+def test_pdf_text_has_chinese_names_and_numbers(assessment, demo_reviews_url: str) -> None:  # type: ignore[no-untyped-def]
+    data = export(get_engine(demo_reviews_url), assessment, "pdf", "hr")
+    reader = PdfReader(io.BytesIO(data))
+
+    def page_text_of(i: int) -> str:
+        # pypdf 7 reads fpdf2's two-byte ToUnicode map with a NUL before each character (poppler's pdftotext
+        # gives the same text without them); drop the NULs
+        return reader.pages[i].extract_text().replace("\x00", "")
+
+    t = assessment.table
+    assert len(reader.pages) >= 1 + len(t)
+    graded = t[t["total"].notna()].iloc[0]
+    page_text = "\n".join(page_text_of(i) for i in range(8))
+    assert "员工服务绩效考核报告" in page_text and "严格保密" in page_text
+    person = next(i for i in range(1, len(reader.pages)) if graded["code"] in page_text_of(i))
+    text_ = page_text_of(person)
+    assert graded["name"] in text_ and f"{graded['total']:.1f}" in text_ and graded["grade"] in text_
+    assert f"第 {person + 1} 页" in text_
+    fonts = str(reader.pages[person]["/Resources"]["/Font"])
+    assert "/F" in fonts  # the CJK font is embedded (subset) as a resource of the page
+
+
+def test_csv_is_utf8_with_bom_and_neutralised(assessment, demo_reviews_url: str) -> None:  # type: ignore[no-untyped-def]
+    data = export(get_engine(demo_reviews_url), assessment, "csv", "hr")
+    assert data.startswith(b"\xef\xbb\xbf")
+    rows = list(csv.reader(io.StringIO(data.decode("utf-8-sig"))))
+    assert rows[0][:3] == ["工号", "姓名", "岗位"]
+    names = [r[1] for r in rows[1:]]
+    assert "'" + INJECTED in names and INJECTED not in names
+
+
+def test_every_export_is_audited(assessment, demo_reviews_url: str) -> None:  # type: ignore[no-untyped-def]
+    engine = get_engine(demo_reviews_url)
+    with engine.connect() as conn:
+        before = conn.execute(select(AuditEvent).where(AuditEvent.action == "export")).all()
+    export(engine, assessment, "csv", "auditor")
+    with engine.connect() as conn:
+        after = conn.execute(select(AuditEvent.username, AuditEvent.object_type, AuditEvent.detail)
+                             .where(AuditEvent.action == "export").order_by(AuditEvent.id)).all()
+    assert len(after) == len(before) + 1
+    user, obj, detail = after[-1]
+    assert user == "auditor" and obj == "assessment" and detail["format"] == "csv" and detail["scope"] == "/1/"
+
+
+def test_safe_cell() -> None:
+    assert [safe_cell(v) for v in ["=1+1", "+1", "-2", "@x", "\tx", "ok", 3.5, -1.0]] == \
+        ["'=1+1", "'+1", "'-2", "'@x", "'\tx", "ok", 3.5, -1.0]
+
+
+def _cli(*args: str, url: str) -> subprocess.CompletedProcess[str]:
+    env = {"DATABASE_URL": url, "PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}
+    return subprocess.run([sys.executable, "-m", "reports", *args], capture_output=True, text=True, env=env,
+                          cwd=ROOT, timeout=300, check=False)
+
+
+def test_cli_writes_the_workbook_and_fails_in_one_line(demo_reviews_url: str, tmp_path: Path) -> None:
+    out = tmp_path / "a.xlsx"
+    ok = _cli("assessment", "--period", "2026-Q3", "--scope", "3713", "--format", "xlsx", "--out", str(out),
+              url=demo_reviews_url)
+    assert ok.returncode == 0, ok.stderr
+    assert openpyxl.load_workbook(out).sheetnames[0] == "汇总"
+    bad = _cli("assessment", "--period", "2026-Q7", "--format", "csv", "--out", str(tmp_path / "x.csv"),
+               url=demo_reviews_url)
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "2026-Q7" in bad.stderr
+    bad = _cli("assessment", "--period", "2026-Q3", "--scope", "NOPE", "--format", "csv", "--out",
+               str(tmp_path / "x.csv"), url=demo_reviews_url)
+    assert bad.returncode == 2 and "NOPE" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_scheme_errors_name_file_and_field(tmp_path: Path) -> None:
+    src = (ROOT / "reports" / "schemes" / "assessment.toml").read_text(encoding="utf-8")
+    broken = tmp_path / "assessment.toml"
+    broken.write_text(src.replace("arrival = 0.25", "arival = 0.25"), encoding="utf-8")
+    with pytest.raises(SchemeError) as exc:
+        load_scheme(broken)
+    assert str(broken) in str(exc.value) and "roles.crew" in str(exc.value)
+    broken.write_text(src.replace("min_percentile = 85", "min_percentile = 185"), encoding="utf-8")
+    with pytest.raises(SchemeError, match=r"grades\.0\.min_percentile"):
+        load_scheme(broken)
+
+
+def test_scope_never_widens(demo_reviews_url: str) -> None:
+    engine = get_engine(demo_reviews_url)
+    with engine.connect() as conn:
+        path = conn.execute(text("SELECT path FROM region WHERE code = '371302'")).scalar_one()
+    a = build(engine, Scope(path), named("2026-Q3"), compare=False)
+    with engine.connect() as conn:
+        inside = {r[0] for r in conn.execute(text(
+            "SELECT s.code FROM staff s JOIN region r ON r.id = s.region_id WHERE r.path LIKE :p"), {"p": path + "%"})}
+    assert set(a.table["code"]) == inside and 0 < len(inside) < 200
