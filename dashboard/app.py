@@ -30,7 +30,6 @@ PAGES: dict[str, tuple[str, str, str, tuple[str, ...], str]] = {
                   "nav.section.overview"),
     "imports": ("imports", "nav.imports", ":material/upload_file:", ("admin",), "nav.section.admin"),
     "survey_admin": ("survey_admin", "nav.survey_admin", ":material/rate_review:", ("admin",), "nav.section.admin"),
-    "users": ("users_admin", "nav.users", ":material/manage_accounts:", ("admin",), "nav.section.admin"),
     "hr": ("hr", "nav.hr", ":material/badge:", ("hr", "admin"), "nav.section.people"),
     "reviews": ("reviews", "nav.reviews", ":material/fact_check:", ("hr", "admin", "manager"), "nav.section.people"),
 }
@@ -106,6 +105,5 @@ def _sidebar_user(ident: Identity) -> None:
         st.caption(t("user.signed_in_as", name=ident.display_name, role=t(f"role.{ident.role}"),
                      region=region_name(engine(), ident.region_id)))
         if st.button(t("logout"), key="logout"):
-            auth.sign_out()
+            auth.logout()
             st.rerun()
-    auth.password_form(ident)
