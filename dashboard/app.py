@@ -12,6 +12,7 @@ from dashboard import auth, filters
 from dashboard.db import engine
 from dashboard.db import url as db_url
 from dashboard.i18n import language_switch, t
+from dashboard.safe import md_escape
 from dashboard.scope import region_name
 from data.engine import DatabaseConfigError
 from data.users import Identity
@@ -30,6 +31,7 @@ PAGES: dict[str, tuple[str, str, str, tuple[str, ...], str]] = {
                   "nav.section.overview"),
     "imports": ("imports", "nav.imports", ":material/upload_file:", ("admin",), "nav.section.admin"),
     "survey_admin": ("survey_admin", "nav.survey_admin", ":material/rate_review:", ("admin",), "nav.section.admin"),
+    "users": ("users_admin", "nav.users", ":material/manage_accounts:", ("admin",), "nav.section.admin"),
     "hr": ("hr", "nav.hr", ":material/badge:", ("hr", "admin"), "nav.section.people"),
     "reviews": ("reviews", "nav.reviews", ":material/fact_check:", ("hr", "admin", "manager"), "nav.section.people"),
 }
@@ -102,8 +104,9 @@ def main() -> None:
 
 def _sidebar_user(ident: Identity) -> None:
     with st.sidebar:
-        st.caption(t("user.signed_in_as", name=ident.display_name, role=t(f"role.{ident.role}"),
-                     region=region_name(engine(), ident.region_id)))
+        st.caption(t("user.signed_in_as", name=md_escape(ident.display_name), role=t(f"role.{ident.role}"),
+                     region=md_escape(region_name(engine(), ident.region_id))))
         if st.button(t("logout"), key="logout"):
-            auth.logout()
+            auth.sign_out()
             st.rerun()
+    auth.password_form(ident)

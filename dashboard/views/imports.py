@@ -14,6 +14,7 @@ from dashboard.db import engine
 from dashboard.i18n import lang, t
 from dashboard.scope import identity
 from data.io import export_table, import_file, shipped_mappings
+from data.users import Identity
 
 KINDS = ("tickets", "contacts", "responses")
 MAX_SHOWN = 1000
@@ -26,13 +27,13 @@ def render() -> None:
         return
     st.title(t("imports.title"))
     st.caption(t("imports.caption"))
-    _import_form(ident.username)
+    _import_form(ident)
     _show_result()
     st.divider()
     _export_form(ident.username)
 
 
-def _import_form(username: str) -> None:
+def _import_form(ident: Identity) -> None:
     with st.form("import_form", enter_to_submit=False):
         kind = st.selectbox(t("imports.kind"), KINDS, format_func=lambda k: t(f"imports.kind.{k}"), key="imp_kind")
         options = ["", *shipped_mappings(kind)]
@@ -46,7 +47,7 @@ def _import_form(username: str) -> None:
     with st.spinner(t("imports.running")), tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / Path(upload.name).name
         path.write_bytes(upload.getvalue())
-        res = import_file(engine(), kind, path, mapping or None, sheet=sheet.strip() or None, user=username,
+        res = import_file(engine(), kind, path, mapping or None, sheet=sheet.strip() or None, actor=ident,
                           rejects_path=Path(tmp) / "rejects.csv", display_name=upload.name)
         rejects_csv = (Path(tmp) / "rejects.csv").read_bytes() if res.rejects_file else None
     st.session_state["imp_result"] = {"summary": res.summary(lang()), "rejects": res.rejects.head(MAX_SHOWN),

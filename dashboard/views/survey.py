@@ -15,6 +15,7 @@ import streamlit as st
 
 from dashboard.db import engine
 from dashboard.i18n import LANG_NAMES, lang, t
+from dashboard.safe import md_escape
 from data.i18n import LANGS
 from data.reference import service_types
 from surveys.definitions import Definition, Item
@@ -102,11 +103,13 @@ def _service_name(ctx: SurveyContext) -> str:
 def _about(ctx: SurveyContext, definition: Definition) -> None:
     st.title(definition.title.get(lang()))
     date = ctx.service_date.isoformat() if ctx.service_date else "—"
-    lines = [t("survey.about", service=_service_name(ctx), date=date)]
+    # Region names and addresses come from imports: escaped, so they can never render as links or markup.
+    lines = [t("survey.about", service=md_escape(_service_name(ctx)), date=date)]
     if ctx.reusable:
-        lines.append(t("survey.about_hall", hall=ctx.region_name_en if lang() == "en" else ctx.region_name_zh))
+        lines.append(t("survey.about_hall", hall=md_escape(ctx.region_name_en if lang() == "en"
+                                                            else ctx.region_name_zh)))
     elif ctx.masked_address:
-        lines.append(t("survey.about_address", address=ctx.masked_address))
+        lines.append(t("survey.about_address", address=md_escape(ctx.masked_address)))
     st.markdown("  \n".join(lines))
     if definition.intro:
         st.caption(definition.intro.get(lang()))

@@ -25,6 +25,7 @@ from sqlalchemy import Engine, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
+from data.access import require
 from data.i18n import translate
 from data.io import reading
 from data.io.errors import FileError
@@ -33,7 +34,7 @@ from data.io.reading import Source
 from data.io.spec import REFS, SPECS, KindSpec
 from data.io.validate import PROBLEM_COLS, Context, validate_chunk
 from data.models import UTC
-from data.users import audit
+from data.users import Identity, PermissionDenied, audit
 
 REF_GROUPS = {"customer": "customers", "staff": "staff", "team": "teams", "ticket": "tickets",
               "outage_event": "outage_events"}
@@ -151,9 +152,23 @@ def import_file(
     rejects_path: str | Path | None = None,
     display_name: str | None = None,
     chunk_rows: int = reading.CHUNK_ROWS,
+    actor: Identity | None = None,
 ) -> ImportResult:
     """Import one file. Never raises for a bad file: a file-level problem comes back in ``result.error``
-    (exit code 2) with nothing written except an ``import_failed`` audit event."""
+    (exit code 2) with nothing written except an ``import_failed`` audit event.
+
+    ``actor`` is the logged-in person when a page starts the import: anyone but an administrator is refused with
+    :class:`data.users.PermissionDenied` (audited), whatever the menu showed. The command line runs without an
+    actor (whoever has shell access to the server is trusted as an operator)."""
+    if actor is not None:
+        try:
+            require(actor, "import")
+        except PermissionDenied:
+            with engine.begin() as conn:
+                audit(conn, getattr(actor, "username", None), "import_refused", kind[:32],
+                      Path(str(path)).name[:128], {"role": getattr(actor, "role", None)})
+            raise
+        user = actor.username
     t0 = time.perf_counter()
     path = Path(path)
     name = display_name or path.name
@@ -404,11 +419,12 @@ def _resolve_refs(conn: Connection, stg: str, spec: KindSpec, ctx: Context, pg: 
             if pg:
                 _bump_sequence(conn, "staff")
             role = ctx.mapping.policy("staff").get("role", "crew")
-            conn.exec_driver_sql(
+            # Identifiers are ours (staging table and column names); the role from the mapping file is bound.
+            conn.execute(text(
                 f"INSERT INTO staff (code, name, role, region_id, active) "
-                f"SELECT {kcol}, {kcol}, '{role[:24].replace(chr(39), '')}', min(region_id), "
+                f"SELECT {kcol}, {kcol}, :role, min(region_id), "
                 f"{'true' if pg else '1'} FROM {t} WHERE {kcol} IS NOT NULL AND {idcol} IS NULL "
-                f"AND region_id IS NOT NULL GROUP BY {kcol}")
+                f"AND region_id IS NOT NULL GROUP BY {kcol}"), {"role": str(role)[:24]})
             conn.exec_driver_sql(upd)
         miss = pd.read_sql(text(f"SELECT row_no, {kcol} AS v FROM {t} WHERE {kcol} IS NOT NULL AND {idcol} IS NULL"),
                            conn)

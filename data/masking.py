@@ -1,0 +1,81 @@
+"""Personal data masking, in one place, by role.
+
+Customers' names, phone numbers, account numbers (户号) and addresses are shown masked to every dashboard role:
+nobody's job on the dashboard needs the full value (a 回访 call is placed from the follow-up system of record, and
+the archive shows enough to recognise the customer). :data:`UNMASKED` says per role which fields are shown in full;
+it is data, checked by the tests and printed in SECURITY.md. Free text (comments, notes) has phone numbers masked.
+
+    >>> mask_phone("13812345678"), mask_name("张三丰"), mask_account("3700123456789"), mask_address("济宁市任城区古槐路12号")
+    ('138****5678', '张**', '370****789', '济宁市任城区****')
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any
+
+FIELDS = ("name", "phone", "account_no", "address", "comment")
+# role -> fields shown unmasked. Empty everywhere on purpose (see the module docstring and SECURITY.md).
+UNMASKED: dict[str, frozenset[str]] = {"admin": frozenset(), "manager": frozenset(), "hr": frozenset()}
+
+_PHONE_LIKE = re.compile(r"(?<!\d)(?:\+?86[- ]?)?(?:1\d{2}[- ]?\d{4}[- ]?\d{4}|0\d{2,3}-?\d{7,8})(?!\d)")
+_ID_LIKE = re.compile(r"(?<!\d)\d{17}[\dXx](?!\d)")  # 18-digit resident identity numbers
+
+
+def _text(value: object) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    return str(value)
+
+
+def mask_phone(phone: object) -> str:
+    """13812345678 -> 138****5678 (a +86 prefix dropped); short numbers are masked entirely."""
+    digits = "".join(ch for ch in _text(phone) if ch.isdigit())
+    if len(digits) == 13 and digits.startswith("86"):
+        digits = digits[2:]
+    if len(digits) < 7:
+        return "****" if digits else ""
+    return f"{digits[:3]}****{digits[-4:]}"
+
+
+def mask_name(name: object) -> str:
+    """张三 -> 张*, 欧阳娜娜 -> 欧***; the first character kept."""
+    s = _text(name).strip()
+    return (s[0] + "*" * max(1, len(s) - 1)) if s else ""
+
+
+def mask_account(acct: object) -> str:
+    """3700123456789 -> 370****789; six characters or fewer are masked entirely."""
+    s = _text(acct).strip()
+    return s[:3] + "****" + s[-3:] if len(s) > 6 else ("****" if s else "")
+
+
+def mask_address(address: object) -> str:
+    """Keep the first part (street level at most), hide the rest: 济宁市任城区古槐路12号3单元 -> 济宁市任城区****."""
+    text = _text(address).strip()
+    if not text:
+        return ""
+    keep = min(6, max(1, len(text) // 2))
+    return text[:keep] + "****"
+
+
+def mask_free_text(text: object) -> str:
+    """Comments and notes: phone numbers and identity numbers inside the text are masked."""
+    s = _text(text)
+    s = _ID_LIKE.sub(lambda m: m.group(0)[:4] + "**********" + m.group(0)[-4:], s)
+    return _PHONE_LIKE.sub(lambda m: mask_phone(m.group(0)), s)
+
+
+_MASKERS = {"name": mask_name, "phone": mask_phone, "account_no": mask_account, "address": mask_address,
+            "comment": mask_free_text}
+
+
+def for_role(role: str, field: str, value: Any) -> str:
+    """``value`` as ``role`` may see it: masked unless :data:`UNMASKED` lists the field for the role. An unknown
+    role (or a customer) gets everything masked."""
+    if field not in _MASKERS:
+        raise KeyError(field)
+    if field in UNMASKED.get(role, frozenset()):
+        return _text(value)
+    return _MASKERS[field](value)
