@@ -40,7 +40,7 @@ from sqlalchemy import Engine, text
 
 from data import reference
 
-GENERATOR_VERSION = "1"
+GENERATOR_VERSION = "2"  # 2: whole-second timestamps, as real service logs carry
 WINDOW_START_LOCAL = np.datetime64("2025-01-01T00:00:00", "us")
 WINDOW_END_LOCAL = np.datetime64("2026-11-26T00:00:00", "us")  # exclusive: the last day is 2026-11-25
 UTC_OFFSET = np.timedelta64(8, "h")  # Asia/Shanghai, no DST
@@ -161,9 +161,9 @@ class World:
 
 
 def _ts(minutes: np.ndarray) -> np.ndarray:
-    """Local minutes since the window start -> naive UTC datetime64[us] (NaN -> NaT)."""
+    """Local minutes since the window start -> naive UTC datetime64[us] in whole seconds (NaN -> NaT)."""
     m = np.asarray(minutes, dtype=float)
-    us = np.where(np.isnan(m), 0, np.round(m * 60e6)).astype(np.int64)
+    us = np.where(np.isnan(m), 0, np.round(m * 60.0) * 1e6).astype(np.int64)
     out = (WINDOW_START_LOCAL - UTC_OFFSET) + us.astype("timedelta64[us]")
     return np.where(np.isnan(m), np.datetime64("NaT", "us"), out)
 
