@@ -1,4 +1,4 @@
-"""Command line of the data layer: ``python -m data init | demo | import | export ...``.
+"""Command line of the data layer: ``python -m data init | demo | import | export | backup | restore ...``.
 
 Exit codes: 0 success, 1 (import) some rows rejected, 2 configuration or file-level error (one line on stderr,
 no traceback). ``import`` and ``export`` print a JSON summary as their last line on stdout.
@@ -45,7 +45,16 @@ def main(argv: list[str] | None = None) -> int:
     p_exp.add_argument("--user", help="who is exporting (audit trail); default: the OS user")
     p_exp.add_argument("--lang", choices=["zh-CN", "en"])
 
+    p_bak = sub.add_parser("backup", help="copy the SQLite database to FILE (online, consistent)")
+    p_bak.add_argument("--out", required=True, metavar="FILE")
+    p_res = sub.add_parser("restore", help="replace the SQLite database with a backup FILE")
+    p_res.add_argument("file", metavar="FILE")
+    p_res.add_argument("--force-older", action="store_true",
+                       help="restore even over a database with a newer schema (the backup is then upgraded)")
+
     args = parser.parse_args(argv)
+    if args.command in ("backup", "restore"):
+        return _backup(args)
     try:
         engine = get_engine(check=True)
         from data.schema import upgrade
@@ -122,6 +131,23 @@ def _io(engine, args: argparse.Namespace, parser: argparse.ArgumentParser) -> in
     except SQLAlchemyError as exc:
         detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0][:300]
         return fail(FileError("database", detail=detail))
+
+
+def _backup(args: argparse.Namespace) -> int:
+    """``backup --out FILE`` / ``restore FILE``: one line on stderr, exit 2 when refused."""
+    from data.backup import BackupError, backup, restore
+
+    try:
+        if args.command == "backup":
+            info = backup(args.out)
+            print(f"backup written: {info.path} ({info.bytes} bytes, schema {info.revision})", file=sys.stderr)
+        else:
+            info = restore(args.file, force_older=args.force_older)
+            print(f"restored {args.file} into {info.path} (backup schema {info.revision})", file=sys.stderr)
+    except (BackupError, DatabaseConfigError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
 
 
 def _is_empty(engine) -> bool:  # type: ignore[no-untyped-def]
