@@ -24,6 +24,7 @@ install-dev: $(VENV)/.installed-dev
 ## Start the app on the embedded SQLite database, with the M demo world loaded if the database is empty.
 run: install
 	$(PY) -m data init --demo-if-empty M
+	$(PY) -m reports demo-reviews >/dev/null
 	@echo "GridCX: http://localhost:$(PORT)"
 	$(PY) -m streamlit run streamlit_app.py --server.headless true --server.port $(PORT)
 
