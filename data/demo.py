@@ -1262,6 +1262,11 @@ def run_demo(engine: Engine, size: str, seed: int, replace: bool = False,
     if has_data and not is_demo and not replace:
         raise DemoRefused("the database holds data that is not a demo world; refusing to overwrite it. "
                           "Use --replace to delete it and load the demo (destructive).")
+    if size == "XL":
+        # 10 M work orders in one in-memory world would need ~28 GB (L peaks at 2.8 GB): XL needs the chunked
+        # generator of the scale-up work, which is not built yet. Refuse before touching the database.
+        raise DemoRefused("size XL (10 M work orders) needs the chunked generator, which is not built yet; "
+                          "use S, M or L")
     status = "replaced" if has_data else "loaded"
     world = generate(size, seed)
     t_gen = time.perf_counter() - t0

@@ -133,3 +133,12 @@ def test_scope_path_must_be_well_formed() -> None:
         Scope("1/2")
     with pytest.raises(ValueError):
         Scope("/1/%")
+
+
+def test_demo_xl_is_refused_cleanly_until_chunked_generation_exists(sqlite_url: str) -> None:
+    proc = subprocess.run([sys.executable, "-m", "data", "demo", "--size", "XL"], cwd=ROOT, capture_output=True,
+                          text=True, env={"DATABASE_URL": sqlite_url, "PATH": "/usr/bin:/bin"}, timeout=120)
+    assert proc.returncode == 2
+    assert "XL" in proc.stderr and "Traceback" not in proc.stderr
+    with get_engine(sqlite_url).connect() as conn:
+        assert conn.execute(select(Ticket.id)).first() is None
