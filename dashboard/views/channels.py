@@ -67,7 +67,7 @@ def _by_channel(ctx: page.Ctx) -> None:
             d["channel_label"] = d["channel"].map(channel_label)
             ranked = d.loc[d["status"] != "insufficient"]
             if ranked.empty:
-                st.info(t("state.too_few", n=int(d["n"].max()), min_n=k.min_n))
+                st.info(t("state.too_few", n=int(d["n"].max()) if len(d) else 0, min_n=k.min_n))
                 continue
             ch = charts.dot_interval(ranked, label="channel_label", title=kpi_label(key), x_title=kpi_label(key),
                                      target=k.target, higher_is_better=k.direction == "higher",

@@ -44,8 +44,8 @@ def render() -> None:
 
 def _breadcrumb(tree: pd.DataFrame, current: pd.Series, names: dict[int, str], scope_path: str) -> None:
     ids = [int(p) for p in str(current["path"]).strip("/").split("/")]
-    inside = [i for i in ids if str(tree.loc[tree["id"] == i, "path"].iloc[0]).startswith(scope_path)] \
-        if len(tree) else []
+    known = set(tree["id"].astype(int))
+    inside = [i for i in ids if i in known]  # ancestors above the user's scope are not shown
     st.caption(t("regions.level", level=t(f"level.{current['level']}")))
     cols = st.columns(max(1, len(inside)) + 1)
     for col, rid in zip(cols, inside, strict=False):
