@@ -26,6 +26,7 @@ from metrics import registry
 from metrics.businesstime import WorkCalendar
 from metrics.compare import compare
 from metrics.control import laney_p_chart, p_chart, xmr_chart
+from metrics.cube import KpiCube, RowCache, kpi_cube
 from metrics.kpis import compute
 from metrics.registry import MetricResult
 from metrics.rollup import ROLLABLE_KINDS, rollup
@@ -80,10 +81,22 @@ class Frames:
     start: pd.Timestamp | None = None
     end: pd.Timestamp | None = None
     prepared: bool = False
+    #: column arrays of the frames (attr -> :class:`~metrics.cube.RowCache`), filled by :func:`prepare` and masked
+    #: by :meth:`filter`; a cache whose frame is not the one held here is ignored
+    row_caches: Mapping[str, RowCache] | None = field(default=None, repr=False)
 
     def get(self, kind: str) -> pd.DataFrame | None:
         """The frame a registry KPI reads (``ticket``, ``contact``, ``response``, ``answer``, ``follow_up``)."""
         return getattr(self, _FRAME_ATTR.get(kind, kind), None)
+
+    def cache(self, kind: str) -> RowCache | None:
+        """The column-array cache of the frame of ``kind`` (a fresh one when none matches the frame held)."""
+        attr = _FRAME_ATTR.get(kind, kind)
+        df = getattr(self, attr, None)
+        if df is None:
+            return None
+        c = (self.row_caches or {}).get(attr)
+        return c if c is not None and c.valid_for(df) else RowCache(df)
 
     def filter(
         self,
@@ -100,17 +113,29 @@ class Frames:
         Channel and service type apply to the work order (the contact's own channel and category for contacts);
         follow-ups follow their response.
         """
+        caches = dict(self.row_caches or {})
+        new_caches: dict[str, RowCache] = {}
+
+        def take(attr: str, df: pd.DataFrame, m: np.ndarray) -> pd.DataFrame:
+            out = df.loc[m]
+            c = caches.get(attr)
+            if c is not None and c.valid_for(df):
+                new_caches[attr] = c.take(m, out)
+            return out
+
         def mask(df: pd.DataFrame | None, kind: str) -> pd.DataFrame | None:
             if df is None:
                 return None
+            c = caches.get(kind)
+            c = c if c is not None and c.valid_for(df) else None
             m = np.ones(len(df), dtype=bool)
             reg_col = "region" if "region" in df.columns else "region_id"
             for col, allowed in (("area_class", area_classes), (reg_col, regions), ("channel", channels),
                                  ("service_type" if kind != "contacts" else "category", service_types),
                                  ("segment", segments)):
                 if allowed and col in df.columns:
-                    m &= df[col].isin(list(allowed)).to_numpy()
-            return df.loc[m]
+                    m &= c.isin(col, tuple(allowed)) if c is not None else df[col].isin(list(allowed)).to_numpy()
+            return take(kind, df, m)
 
         responses = mask(self.responses, "responses")
         answers = self.answers
@@ -118,13 +143,14 @@ class Frames:
         if responses is not None and (channels or service_types or segments):
             keep = responses["id"]
             if answers is not None:
-                answers = answers.loc[answers["response_id"].isin(keep)]
+                answers = take("answers", answers, answers["response_id"].isin(keep).to_numpy())
             if follow_ups is not None:
-                follow_ups = follow_ups.loc[follow_ups["response_id"].isin(keep)]
+                follow_ups = take("follow_ups", follow_ups, follow_ups["response_id"].isin(keep).to_numpy())
         elif answers is not None and responses is not None:
-            answers = answers.loc[answers["response_id"].isin(responses["id"])]
+            answers = take("answers", answers, answers["response_id"].isin(responses["id"]).to_numpy())
         return replace(self, tickets=mask(self.tickets, "tickets"), contacts=mask(self.contacts, "contacts"),
-                       responses=responses, answers=answers, follow_ups=follow_ups)
+                       responses=responses, answers=answers, follow_ups=follow_ups,
+                       row_caches=MappingProxyType(new_caches))
 
 
 @dataclass(frozen=True, eq=False)
@@ -210,9 +236,28 @@ def prepare(
         return df
 
     tickets = join_sla_limits(frames.tickets, policies, tuple(SLA_KPIS.values()), pack=pack, suffix=True)
-    return replace(frames, tickets=add(tickets, "tickets"), contacts=add(frames.contacts, "contacts"),
-                   responses=add(frames.responses, "responses"), follow_ups=add(frames.follow_ups, "follow_ups"),
-                   prepared=True)
+    out = replace(frames, tickets=add(tickets, "tickets"), contacts=add(frames.contacts, "contacts"),
+                  responses=add(frames.responses, "responses"), follow_ups=add(frames.follow_ups, "follow_ups"),
+                  prepared=True, row_caches=None)
+    return replace(out, row_caches=MappingProxyType(_warm_caches(out, calendar)))
+
+
+def _warm_caches(frames: Frames, calendar: WorkCalendar, kpis: Sequence[str] = HEADLINE_KPIS,
+                 by: Sequence[str] = ("region", "channel")) -> dict[str, RowCache]:
+    """Column-array caches of prepared frames with everything the default pack reads (one pass over the KPIs on
+    the whole period: the arrays a filtered view needs are then masks of these)."""
+    caches: dict[str, RowCache] = {}
+    for attr, df in (("tickets", frames.tickets), ("contacts", frames.contacts), ("responses", frames.responses),
+                     ("follow_ups", frames.follow_ups)):
+        if df is not None:
+            caches[attr] = RowCache(df, calendar=calendar)
+    warm = replace(frames, row_caches=MappingProxyType(caches))
+    _cubes(warm, kpis, tuple(by), calendar, with_day=True)
+    for c in caches.values():
+        for col in ("area_class", "segment", "service_type", "category", "channel"):
+            if c.has(col):
+                c.codes(col)
+    return caches
 
 
 def kpi_params(kpi: str, frames: Frames, calendar: WorkCalendar) -> dict[str, Any]:
@@ -243,8 +288,11 @@ class _Cube:
     fine: pd.DataFrame | None  # compute(..., by=grain) when the KPI can be rolled up
     grain: tuple[str, ...]
     params: Mapping[str, Any]
+    fast: KpiCube | None = None  # the same sums from row arrays (metrics.cube), when the KPI has a fast path
 
     def at(self, by: Sequence[str]) -> pd.DataFrame:
+        if self.fast is not None:
+            return self.fast.at(list(by))
         if self.fine is not None:
             return rollup(self.fine, self.kpi, list(by))
         return compute(self.kpi, self.frame, by=list(by), **self.params)
@@ -260,8 +308,11 @@ def _cubes(frames: Frames, kpis: Sequence[str], by: Sequence[str], calendar: Wor
             continue
         grain = tuple(b for b in by if b in df.columns) + (("day",) if with_day and "day" in df.columns else ())
         params = kpi_params(k, frames, calendar)
-        fine = compute(k, df, by=list(grain), **params) if registry.get(k).kind in ROLLABLE_KINDS else None
-        out[k] = _Cube(k, df, fine, grain, MappingProxyType(params))
+        rollable = registry.get(k).kind in ROLLABLE_KINDS
+        cache = frames.cache(registry.get(k).frame)
+        fast = kpi_cube(k, cache, grain, params) if rollable and cache is not None else None
+        fine = compute(k, df, by=list(grain), **params) if rollable and fast is None else None
+        out[k] = _Cube(k, df, fine, grain, MappingProxyType(params), fast)
     return out
 
 

@@ -18,7 +18,8 @@ Proportions and NPS roll up exactly (integer counts); means up to floating-point
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -27,7 +28,7 @@ from metrics import registry
 from metrics.intervals import mean_interval_from_stats, nps_interval, wilson_interval
 from metrics.registry import status_of
 
-__all__ = ["rollup", "ROLLABLE_KINDS"]
+__all__ = ["rollup", "from_sums", "ROLLABLE_KINDS"]
 
 ROLLABLE_KINDS = ("proportion", "mean", "nps")
 _SUM_PREFIXES = ("n_", "sum_", "csat_", "successes")
@@ -78,41 +79,91 @@ def rollup(
     out = g[["n", *sums]].sum(min_count=0)
     if not len(out) and not by:
         out = pd.DataFrame({c: [0.0] for c in ["n", *sums]}, index=pd.Index([0], name=_ALL))
-    nn = out["n"].to_numpy(float)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        if k.kind == "proportion":
-            iv = wilson_interval(out["successes"].to_numpy(float), nn, level)
-            value, lo, hi = (np.asarray(a, float) for a in (iv.estimate, iv.low, iv.high))
-        elif k.kind == "nps":
-            r = nps_interval(*(out[c].to_numpy(float) for c in _NPS_COUNTS), level=level)
-            value, lo, hi = (np.asarray(a, float) for a in (r.nps, r.low, r.high))
-            out["se"] = np.asarray(r.se, float)
-        else:
-            value = np.where(nn > 0, out["__sx"].to_numpy() / nn, np.nan)
-            var = np.where(nn > 1, (out["__sxx"].to_numpy() - nn * value ** 2) / (nn - 1.0), np.nan)
-            sd = np.sqrt(np.clip(var, 0.0, None))
-            lo, hi = (np.asarray(a, float) for a in mean_interval_from_stats(value, sd, nn, level))
-            out["sd"] = sd
-            out = out.drop(columns=["__sx", "__sxx"])
-    out.insert(0, "value", value)
-    out.insert(2, "ci_low", lo)
-    out.insert(3, "ci_high", hi)
-    for c in out.columns:
-        if c == "n" or c.startswith(("n_", "csat_", "successes")) or c in _NPS_COUNTS:
-            out[c] = out[c].astype(np.int64)
     out = out.reset_index()
     if _ALL in out.columns:
         out = out.drop(columns=_ALL)
-    _derived(out, kpi)
+    return from_sums(out, kpi, by, target=target, min_n=min_n, level=level)
+
+
+def from_sums(
+    out: pd.DataFrame | Mapping[str, Any],
+    kpi: str,
+    by: Sequence[str] = (),
+    *,
+    target: float | None = None,
+    min_n: int | None = None,
+    level: float = 0.95,
+) -> pd.DataFrame:
+    """The :func:`rollup` result from summed statistics: ``out`` (a frame or a mapping of equal-length columns) has
+    the ``by`` columns (one row per group, in order), ``n`` and the summable columns of the KPI's ``compute`` result
+    in its order (for means ``__sx`` = Σx and ``__sxx`` = Σx² instead of ``value`` / ``sd``). Used by
+    :func:`rollup` and by :mod:`metrics.cube`; builds the result frame once from arrays."""
+    k = registry.get(kpi)
+    by = list(by)
+    cols = {c: (out[c].array if isinstance(out, pd.DataFrame) and c in by else out[c]) for c in out.keys()} \
+        if isinstance(out, pd.DataFrame) else dict(out)
+    keys = {b: cols.pop(b) for b in by}
+    sums = {c: np.asarray(v, dtype=float) for c, v in cols.items()}
+    nn = sums["n"]
+    extra: dict[str, Any] = {}
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if k.kind == "proportion":
+            iv = wilson_interval(sums["successes"], nn, level)
+            value, lo, hi = (np.asarray(a, float) for a in (iv.estimate, iv.low, iv.high))
+        elif k.kind == "nps":
+            r = nps_interval(*(sums[c] for c in _NPS_COUNTS), level=level)
+            value, lo, hi = (np.asarray(a, float) for a in (r.nps, r.low, r.high))
+            extra["se"] = np.asarray(r.se, float)
+        else:
+            value = np.where(nn > 0, sums["__sx"] / nn, np.nan)
+            var = np.where(nn > 1, (sums["__sxx"] - nn * value ** 2) / (nn - 1.0), np.nan)
+            sd = np.sqrt(np.clip(var, 0.0, None))
+            lo, hi = (np.asarray(a, float) for a in mean_interval_from_stats(value, sd, nn, level))
+            del sums["__sx"], sums["__sxx"]
+            extra["sd"] = sd
+    for c in sums:
+        if c == "n" or c.startswith(("n_", "csat_", "successes")) or c in _NPS_COUNTS:
+            sums[c] = sums[c].astype(np.int64)
     tgt = k.target if target is None else float(target)
     mn = k.min_n if min_n is None else int(min_n)
-    out["target"] = tgt
-    out["status"] = status_of(out["value"].to_numpy(float), out["n"].to_numpy(float), tgt, k.direction,
-                              k.at_risk_margin, mn)
-    out["kpi"] = k.key
-    out["unit"] = k.unit
-    first = by + ["value", "n", "ci_low", "ci_high", "target", "status", "kpi", "unit"]
-    return out[first + [c for c in out.columns if c not in first]]
+    nrows = len(nn)
+    data: dict[str, Any] = dict(keys)
+    data.update({"value": value, "n": sums.pop("n"), "ci_low": lo, "ci_high": hi,
+                 "target": np.full(nrows, tgt, dtype=float),
+                 "status": status_of(value, nn, tgt, k.direction, k.at_risk_margin, mn),
+                 "kpi": _const(k.key, nrows), "unit": _const(k.unit, nrows)})
+    data.update(sums)
+    data.update(extra)
+    data.update(_derived_cols(data, kpi))
+    return pd.DataFrame(data, index=pd.RangeIndex(nrows))
+
+
+def _const(value: Any, n: int) -> Any:
+    """A constant column as ``frame[col] = value`` makes it (the default string dtype for text)."""
+    return pd.Series(value, index=pd.RangeIndex(n)).array
+
+
+def _derived_cols(out: Mapping[str, Any], kpi: str) -> dict[str, Any]:
+    """:func:`_derived` on a mapping of numpy columns (returns the new columns)."""
+    new: dict[str, Any] = {}
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if {"n_incl_exceptions", "sum_duration", "sum_limit", "n_average"} <= set(out):
+            ni = out["n_incl_exceptions"].astype(float)
+            sl = out["sum_limit"].astype(float)
+            new["value_incl_exceptions"] = out["n_within_incl_exceptions"] / np.where(ni > 0, ni, np.nan)
+            ratio = out["sum_duration"] / np.where(sl > 0, sl, np.nan)
+            new["mean_ratio"] = ratio
+            sem = np.where(out["n_average"] == 0, "each", np.where(out["n_average"] == out["n"], "average", "mixed"))
+            new["semantics"] = sem
+            met = pd.array(np.where(sem == "average", ratio <= 1.0, False), dtype="boolean")
+            met[sem != "average"] = pd.NA
+            new["commitment_met"] = met
+        dist = [f"csat_{i}" for i in range(1, 6)]
+        if kpi == "csat" and set(dist) <= set(out):
+            total = sum(out[c] * i for i, c in enumerate(dist, start=1))
+            n = out["n"]
+            new["mean"] = total / np.where(n > 0, n, np.nan)
+    return new
 
 
 def _derived(out: pd.DataFrame, kpi: str) -> None:
