@@ -29,6 +29,7 @@ PAGES: dict[str, tuple[str, str, str, tuple[str, ...], str]] = {
                      "nav.section.overview"),
     "followups": ("followups", "nav.followups", ":material/support_agent:", ("admin", "manager"),
                   "nav.section.overview"),
+    "risk": ("risk", "nav.risk", ":material/crisis_alert:", ("manager", "admin"), "nav.section.service"),
     "imports": ("imports", "nav.imports", ":material/upload_file:", ("admin",), "nav.section.admin"),
     "survey_admin": ("survey_admin", "nav.survey_admin", ":material/rate_review:", ("admin",), "nav.section.admin"),
     "users": ("users_admin", "nav.users", ":material/manage_accounts:", ("admin",), "nav.section.admin"),

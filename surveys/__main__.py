@@ -13,6 +13,8 @@
   alpha --survey KEY          Cronbach's alpha per dimension
   bench [--threads 20] [--per-thread 50]
                               intake latency under concurrency (adds BENCH- rows to the database!)
+  risk train | risk score [--top 20] [--no-route]
+                              proactive risk models (surveys.proactive): retrain / score open work and route
 
 Exit codes: 0 success, 2 configuration, definition or file error (one line on stderr, no traceback).
 """
@@ -37,6 +39,11 @@ def _date(text: str) -> dt.date:
 
 
 def main(argv: list[str] | None = None) -> int:
+    args_in = sys.argv[1:] if argv is None else argv
+    if args_in[:1] == ["risk"]:
+        from surveys.proactive import main as risk_main
+
+        return risk_main(args_in[1:])
     parser = argparse.ArgumentParser(prog="python -m surveys", description="GridCX post-service surveys")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("check", help="validate the questionnaire files and settings")

@@ -33,6 +33,7 @@ TARGETS: dict[tuple[str, str], float] = {
     ("survey_intake_p95", "postgres"): 0.1,
     ("browser_overview_ready", "sqlite"): 3.0,
     ("browser_filter_change", "sqlite"): 1.5,
+    ("risk_scoring", "sqlite"): 5.0,
 }
 
 
@@ -280,6 +281,44 @@ def hr_excel_export(size: str, db: str) -> dict[str, Any]:
     return {"seconds": statistics.median(times), "staff": int(len(a.table)), "bytes": len(data)}
 
 
+RISK_ROWS = 100_000
+
+
+def risk_scoring(size: str, db: str) -> dict[str, Any]:
+    """Scoring 100 k open work orders (issue 9): the real read + features + both models through
+    surveys.proactive.score. The demo holds fewer open orders than that, so the population is widened to the work
+    resolved in the last H hours with H chosen to reach 100 k (fewer at S/M: all there are). A model is trained
+    first when none is stored (weekly snapshots, not timed)."""
+    from sqlalchemy import select
+
+    from data.models import Ticket
+    from surveys import proactive
+
+    engine = _engine(size, db)
+    try:
+        payload = proactive.load(engine)
+    except proactive.NoModel:
+        proactive.train(engine, stride_days=7, card=None)
+        payload = proactive.load(engine)
+    scope = proactive.roots(engine)[0]
+    as_of = proactive.scoring_time(engine, scope)
+    with engine.connect() as conn:
+        edge = conn.execute(select(Ticket.resolved_at).where(Ticket.resolved_at.is_not(None))
+                            .order_by(Ticket.resolved_at.desc()).offset(RISK_ROWS).limit(1)).scalar_one_or_none()
+    hours = 24.0 * 3650 if edge is None else max((as_of - _aware(edge)).total_seconds() / 3600.0, 24.0)
+    t0 = time.perf_counter()  # the harness repeats this in fresh processes and takes the median
+    n = len(proactive.score(engine, scope, as_of=as_of, recent_hours=hours, payload=payload))
+    return {"seconds": time.perf_counter() - t0, "note": f"{n:,} work orders scored (RISK_ROWS target {RISK_ROWS:,})"}
+
+
+def _aware(value: Any) -> Any:
+    import datetime as dt
+
+    if isinstance(value, str):
+        value = dt.datetime.fromisoformat(value)
+    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value
+
+
 def _not_built(issue: str) -> Callable[[str, str], dict[str, Any]]:
     def measure(size: str, db: str) -> dict[str, Any]:
         raise NotBuilt(issue)
@@ -299,4 +338,5 @@ MEASURES: dict[str, Callable[[str, str], dict[str, Any]]] = {
     "browser_overview_ready": _not_built("issue 6"),
     "browser_filter_change": _not_built("issue 6"),
     "server_rss_after_all_pages": _not_built("issue 6"),
+    "risk_scoring": risk_scoring,
 }
