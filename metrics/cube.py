@@ -44,13 +44,20 @@ class RowCache:
     df: pd.DataFrame
     arrays: dict[Any, Any] = field(default_factory=dict)
     calendar: WorkCalendar | None = None
+    parent: RowCache | None = None  # a filtered cache takes the parent's arrays at ``rows`` on first use
+    rows: np.ndarray | None = None
 
     def valid_for(self, df: pd.DataFrame) -> bool:
         return self.df is df
 
     def _get(self, key: Any, make: Callable[[], Any]) -> Any:
         if key not in self.arrays:
-            self.arrays[key] = make()
+            p = self.parent
+            if p is not None and key in p.arrays:
+                v = p.arrays[key]
+                self.arrays[key] = (v[0].take(self.rows), v[1]) if key[0] == "codes" else v.take(self.rows)
+            else:
+                self.arrays[key] = make()
         return self.arrays[key]
 
     def has(self, col: str) -> bool:
@@ -84,8 +91,12 @@ class RowCache:
         codes, uniques = self.codes(col)
         return np.asarray(uniques.isin(list(values)), dtype=bool)[codes]
 
-    def text(self, col: str, default: str) -> np.ndarray:
-        return self._get(("text", col, default), lambda: self.df[col].fillna(default).to_numpy(dtype=object))
+    def text(self, col: str, default: str) -> tuple[np.ndarray, np.ndarray]:
+        """(codes, distinct values with missing ones as ``default``): compare the few values, index by codes."""
+        if col not in self.df.columns:
+            return np.zeros(len(self.df), np.int64), np.array([default], dtype=object)
+        codes, uniques = self.codes(col)
+        return codes, pd.Series(uniques, dtype=object).fillna(default).to_numpy(dtype=object)
 
     def codes(self, col: str) -> tuple[np.ndarray, pd.Index]:
         """Group codes in sorted key order (a missing key last), as ``groupby(sort=True, dropna=False)`` orders."""
@@ -114,18 +125,21 @@ class RowCache:
         return self._get(key, make)
 
     def take(self, mask: np.ndarray, df: pd.DataFrame) -> RowCache:
-        """The cache of ``df`` = this frame's rows where ``mask`` holds (arrays masked, group codes kept)."""
-        out: dict[Any, Any] = {}
-        for k, v in self.arrays.items():
-            if k[0] == "codes":
-                out[k] = (v[0][mask], v[1])
-            else:
-                out[k] = v[mask]
-        return RowCache(df, out, self.calendar)
+        """The cache of ``df`` = this frame's rows where ``mask`` holds: this cache's arrays are taken at those
+        rows when first asked for (group codes keep their distinct values)."""
+        return RowCache(df, {}, self.calendar, parent=self, rows=np.flatnonzero(mask))
 
 
-def _dti(ns: np.ndarray) -> pd.DatetimeIndex:
-    return pd.DatetimeIndex(ns.view("datetime64[ns]")).tz_localize("UTC")
+def _cal_key(c: RowCache, calendar: WorkCalendar | None) -> Any:
+    """A cache-key part for values that depend on the calendar (the cache's own calendar needs none)."""
+    if calendar is None or calendar is c.calendar or (c.calendar is not None and calendar == c.calendar):
+        return None
+    return id(calendar)
+
+
+def _dti(ns: np.ndarray) -> pd.Series:
+    """int64 nanoseconds as a tz-aware UTC Series (what :func:`working_minutes` converts fastest)."""
+    return pd.Series(pd.DatetimeIndex(ns.view("datetime64[ns]")).tz_localize("UTC"))
 
 
 def _seconds(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -186,35 +200,51 @@ def _sla(c: RowCache, p: Mapping[str, Any]) -> Parts:
     n = len(c.df)
     s, e = c.ts(s_col), c.ts(e_col)
     limit = c.num(limit_col)
-    unit = c.text(unit_col, "minutes") if c.has(unit_col) else np.full(n, "minutes", dtype=object)
-    clock = c.text(clock_col, "calendar") if c.has(clock_col) else np.full(n, "calendar", dtype=object)
-    sem = c.text(sem_col, "each") if c.has(sem_col) else np.full(n, "each", dtype=object)
-    if not set(pd.unique(unit)) <= set(_UNITS):
+    ucode, uval = c.text(unit_col, "minutes")
+    ccode, cval = c.text(clock_col, "calendar")
+    scode, sval = c.text(sem_col, "each")
+    if not set(uval[np.bincount(ucode, minlength=len(uval)) > 0]) <= set(_UNITS):
         raise _Unsupported  # compute raises the error
     cut = _max_ts(s, e, c.ts("created_at") if c.has("created_at") else s[:0])
-    end_or_now = np.where(e == NAT, cut, e) if cut != NAT else e
-    factor = pd.Series(unit).map(_UNIT_PER_MINUTE).to_numpy(dtype=float, na_value=np.nan)
-    dur = _seconds(s, end_or_now) / 60.0 * factor
-    working = (clock == "working") | (unit == "working_days")
-    if working.any():
-        if calendar is None:
-            raise _Unsupported
-        wm = c.working_completed(s_col, e_col, calendar)[working]
-        open_w = (e[working] == NAT) & (s[working] != NAT) & (cut != NAT)
-        if open_w.any():
-            wm = wm.copy()
-            wm[open_w] = working_minutes(_dti(s[working][open_w]), _dti(end_or_now[working][open_w]), calendar)
-        wunit = unit[working]
-        conv = np.where(np.isin(wunit, ["days", "working_days"]), 1.0 / calendar.day_minutes,
-                        pd.Series(wunit).map(_UNIT_PER_MINUTE).fillna(1.0).to_numpy(dtype=float))
-        dur[working] = wm * conv
+    factor_u = np.array([_UNIT_PER_MINUTE.get(u, np.nan) for u in uval], dtype=float)
+    working_u = (uval == "working_days")
+    working_c = (cval == "working")
+    if calendar is None and (working_c[ccode].any() or working_u[ucode].any()):
+        raise _Unsupported
+    conv_u = np.array([1.0 / calendar.day_minutes if u in ("days", "working_days") else
+                       _UNIT_PER_MINUTE.get(u, 1.0) for u in uval], dtype=float) if calendar is not None else None
+
+    def completed_duration() -> np.ndarray:
+        """Duration in the limit's unit of every order with both timestamps (no censoring time involved)."""
+        dur = _seconds(s, e) / 60.0 * factor_u[ucode]
+        working = working_c[ccode] | working_u[ucode]
+        if working.any():
+            wm = c.working_completed(s_col, e_col, calendar)[working]
+            dur[working] = wm * conv_u[ucode[working]]
+        return dur
+
+    dur = c._get(("sla_dur", s_col, e_col, limit_col, unit_col, clock_col, _cal_key(c, calendar)),
+                 completed_duration)
+    open_rows = (e == NAT) & (s != NAT)
+    if cut != NAT and open_rows.any():
+        # open orders: their age so far at the censoring time
+        dur = dur.copy()
+        at = np.flatnonzero(open_rows)
+        uc = ucode[at]
+        d_open = (cut - s[at]) / 1e9 / 60.0 * factor_u[uc]
+        w_open = working_c[ccode[at]] | working_u[uc]
+        if w_open.any():
+            sub = at[w_open]
+            wm = working_minutes(_dti(s[sub]), _dti(np.full(len(sub), cut, dtype=np.int64)), calendar)
+            d_open[w_open] = wm * conv_u[uc[w_open]]
+        dur[at] = d_open
     has_limit = ~np.isnan(limit)
     started = s != NAT
     ended = e != NAT
     with np.errstate(invalid="ignore"):
         completed = started & ended & (dur >= 0)
         open_ = started & ~ended
-        at_least = sem == "at_least"
+        at_least = (sval == "at_least")[scode]
         within = np.where(at_least, dur >= limit, dur <= limit) & completed
         overdue_open = open_ & ~at_least & (dur > limit)
         invalid = started & ended & (dur < 0)
@@ -230,7 +260,7 @@ def _sla(c: RowCache, p: Mapping[str, Any]) -> Parts:
         "n_invalid": invalid,
         "n_incl_exceptions": judged,
         "n_within_incl_exceptions": judged & within,
-        "n_average": (sem == "average") & base,
+        "n_average": (sval == "average")[scode] & base,
         "sum_duration": np.where(base, dur, 0.0),
         "sum_limit": np.where(base, limit, 0.0),
         "n_ratio": base,
@@ -282,9 +312,15 @@ def _fcr_system(c: RowCache, p: Mapping[str, Any]) -> Parts:
     cust_ok = c.notna("customer_id")
     pool = ~outage & cust_ok & has_t
     # the rank of each pool row in (customer, category, time) order, stable; same group = same (customer, category)
-    if ("fcr_rank",) not in c.arrays:
-        c.arrays[("fcr_rank",)], c.arrays[("fcr_group",)] = _fcr_order(c, pool)
-    rank, group = c.arrays[("fcr_rank",)], c.arrays[("fcr_group",)]
+    order_cache: dict[str, np.ndarray] = {}
+
+    def order_part(name: str) -> Callable[[], np.ndarray]:
+        def make() -> np.ndarray:
+            if not order_cache:
+                order_cache["rank"], order_cache["group"] = _fcr_order(c, pool)
+            return order_cache[name]
+        return make
+    rank, group = c._get(("fcr_rank",), order_part("rank")), c._get(("fcr_group",), order_part("group"))
     idx = np.flatnonzero(pool)
     order = idx[np.argsort(rank[idx], kind="stable")]
     window = days * 86_400 * 10**9
@@ -333,6 +369,11 @@ def _calls(c: RowCache, p: Mapping[str, Any], allowed: set[str]) -> tuple[np.nda
         raise _Unsupported
     channels = p.get("channels", ("hotline",))
     present = c.isin("channel", channels) if channels is not None and c.has("channel") else None
+    short_s = float(p.get("short_abandon_seconds", 5.0))
+    names = ("wait", "abandoned", "short", "offered", "answered")
+    if all(("calls", x, short_s) in c.arrays or c.parent is not None and ("calls", x, short_s) in c.parent.arrays
+           for x in names):
+        return present, {x: c._get(("calls", x, short_s), lambda: None) for x in names}
     q, a = c.ts("queued_at"), c.ts("answered_at")
     abandoned = c.flag("abandoned")
     wait = _seconds(q, a)
@@ -341,7 +382,10 @@ def _calls(c: RowCache, p: Mapping[str, Any], allowed: set[str]) -> tuple[np.nda
         short = abandoned & (abandon_wait < float(p.get("short_abandon_seconds", 5.0)))
     offered = (q != NAT) & ~short
     answered = offered & ~abandoned & (a != NAT)
-    return present, {"wait": wait, "abandoned": abandoned, "short": short, "offered": offered, "answered": answered}
+    out = {"wait": wait, "abandoned": abandoned, "short": short, "offered": offered, "answered": answered}
+    for x, v in out.items():
+        c.arrays[("calls", x, short_s)] = v
+    return present, out
 
 
 def _hotline_sl(c: RowCache, p: Mapping[str, Any]) -> Parts:
@@ -497,16 +541,15 @@ def kpi_cube(kpi: str, cache: RowCache, grain: Sequence[str], params: Mapping[st
         return None
     n = len(cache.df)
     sel = parts.present
-    codes, uniques = [], []
-    for g in grain:
-        cd, un = cache.codes(g)
-        codes.append(cd)
-        uniques.append(un)
+    uniques = [cache.codes(g)[1] for g in grain]
     dims = [len(u) for u in uniques]
-    if grain:
-        cell = np.ravel_multi_index(codes, dims) if len(codes) > 1 else codes[0]
-    else:
-        cell = np.zeros(n, np.int64)
+
+    def make_cell() -> np.ndarray:
+        if not grain:
+            return np.zeros(n, np.int64)
+        codes = [cache.codes(g)[0] for g in grain]
+        return np.ravel_multi_index(codes, dims) if len(codes) > 1 else codes[0]
+    cell = cache._get(("cell", tuple(grain)), make_cell)
     ncell = int(np.prod(dims)) if grain else 1
     if sel is not None:
         cell = cell[sel]

@@ -223,10 +223,10 @@ def prepare(
         return frames
     rollup = region_rollup(regions, root_path) if regions is not None else None
 
-    def add(df: pd.DataFrame | None, attr: str) -> pd.DataFrame | None:
+    def add(df: pd.DataFrame | None, attr: str, copy: bool = True) -> pd.DataFrame | None:
         if df is None:
             return None
-        df = df.copy()
+        df = df.copy() if copy else df
         if "region_id" in df.columns:
             rid = df["region_id"]
             df["region"] = rid.map(rollup).astype("Int64") if rollup is not None else rid
@@ -236,7 +236,7 @@ def prepare(
         return df
 
     tickets = join_sla_limits(frames.tickets, policies, tuple(SLA_KPIS.values()), pack=pack, suffix=True)
-    out = replace(frames, tickets=add(tickets, "tickets"), contacts=add(frames.contacts, "contacts"),
+    out = replace(frames, tickets=add(tickets, "tickets", copy=False), contacts=add(frames.contacts, "contacts"),
                   responses=add(frames.responses, "responses"), follow_ups=add(frames.follow_ups, "follow_ups"),
                   prepared=True, row_caches=None)
     return replace(out, row_caches=MappingProxyType(_warm_caches(out, calendar)))

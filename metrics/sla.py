@@ -56,18 +56,44 @@ def join_sla_limits(
     if "pack" in pol.columns and pol["pack"].nunique() > 1:
         raise ValueError("policies hold several packs; pass pack= or one pack's rows")
     out = frame.copy()
+    extra = [c for c in ("valid_from", "valid_to") if c in pol.columns]
+    timed = "created_at" in frame.columns and bool(extra) and bool(pol[extra].notna().to_numpy().any())
+    if len(frame) and not timed:
+        # the applicable row depends on (service type, area class, segment) only: match each distinct triple once
+        codes = [pd.factorize(frame[c], use_na_sentinel=False)[0] for c in ("service_type", "area_class", "segment")]
+        dims = [int(cd.max()) + 1 for cd in codes]
+        _, first, inverse = np.unique(np.ravel_multi_index(codes, dims), return_index=True, return_inverse=True)
+        value_s, fields_s = _match(frame.iloc[first], pol, ivs, None)
+        for iv in ivs:
+            names = {f: (f"{f}_{iv}" if suffix else f) for f in LIMIT_FIELDS}
+            out[names["limit_value"]] = value_s[iv][inverse]
+            for f in LIMIT_FIELDS[1:]:
+                small = pd.Series(fields_s[iv][f])  # the dtype the full column would be given (same values)
+                out[names[f]] = small.array.take(inverse)
+        return out
+    created = pd.to_datetime(frame["created_at"], utc=True).to_numpy() if "created_at" in frame.columns else None
+    value_s, fields_s = _match(frame, pol, ivs, created)
+    for iv in ivs:
+        names = {f: (f"{f}_{iv}" if suffix else f) for f in LIMIT_FIELDS}
+        out[names["limit_value"]] = value_s[iv]
+        for f in LIMIT_FIELDS[1:]:
+            out[names[f]] = fields_s[iv][f]
+    return out
+
+
+def _match(frame: pd.DataFrame, pol: pd.DataFrame, ivs: Sequence[str], created: np.ndarray | None
+           ) -> tuple[dict[str, np.ndarray], dict[str, dict[str, np.ndarray]]]:
+    """Per interval: the limit value and the other limit fields of the most specific applicable policy row."""
+    values: dict[str, np.ndarray] = {}
+    all_fields: dict[str, dict[str, np.ndarray]] = {}
     pos = pd.DataFrame({
         "__pos": np.arange(len(frame)),
         "service_type": frame["service_type"].to_numpy(),
         "area_class": frame["area_class"].to_numpy(),
         "segment": frame["segment"].to_numpy(),
     })
-    created = None
-    if "created_at" in frame.columns:
-        created = pd.to_datetime(frame["created_at"], utc=True).to_numpy()
     for iv in ivs:
         p = pol.loc[pol["interval"] == iv]
-        names = {f: (f"{f}_{iv}" if suffix else f) for f in LIMIT_FIELDS}
         value = np.full(len(frame), np.nan)
         fields: dict[str, np.ndarray] = {f: np.full(len(frame), None, dtype=object) for f in LIMIT_FIELDS[1:]}
         if len(p) and len(frame):
@@ -92,7 +118,6 @@ def join_sla_limits(
             value[at] = m["limit_value"].astype(float).to_numpy()
             for f in LIMIT_FIELDS[1:]:
                 fields[f][at] = m[f].to_numpy()
-        out[names["limit_value"]] = value
-        for f in LIMIT_FIELDS[1:]:
-            out[names[f]] = fields[f]
-    return out
+        values[iv] = value
+        all_fields[iv] = fields
+    return values, all_fields
