@@ -27,6 +27,9 @@ STATUS_SHAPES = {"met": "circle", "at_risk": "triangle-up", "missed": "cross", "
 OUT_OF_CONTROL = "#D55E00"
 BAND = "#56B4E9"
 WIDTH = "container"
+# Fit the container's width only: the given height is the plot's own, so long axis labels and titles never squash
+# the marks (with "fit" the labels eat into a fixed total height).
+FIT_X = alt.AutoSizeParams(type="fit-x", contains="padding")
 
 
 def _status_scale() -> alt.Scale:
@@ -57,7 +60,7 @@ def control_chart(df: pd.DataFrame, *, title: str, y_title: str, y_format: str =
     base = alt.Chart(d).encode(x=alt.X(f"{x}:T", title=t("chart.date"), axis=alt.Axis(format="%m-%d")))
     band = base.mark_area(opacity=0.25, color=BAND).encode(
         y=alt.Y("lcl:Q", title=y_title, axis=alt.Axis(format=y_format)), y2="ucl:Q")
-    centre = base.mark_rule(strokeDash=[4, 3], color="#555").encode(y="mean(center):Q")
+    centre = alt.Chart(d).mark_rule(strokeDash=[4, 3], color="#555").encode(y="mean(center):Q")
     line = base.mark_line(color="#0072B2").encode(y="value:Q")
     points = base.mark_point(filled=True, size=60).encode(
         y="value:Q",
@@ -71,7 +74,7 @@ def control_chart(df: pd.DataFrame, *, title: str, y_title: str, y_format: str =
                  alt.Tooltip("n:Q", title="n"), alt.Tooltip("lcl:Q", title=t("chart.lcl"), format=y_format),
                  alt.Tooltip("ucl:Q", title=t("chart.ucl"), format=y_format)],
     ).add_params(alt.selection_point(name="pick", fields=[x]))
-    return alt.layer(band, centre, line, points).properties(title=title, width=WIDTH, height=260)
+    return alt.layer(band, centre, line, points).properties(title=title, width=WIDTH, autosize=FIT_X, height=260)
 
 
 def dot_interval(df: pd.DataFrame, *, label: str, title: str, x_title: str, target: float | None,
@@ -103,7 +106,7 @@ def dot_interval(df: pd.DataFrame, *, label: str, title: str, x_title: str, targ
         rule = alt.Chart(pd.DataFrame({"target": [target]})).mark_rule(color="#D55E00", strokeDash=[6, 3]).encode(
             x="target:Q", tooltip=[alt.Tooltip("target:Q", title=t("chart.target"), format=x_format)])
         layers.append(rule)
-    return alt.layer(*layers).properties(title=title, width=WIDTH, height=max(120, 26 * len(d)))
+    return alt.layer(*layers).properties(title=title, width=WIDTH, autosize=FIT_X, height=max(120, 26 * len(d)))
 
 
 def histogram(df: pd.DataFrame, *, value: str, title: str, x_title: str, limits: pd.DataFrame | None = None,
@@ -134,12 +137,13 @@ def histogram(df: pd.DataFrame, *, value: str, title: str, x_title: str, limits:
             column=alt.Column(f"{facet}:N", title=facet_title, sort=None)).resolve_scale(
             x="shared", y="shared").properties(title=title)
     data = df if limits is None else pd.concat([df, limits], ignore_index=True)
-    return alt.layer(*layers, data=data).properties(title=title, width=WIDTH, height=220)
+    return alt.layer(*layers, data=data).properties(title=title, width=WIDTH, autosize=FIT_X, height=220)
 
 
 def boxplot(df: pd.DataFrame, *, group: str, title: str, y_title: str, limit: float | None = None) -> alt.Chart:
     """Box per group from pre-computed quantiles (``q1``, ``median``, ``q3``, ``p10``, ``p90``, ``n``)."""
-    base = alt.Chart(df).encode(x=alt.X(f"{group}:N", title=None, sort=None))
+    base = alt.Chart(df).encode(x=alt.X(f"{group}:N", title=None, sort=None,
+                                        axis=alt.Axis(labelAngle=-30, labelLimit=120)))
     whisk = base.mark_rule(color="#555").encode(y=alt.Y("p10:Q", title=y_title), y2="p90:Q")
     box = base.mark_bar(size=26, color="#56B4E9").encode(y="q1:Q", y2="q3:Q", tooltip=[
         alt.Tooltip(f"{group}:N", title=t("chart.group")), alt.Tooltip("median:Q", title=t("chart.median"), format=",.1f"),
@@ -149,7 +153,7 @@ def boxplot(df: pd.DataFrame, *, group: str, title: str, y_title: str, limit: fl
     if limit is not None:
         layers.append(alt.Chart(pd.DataFrame({"limit": [limit]})).mark_rule(color="#D55E00", strokeDash=[6, 3])
                       .encode(y="limit:Q"))
-    return alt.layer(*layers).properties(title=title, width=WIDTH, height=240)
+    return alt.layer(*layers).properties(title=title, width=WIDTH, autosize=FIT_X, height=240)
 
 
 def heatmap(df: pd.DataFrame, *, x: str, y: str, value: str, title: str, x_title: str, y_title: str,
@@ -158,15 +162,15 @@ def heatmap(df: pd.DataFrame, *, x: str, y: str, value: str, title: str, x_title
     """Heatmap (e.g. hall waiting by hour × weekday, attainment by service type × area class); cells pickable."""
     pick = alt.selection_point(name="pick", fields=[x, y])
     rect = alt.Chart(df).mark_rect(stroke="#fff").encode(
-        x=alt.X(f"{x}:O", title=x_title, sort=list(x_sort) if x_sort else None),
-        y=alt.Y(f"{y}:O", title=y_title, sort=list(y_sort) if y_sort else None),
+        x=alt.X(f"{x}:O", title=x_title, sort=list(x_sort) if x_sort else None, axis=alt.Axis(labelAngle=0)),
+        y=alt.Y(f"{y}:O", title=y_title, sort=list(y_sort) if y_sort else None, axis=alt.Axis(labelLimit=260)),
         color=alt.Color(f"{value}:Q", title=value_title, scale=alt.Scale(scheme=scheme, reverse=reverse),
                         legend=alt.Legend(format=value_format)),
         tooltip=[alt.Tooltip(f"{x}:O", title=x_title), alt.Tooltip(f"{y}:O", title=y_title),
                  alt.Tooltip(f"{value}:Q", title=value_title, format=value_format)]
         + ([alt.Tooltip("n:Q", title="n")] if "n" in df.columns else []),
     ).add_params(pick)
-    return rect.properties(title=title, width=WIDTH, height=max(160, 28 * df[y].nunique()))
+    return rect.properties(title=title, width=WIDTH, autosize=FIT_X, height=max(160, 28 * df[y].nunique()))
 
 
 def driver_bars(df: pd.DataFrame, *, title: str) -> alt.Chart:
@@ -176,7 +180,7 @@ def driver_bars(df: pd.DataFrame, *, title: str) -> alt.Chart:
         y=alt.Y("driver_label:N", sort="-x", title=None),
         tooltip=[alt.Tooltip("driver_label:N", title=t("chart.driver")),
                  alt.Tooltip("rescaled:Q", title=t("chart.importance"), format=".1%")],
-    ).properties(title=title, width=WIDTH, height=max(120, 30 * len(df)))
+    ).properties(title=title, width=WIDTH, autosize=FIT_X, height=max(120, 30 * len(df)))
 
 
 def importance_performance(df: pd.DataFrame, *, title: str, importance_cut: float, performance_cut: float,
@@ -204,7 +208,7 @@ def importance_performance(df: pd.DataFrame, *, title: str, importance_cut: floa
     })
     qtext = alt.Chart(quad).mark_text(fontSize=11, fontStyle="italic", color="#555", baseline="middle").encode(
         x="x:Q", y="y:Q", text="text:N")
-    return alt.layer(vx, hy, pts, labels, qtext).properties(title=title, width=WIDTH, height=320)
+    return alt.layer(vx, hy, pts, labels, qtext).properties(title=title, width=WIDTH, autosize=FIT_X, height=320)
 
 
 def stacked_area(df: pd.DataFrame, *, x: str, title: str) -> alt.Chart:
@@ -221,7 +225,7 @@ def stacked_area(df: pd.DataFrame, *, x: str, title: str) -> alt.Chart:
         order=alt.Order("order:Q"),
         tooltip=[alt.Tooltip(f"{x}:T", title=t("chart.week")), alt.Tooltip("channel_label:N", title=t("filters.channel")),
                  alt.Tooltip("share:Q", title=t("chart.share"), format=".1%"), alt.Tooltip("n:Q", title="n")],
-    ).properties(title=title, width=WIDTH, height=260)
+    ).properties(title=title, width=WIDTH, autosize=FIT_X, height=260)
 
 
 def fitted_curve(bins: pd.DataFrame, curve: pd.DataFrame, *, title: str, x_title: str, y_title: str) -> alt.Chart:
@@ -235,7 +239,7 @@ def fitted_curve(bins: pd.DataFrame, curve: pd.DataFrame, *, title: str, x_title
         tooltip=[alt.Tooltip("x_low:Q", title=t("chart.from"), format=",.0f"),
                  alt.Tooltip("x_high:Q", title=t("chart.to"), format=",.0f"),
                  alt.Tooltip("share:Q", title=y_title, format=".1%"), alt.Tooltip("n:Q", title="n")])
-    return alt.layer(band, line, err, pts).properties(title=title, width=WIDTH, height=280)
+    return alt.layer(band, line, err, pts).properties(title=title, width=WIDTH, autosize=FIT_X, height=280)
 
 
 def region_grid(df: pd.DataFrame, *, title: str, value_title: str, value_format: str = ".1%",
@@ -258,18 +262,18 @@ def region_grid(df: pd.DataFrame, *, title: str, value_title: str, value_format:
     ).add_params(pick)
     name = base.mark_text(dy=-8, fontSize=12, color="#fff", fontWeight="bold").encode(text="region_label:N")
     val = base.mark_text(dy=9, fontSize=11, color="#fff").encode(text=alt.Text("value:Q", format=value_format))
-    return alt.layer(rect, name, val).properties(title=title, width=WIDTH, height=70 * (int(d["row"].max()) + 1))
+    return alt.layer(rect, name, val).properties(title=title, width=WIDTH, autosize=FIT_X, height=70 * (int(d["row"].max()) + 1))
 
 
 def bars(df: pd.DataFrame, *, x: str, y: str, title: str, x_title: str, colour: str = "#0072B2",
          x_format: str = ",.0f") -> alt.Chart:
     """Horizontal bars sorted by value (counts of exception reasons, open work by age)."""
     return alt.Chart(df).mark_bar(color=colour).encode(
-        x=alt.X(f"{x}:Q", title=x_title, axis=alt.Axis(format=x_format)),
+        x=alt.X(f"{x}:Q", title=x_title, axis=alt.Axis(format=x_format, tickMinStep=1)),
         y=alt.Y(f"{y}:N", sort="-x", title=None),
         tooltip=[alt.Tooltip(f"{y}:N", title=t("chart.group")), alt.Tooltip(f"{x}:Q", title=x_title, format=x_format)],
     ).add_params(alt.selection_point(name="pick", fields=[y])).properties(
-        title=title, width=WIDTH, height=max(100, 28 * len(df)))
+        title=title, width=WIDTH, autosize=FIT_X, height=max(100, 28 * len(df)))
 
 
 def stacked_bars(df: pd.DataFrame, *, x: str, y: str, colour: str, title: str, x_title: str,
@@ -284,4 +288,4 @@ def stacked_bars(df: pd.DataFrame, *, x: str, y: str, colour: str, title: str, x
         order=alt.Order("order:Q"),
         tooltip=[alt.Tooltip(f"{y}:N", title=t("chart.group")), alt.Tooltip(f"{colour}:N", title=colour_title),
                  alt.Tooltip(f"{x}:Q", title=x_title)],
-    ).properties(title=title, width=WIDTH, height=max(120, 28 * df[y].nunique()))
+    ).properties(title=title, width=WIDTH, autosize=FIT_X, height=max(120, 28 * df[y].nunique()))

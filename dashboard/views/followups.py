@@ -29,24 +29,29 @@ def render() -> None:
     ctx = page.start("nav.followups")
     state = ctx.state
     scope = Scope(ctx.scope_path)
+    tree = filters.scope_regions(ctx.db, ctx.scope_path)
+    region_path = None if state.region_is_scope_root else str(
+        tree.loc[tree["id"] == state.region_id, "path"].iloc[0])
     try:
-        pk = datasets.state_pack(state, ctx.db, ctx.scope_path)
+        has_work = len(datasets.frames(ctx.db, ctx.scope_path, state.key()).tickets) > 0
+        pk = datasets.state_pack(state, ctx.db, ctx.scope_path) if has_work else None
         start, end = state.period.utc_bounds()
-        summary = followups.recovery_summary(engine(), scope, start, end)
+        # the chosen region (always inside the user's scope: the sidebar offers nothing else)
+        summary = followups.recovery_summary(engine(), Scope(region_path or ctx.scope_path), start, end)
     except Exception:  # noqa: BLE001
         page.failed()
         return
     _kpis(pk, summary, state.comparison_period is not None)
     st.subheader(t("fu.queue_q"))
+    done = st.session_state.pop("fu_done", None)
+    if done:
+        st.success(done)
     c1, c2, c3 = st.columns([2, 2, 1])
     statuses = c1.multiselect(t("fu.status_filter"), STATUSES, default=list(OPEN), key="fu_status",
                               format_func=frozen(STATUSES, lambda s: t(f"fu_status.{s}")))
     severities = c2.multiselect(t("fu.severity_filter"), SEVERITIES, default=list(SEVERITIES), key="fu_severity",
                                 format_func=frozen(SEVERITIES, lambda s: t(f"severity.{s}")))
     only_overdue = c3.toggle(t("fu.only_overdue"), key="fu_only_overdue")
-    tree = filters.scope_regions(ctx.db, ctx.scope_path)
-    region_path = None if state.region_is_scope_root else str(
-        tree.loc[tree["id"] == state.region_id, "path"].iloc[0])
     q = follow_up_queue(engine(), scope, region_path=region_path, statuses=tuple(statuses) or OPEN)
     now = pd.Timestamp(dt.datetime.now(UTC))
     if len(q):
@@ -71,8 +76,8 @@ def render() -> None:
 def _kpis(pk: object, summary: dict[str, float | int], comparing: bool) -> None:
     cols = st.columns(4)
     with cols[0]:
-        tile(pk.headline.get("followup_closure"), "followup_closure", comparing=comparing,  # type: ignore[attr-defined]
-             drill=False)
+        tile(pk.headline.get("followup_closure") if pk is not None else None,  # type: ignore[attr-defined]
+             "followup_closure", comparing=comparing, drill=False)
     lg = lang()
     cols[1].metric(t("fu.opened_closed"), f"{fmt_number(summary['opened'], lg)} / {fmt_number(summary['closed'], lg)}",
                    help=t("fu.opened_closed_help"), border=True)
@@ -107,9 +112,6 @@ def _label(r: pd.Series) -> str:
 
 def _actions(ctx: page.Ctx, scope: Scope, q: pd.DataFrame) -> None:
     st.subheader(t("fu.act_q"))
-    done = st.session_state.pop("fu_done", None)
-    if done:
-        st.success(done)
     ids = q["id"].astype(int).tolist()
     by_id = q.set_index(q["id"].astype(int))
     fid = st.selectbox(t("fu.pick"), ids, key="fu_pick", format_func=frozen(ids, lambda i: _label(by_id.loc[i])))

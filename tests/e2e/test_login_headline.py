@@ -30,9 +30,11 @@ def test_manager_logs_in_and_sees_headline_in_chinese(browser, server: AppServer
     page.get_by_role("button", name="登录").click()
     page.get_by_text("工单量").first.wait_for(timeout=30_000)
     wait_idle(page)
-    page.get_by_text("本年").first.click()
+    box = page.locator("[data-testid='stSelectbox']").filter(has=page.get_by_text("统计期间", exact=True)).first
+    box.click()
+    page.get_by_role("option", name="本年", exact=True).click()
     wait_idle(page)
-    page.get_by_text("客户满意率").first.wait_for()
+    page.get_by_text("客户满意度(满意率)").first.wait_for()
     body = page.inner_text("body")
     assert "首页概览" in body and "测试省" in body
     # The year's figures for the whole province: 40 work orders in the tiny world.
