@@ -29,6 +29,7 @@ import base64
 import hashlib
 import io
 import json
+import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,7 +39,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Engine, text
 
-from data import reference
+from data import reference, snapshot
 
 GENERATOR_VERSION = "2"  # 2: whole-second timestamps, as real service logs carry
 WINDOW_START_LOCAL = np.datetime64("2025-01-01T00:00:00", "us")
@@ -1048,8 +1049,15 @@ COLUMNS = {
                   "owner_staff_id", "created_at", "due_at", "status", "escalation_level", "closed_at", "outcome",
                   "recovered", "recovery_score", "proactive", "risk_score", "notes"],
 }
-DELETE_ORDER = ["follow_up", "answer", "response", "invitation", "contact", "ticket", "outage_event", "customer",
-                "app_user", "staff", "team", "region"]
+# Tables a demo world fills (and everything that points at them, e.g. quality reviews or proactive follow-ups
+# added later), children first; derived from the schema so a new table can never block a replace.
+_KEEP_ON_REPLACE = {"sla_policy", "survey_definition", "site_setting", "audit_event", "fact_version"}
+
+
+def _delete_order() -> list[str]:
+    from data.models import Base
+
+    return [t.name for t in reversed(Base.metadata.sorted_tables) if t.name not in _KEEP_ON_REPLACE]
 SETTING_KEYS = ("demo.size", "demo.seed", "demo.generator_version", "demo.accounts")
 
 
@@ -1114,6 +1122,7 @@ def _sqlite_load(engine: Engine, world: World) -> None:
                 if big:
                     for _name, idx_sql in indexes:
                         cur.execute(idx_sql)
+            cur.execute(snapshot.INVALIDATE_SQL)  # same transaction: every fact snapshot partition goes stale
             dbapi.commit()
         except BaseException:
             dbapi.rollback()
@@ -1152,6 +1161,7 @@ def _pg_load(engine: Engine, world: World) -> None:
             for table in world.TABLES:  # keep identity sequences ahead of the explicit ids
                 cur.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
                             f"GREATEST((SELECT COALESCE(MAX(id), 0) FROM \"{table}\"), 1))")
+            cur.execute(snapshot.INVALIDATE_SQL)  # same transaction: every fact snapshot partition goes stale
         dbapi.commit()
         with dbapi.cursor() as cur:
             dbapi.autocommit = True
@@ -1256,6 +1266,7 @@ def run_demo(engine: Engine, size: str, seed: int, replace: bool = False,
             and settings.get("demo.generator_version") == GENERATOR_VERSION:
         with engine.connect() as conn:
             counts = {t: _count(conn, t) for t in World.TABLES}
+        _warm_snapshot(engine)
         return {"status": "unchanged", "counts": counts, "accounts": stored_demo_accounts(engine),
                 "seconds": round(time.perf_counter() - t0, 2), "groundtruth": str(truth_path or groundtruth_path(engine)),
                 "message": f"demo world {size} seed {seed} is already loaded: nothing changed"}
@@ -1272,8 +1283,9 @@ def run_demo(engine: Engine, size: str, seed: int, replace: bool = False,
     t_gen = time.perf_counter() - t0
     if has_data:
         with engine.begin() as conn:
-            for table in DELETE_ORDER:
+            for table in _delete_order():
                 conn.execute(text(f'DELETE FROM "{table}"'))
+            snapshot.invalidate_all(conn)
             conn.execute(text("DELETE FROM site_setting WHERE key LIKE 'demo.%'"))
     reference.seed_sla_policies(engine)
     path = load(engine, world, truth_path)
@@ -1290,8 +1302,21 @@ def run_demo(engine: Engine, size: str, seed: int, replace: bool = False,
         for k, v in values.items():
             conn.execute(SiteSetting.__table__.delete().where(SiteSetting.key == k))
             conn.execute(SiteSetting.__table__.insert().values(key=k, value=v))
+    t_snap = _warm_snapshot(engine)
     seconds = round(time.perf_counter() - t0, 2)
     return {"status": status, "counts": world.counts(), "accounts": accounts, "seconds": seconds,
-            "generate_seconds": round(t_gen, 2), "groundtruth": str(path),
+            "generate_seconds": round(t_gen, 2), "snapshot_seconds": round(t_snap, 2), "groundtruth": str(path),
             "message": f"demo world {size} seed {seed} {status} in {seconds:.1f} s (generation {t_gen:.1f} s); "
                        f"ground truth: {path}. Demo-only passwords follow (role username password)."}
+
+
+def _warm_snapshot(engine: Engine) -> float:
+    """Build the fact snapshot's stale or missing partitions (data.snapshot) so the first page view reads Parquet;
+    returns the seconds it took. A folder that cannot be written only costs speed (readers fall back to SQL)."""
+    t0 = time.perf_counter()
+    if snapshot.enabled():
+        try:
+            snapshot.refresh(engine)
+        except OSError as exc:
+            logging.getLogger(__name__).warning("fact snapshot not built: %s", exc)
+    return time.perf_counter() - t0

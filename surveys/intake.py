@@ -30,6 +30,7 @@ from sqlalchemy import Connection, Engine, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import aliased
 
+from data import snapshot
 from data.models import UTC, Answer, Customer, FollowUp, Invitation, Region, Response, Staff, Team, Ticket, UTCDateTime
 from surveys.definitions import COMMENT_MAX_CHARS, SCALE_RANGE, Definition, DefinitionError, definition_for
 from surveys.followups import decide, due_at
@@ -247,6 +248,9 @@ def store_response(
         ces=ces, fcr=fcr, comment=comment, language=language)))
     if answers:
         conn.execute(_INSERT_ANSWER, [{**a, "response_id": response_id} for a in answers])
+    snapshot.touch(conn, "response", [now])  # same transaction: the fact snapshot's month goes stale
+    if answers:
+        snapshot.touch(conn, "answer", [now])
     decision = decide(csat, nps, fcr, comment)
     if decision is None:
         return response_id, None
@@ -255,6 +259,7 @@ def store_response(
         reason=decision.reason, severity=decision.severity, owner_staff_id=owner, created_at=now,
         due_at=due_at(decision.severity, now), status="open", escalation_level=0, proactive=False,
         notes=decision.notes())))
+    snapshot.touch(conn, "follow_up", [now])
     return response_id, follow_up_id
 
 

@@ -21,6 +21,7 @@ from sqlalchemy import Engine, func, insert, select, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.types import Date, DateTime
 
+from data import snapshot
 from data.io.errors import FileError
 from data.models import UTC, Base, UTCDateTime
 from data.users import audit
@@ -280,6 +281,7 @@ def import_all(engine: Engine, in_dir: str | Path, user: str | None = None, batc
             counts[table.name] = n
         if engine.dialect.name == "postgresql":
             _reset_sequences(conn)
+        snapshot.invalidate_all(conn)  # same transaction: every fact snapshot partition goes stale
         audit(conn, user, "import", "site", str(src)[-128:],
               {"dir": str(src), "tables": counts, "seconds": round(time.perf_counter() - t0, 3)})
     return counts

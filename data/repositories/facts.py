@@ -1,22 +1,40 @@
 """Fact frames: compact columns of work orders, contacts, survey responses and follow-ups for the metrics layer.
 
-Each reader applies the caller's scope and the global filters in SQL and fetches timestamps as epoch seconds
-(no string parsing in Python); timestamps come back as tz-aware UTC ``datetime64`` columns.
+The public readers (``ticket_facts`` ...) read the columnar snapshot (:mod:`data.snapshot`: one Parquet file per
+kind and month, rebuilt from SQL when a writer touched the month): the caller's scope is resolved to region ids in
+SQL (``region.path`` prefix as a bound parameter, narrowed by ``Filters.region_id`` and area classes), and the
+snapshot rows are filtered by those ids, the period and the other filters before they become a DataFrame. Only the
+months overlapping the period are opened. Rows come back in month order, by id within a month.
+
+The SQL readers (``sql_ticket_facts`` ...) apply scope and filters in SQL and fetch timestamps as epoch seconds;
+they build the snapshot partitions (one month, all regions) and are the fallback when the snapshot is off
+(``GRIDCX_FACT_SNAPSHOT=0``) or its folder is not writable. Both return the same columns and dtypes: timestamps as
+tz-aware UTC ``datetime64[us]``, optional ids as ``Int64``, flags as bool, other columns as
+``DataFrame.from_records`` infers them.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 import pandas as pd
-from sqlalchemy import Engine, Select, select
+import pyarrow as pa
+import pyarrow.compute as pc
+from sqlalchemy import Engine, Select, func, select
 
-from data.models import Answer, Contact, Customer, FollowUp, Region, Response, Ticket
+from data import snapshot
+from data.models import UTC, Answer, Contact, Customer, FollowUp, Region, Response, Ticket
 from data.repositories.core import Filters, Scope, epoch_seconds, scoped, ticket_filters
 
 TICKET_TIMES = ("created_at", "first_response_at", "arrived_at", "resolved_at", "closed_at")
 CONTACT_TIMES = ("queued_at", "answered_at", "ended_at")
 FOLLOW_UP_TIMES = ("created_at", "due_at", "closed_at")
+RESPONSE_TIMES = ("submitted_at", "ticket_created_at", "arrived_at", "resolved_at")
+OPTIONAL_IDS = ("staff_id", "team_id", "customer_id", "ticket_id", "owner_staff_id", "response_id")
+FLAGS = ("outage", "abandoned", "proactive")
 
 
 def _frame(engine: Engine, stmt: Select[Any], times: tuple[str, ...]) -> pd.DataFrame:
@@ -25,10 +43,10 @@ def _frame(engine: Engine, stmt: Select[Any], times: tuple[str, ...]) -> pd.Data
         df = pd.DataFrame.from_records(result.fetchall(), columns=list(result.keys()))
     for col in times:
         df[col] = pd.to_datetime(df[col].astype("Float64"), unit="s", utc=True)
-    for col in ("staff_id", "team_id", "customer_id", "ticket_id", "owner_staff_id", "response_id"):
+    for col in OPTIONAL_IDS:
         if col in df.columns:
             df[col] = df[col].astype("Int64")
-    for col in ("outage", "abandoned", "proactive"):
+    for col in FLAGS:
         if col in df.columns:
             df[col] = df[col].astype(bool)
     return df
@@ -44,8 +62,15 @@ def ticket_facts(engine: Engine, scope: Scope, filters: Filters) -> pd.DataFrame
     Columns: id, external_no, region_id, area_class, channel, service_type, segment, staff_id, team_id, customer_id,
     status, exception_reason, outage (bool), reopen_count, progress_updates, substantiated, and the timestamps.
     """
+    df = _from_snapshot(engine, "ticket", scope, filters, "created_at",
+                        {"channel": filters.channels, "service_type": filters.service_types,
+                         "segment": filters.segments})
+    return sql_ticket_facts(engine, scope, filters) if df is None else df
+
+
+def _ticket_stmt(engine: Engine) -> Select[Any]:
     times = [epoch_seconds(engine, getattr(Ticket, c)).label(c) for c in TICKET_TIMES]
-    stmt = (
+    return (
         select(
             Ticket.id, Ticket.external_no, Ticket.region_id, Region.area_class, Ticket.channel, Ticket.service_type,
             Customer.segment, Ticket.staff_id, Ticket.team_id, Ticket.customer_id, Ticket.status,
@@ -55,7 +80,11 @@ def ticket_facts(engine: Engine, scope: Scope, filters: Filters) -> pd.DataFrame
         .select_from(Ticket)
         .outerjoin(Customer, Customer.id == Ticket.customer_id)
     )
-    stmt = scoped(stmt, Ticket.region_id, scope, filters, engine)
+
+
+def sql_ticket_facts(engine: Engine, scope: Scope, filters: Filters) -> pd.DataFrame:
+    """:func:`ticket_facts` straight from SQL."""
+    stmt = scoped(_ticket_stmt(engine), Ticket.region_id, scope, filters, engine)
     stmt = stmt.where(Ticket.created_at >= filters.start, Ticket.created_at < filters.end)
     return _frame(engine, _segments(ticket_filters(stmt, filters), filters), TICKET_TIMES)
 
@@ -67,8 +96,15 @@ def contact_facts(engine: Engine, scope: Scope, filters: Filters) -> pd.DataFram
     Columns: id, region_id, area_class, channel, category, segment, customer_id, ticket_id, staff_id, abandoned,
     handle_seconds, outage (bool), queued_at, answered_at, ended_at.
     """
+    df = _from_snapshot(engine, "contact", scope, filters, "queued_at",
+                        {"channel": filters.channels, "category": filters.service_types,
+                         "segment": filters.segments})
+    return sql_contact_facts(engine, scope, filters) if df is None else df
+
+
+def _contact_stmt(engine: Engine) -> Select[Any]:
     times = [epoch_seconds(engine, getattr(Contact, c)).label(c) for c in CONTACT_TIMES]
-    stmt = (
+    return (
         select(
             Contact.id, Contact.region_id, Region.area_class, Contact.channel, Contact.category, Customer.segment,
             Contact.customer_id, Contact.ticket_id, Contact.staff_id, Contact.abandoned, Contact.handle_seconds,
@@ -77,7 +113,11 @@ def contact_facts(engine: Engine, scope: Scope, filters: Filters) -> pd.DataFram
         .select_from(Contact)
         .outerjoin(Customer, Customer.id == Contact.customer_id)
     )
-    stmt = scoped(stmt, Contact.region_id, scope, filters, engine)
+
+
+def sql_contact_facts(engine: Engine, scope: Scope, filters: Filters) -> pd.DataFrame:
+    """:func:`contact_facts` straight from SQL."""
+    stmt = scoped(_contact_stmt(engine), Contact.region_id, scope, filters, engine)
     stmt = stmt.where(Contact.queued_at >= filters.start, Contact.queued_at < filters.end)
     if filters.channels:
         stmt = stmt.where(Contact.channel.in_(filters.channels))
@@ -95,12 +135,19 @@ def response_facts(engine: Engine, scope: Scope, filters: Filters) -> pd.DataFra
     Channel and service-type filters apply to the work order (responses without one, e.g. kiosk, pass only
     when those filters are empty).
     """
+    df = _from_snapshot(engine, "response", scope, filters, "submitted_at",
+                        {"channel": filters.channels, "service_type": filters.service_types,
+                         "segment": filters.segments})
+    return sql_response_facts(engine, scope, filters) if df is None else df
+
+
+def _response_stmt(engine: Engine) -> Select[Any]:
     t_times = [
         epoch_seconds(engine, Ticket.created_at).label("ticket_created_at"),
         epoch_seconds(engine, Ticket.arrived_at).label("arrived_at"),
         epoch_seconds(engine, Ticket.resolved_at).label("resolved_at"),
     ]
-    stmt = (
+    return (
         select(
             Response.id, Response.ticket_id, Response.region_id, Region.area_class,
             Response.channel.label("survey_channel"), Ticket.channel, Ticket.service_type, Customer.segment,
@@ -112,10 +159,14 @@ def response_facts(engine: Engine, scope: Scope, filters: Filters) -> pd.DataFra
         .outerjoin(Ticket, Ticket.id == Response.ticket_id)
         .outerjoin(Customer, Customer.id == Ticket.customer_id)
     )
-    stmt = scoped(stmt, Response.region_id, scope, filters, engine)
+
+
+def sql_response_facts(engine: Engine, scope: Scope, filters: Filters) -> pd.DataFrame:
+    """:func:`response_facts` straight from SQL."""
+    stmt = scoped(_response_stmt(engine), Response.region_id, scope, filters, engine)
     stmt = stmt.where(Response.submitted_at >= filters.start, Response.submitted_at < filters.end)
     stmt = _segments(ticket_filters(stmt, filters), filters)
-    return _frame(engine, stmt, ("submitted_at", "ticket_created_at", "arrived_at", "resolved_at"))
+    return _frame(engine, stmt, RESPONSE_TIMES)
 
 
 def answer_facts(engine: Engine, scope: Scope, filters: Filters) -> pd.DataFrame:
@@ -123,6 +174,19 @@ def answer_facts(engine: Engine, scope: Scope, filters: Filters) -> pd.DataFrame
 
     Columns: response_id, item_key, dimension, value_num.
     """
+    ids = _from_snapshot(engine, "response", scope, filters, "submitted_at",
+                         {"channel": filters.channels, "service_type": filters.service_types,
+                          "segment": filters.segments}, columns=["id"])
+    if ids is not None:
+        table = snapshot.safe_read(engine, "answer", snapshot.months_between(filters.start, filters.end))
+        if table is not None:
+            keep = pc.is_in(table["response_id"], value_set=pa.array(ids["id"].to_numpy(), pa.int64()))
+            return _to_frame(table.filter(keep), ())
+    return sql_answer_facts(engine, scope, filters)
+
+
+def sql_answer_facts(engine: Engine, scope: Scope, filters: Filters) -> pd.DataFrame:
+    """:func:`answer_facts` straight from SQL."""
     inner = response_facts_ids(engine, scope, filters)
     stmt = select(Answer.response_id, Answer.item_key, Answer.dimension, Answer.value_num).where(
         Answer.response_id.in_(inner)
@@ -149,15 +213,156 @@ def follow_up_facts(engine: Engine, scope: Scope, filters: Filters) -> pd.DataFr
     Columns: id, response_id, ticket_id, region_id, area_class, reason, severity, owner_staff_id, status,
     escalation_level, outcome, recovered, recovery_score, proactive, risk_score, created_at, due_at, closed_at.
     """
+    df = _from_snapshot(engine, "follow_up", scope, filters, "created_at", {})
+    return sql_follow_up_facts(engine, scope, filters) if df is None else df
+
+
+def _follow_up_stmt(engine: Engine) -> Select[Any]:
     times = [epoch_seconds(engine, getattr(FollowUp, c)).label(c) for c in FOLLOW_UP_TIMES]
-    stmt = select(
+    return select(
         FollowUp.id, FollowUp.response_id, FollowUp.ticket_id, FollowUp.region_id, Region.area_class,
         FollowUp.reason, FollowUp.severity, FollowUp.owner_staff_id, FollowUp.status, FollowUp.escalation_level,
         FollowUp.outcome, FollowUp.recovered, FollowUp.recovery_score, FollowUp.proactive, FollowUp.risk_score,
         *times,
     ).select_from(FollowUp)
-    stmt = scoped(stmt, FollowUp.region_id, scope, filters, engine)
+
+
+def sql_follow_up_facts(engine: Engine, scope: Scope, filters: Filters) -> pd.DataFrame:
+    """:func:`follow_up_facts` straight from SQL."""
+    stmt = scoped(_follow_up_stmt(engine), FollowUp.region_id, scope, filters, engine)
     stmt = stmt.where(FollowUp.created_at >= filters.start, FollowUp.created_at < filters.end)
     return _frame(engine, stmt, FOLLOW_UP_TIMES)
 
 
+
+
+# --- snapshot: schemas, builders (one month, all regions, from the SQL readers' statements) and the scoped read ---
+
+_TS = pa.timestamp("us", tz="UTC")
+_I, _F, _S, _B = pa.int64(), pa.float64(), pa.string(), pa.bool_()
+
+
+def _schema(*fields: tuple[str, pa.DataType]) -> pa.Schema:
+    return pa.schema(list(fields))
+
+
+SCHEMAS: dict[str, pa.Schema] = {
+    "ticket": _schema(
+        ("id", _I), ("external_no", _S), ("region_id", _I), ("channel", _S), ("service_type", _S), ("segment", _S),
+        ("staff_id", _I), ("team_id", _I), ("customer_id", _I), ("status", _S), ("exception_reason", _S),
+        ("outage", _B), ("reopen_count", _I), ("progress_updates", _I), ("substantiated", _B),
+        *((c, _TS) for c in TICKET_TIMES)),
+    "contact": _schema(
+        ("id", _I), ("region_id", _I), ("channel", _S), ("category", _S), ("segment", _S), ("customer_id", _I),
+        ("ticket_id", _I), ("staff_id", _I), ("abandoned", _B), ("handle_seconds", _F), ("outage", _B),
+        *((c, _TS) for c in CONTACT_TIMES)),
+    "response": _schema(
+        ("id", _I), ("ticket_id", _I), ("region_id", _I), ("survey_channel", _S), ("channel", _S),
+        ("service_type", _S), ("segment", _S), ("staff_id", _I), ("team_id", _I), ("csat", _I), ("nps", _I),
+        ("ces", _I), ("fcr", _B), ("comment", _S), ("survey_key", _S), ("submitted_at", _TS),
+        ("ticket_created_at", _TS), ("arrived_at", _TS), ("resolved_at", _TS), ("progress_updates", _I)),
+    "answer": _schema(("response_id", _I), ("item_key", _S), ("dimension", _S), ("value_num", _F)),
+    "follow_up": _schema(
+        ("id", _I), ("response_id", _I), ("ticket_id", _I), ("region_id", _I), ("reason", _S), ("severity", _S),
+        ("owner_staff_id", _I), ("status", _S), ("escalation_level", _I), ("outcome", _S), ("recovered", _B),
+        ("recovery_score", _I), ("proactive", _B), ("risk_score", _F), *((c, _TS) for c in FOLLOW_UP_TIMES)),
+}
+TIMES: dict[str, tuple[str, ...]] = {"ticket": TICKET_TIMES, "contact": CONTACT_TIMES, "response": RESPONSE_TIMES,
+                                     "answer": (), "follow_up": FOLLOW_UP_TIMES}
+
+
+def _month_builder(kind: str, base: Callable[[Engine], Select[Any]], period: Any, region_fk: Any,
+                   order: Any) -> snapshot.Builder:
+    def build(engine: Engine, start: dt.datetime, end: dt.datetime) -> pa.Table:
+        stmt = base(engine)
+        if region_fk is not None:
+            stmt = stmt.join(Region, Region.id == region_fk)
+        stmt = stmt.where(period >= start, period < end).order_by(order)
+        df = _frame(engine, stmt, TIMES[kind]).drop(columns=["area_class"], errors="ignore")
+        return pa.Table.from_pandas(df, schema=SCHEMAS[kind], preserve_index=False)
+
+    return build
+
+
+def _answer_stmt(engine: Engine) -> Select[Any]:
+    return (select(Answer.response_id, Answer.item_key, Answer.dimension, Answer.value_num)
+            .join(Response, Response.id == Answer.response_id))
+
+
+snapshot.SCHEMAS.update(SCHEMAS)
+snapshot.BUILDERS.update({
+    "ticket": _month_builder("ticket", _ticket_stmt, Ticket.created_at, Ticket.region_id, Ticket.id),
+    "contact": _month_builder("contact", _contact_stmt, Contact.queued_at, Contact.region_id, Contact.id),
+    "response": _month_builder("response", _response_stmt, Response.submitted_at, Response.region_id, Response.id),
+    "answer": _month_builder("answer", _answer_stmt, Response.submitted_at, None, Answer.id),
+    "follow_up": _month_builder("follow_up", _follow_up_stmt, FollowUp.created_at, FollowUp.region_id,
+                                FollowUp.id),
+})
+
+
+def scope_regions(engine: Engine, scope: Scope, filters: Filters | None) -> pd.DataFrame:
+    """The regions (id, area_class) a read within ``scope`` and ``filters`` may return rows of, resolved in SQL
+    exactly as :func:`data.repositories.core.scoped` does (path prefix bound, region narrowing, area classes)."""
+    stmt = select(Region.id, Region.area_class).where(Region.path.startswith(scope.path, autoescape=True))
+    if filters is not None:
+        if filters.region_id is not None:
+            sub = select(Region.path).where(Region.id == filters.region_id).scalar_subquery()
+            stmt = stmt.where(func.substr(Region.path, 1, func.length(sub)) == sub)
+        if filters.area_classes:
+            stmt = stmt.where(Region.area_class.in_(filters.area_classes))
+    with engine.connect() as conn:
+        rows = conn.execute(stmt.order_by(Region.id)).all()
+    return pd.DataFrame({"id": np.array([r[0] for r in rows], dtype="int64"),
+                         "area_class": [r[1] for r in rows]})
+
+
+def _from_snapshot(engine: Engine, kind: str, scope: Scope, filters: Filters, period: str,
+                   narrow: dict[str, tuple[str, ...]], columns: list[str] | None = None) -> pd.DataFrame | None:
+    """Rows of ``kind`` from the snapshot within scope, period and filters, or None when the snapshot is off."""
+    if not snapshot.enabled():
+        return None
+    needed = None if columns is None else list(dict.fromkeys(
+        [*columns, "region_id", period, *(c for c, v in narrow.items() if v)]))
+    table = snapshot.safe_read(engine, kind, snapshot.months_between(filters.start, filters.end), needed)
+    if table is None:
+        return None
+    reg, everything = scope_regions(engine, scope, filters), _all_regions(engine)
+    keep = pc.and_(pc.greater_equal(table[period], pa.scalar(_aware(filters.start), _TS)),
+                   pc.less(table[period], pa.scalar(_aware(filters.end), _TS)))
+    if len(reg) < everything:  # the scope (and region filter) leaves regions out: keep only its regions' rows
+        keep = pc.and_(keep, pc.is_in(table["region_id"], value_set=pa.array(reg["id"].to_numpy(), pa.int64())))
+    for col, values in narrow.items():
+        if values:
+            keep = pc.and_(keep, pc.is_in(table[col], value_set=pa.array(list(values), pa.string())))
+    table = table.filter(pc.fill_null(keep, False))
+    if columns is not None:
+        return _to_frame(table.select(columns), TIMES[kind])
+    pos = np.searchsorted(reg["id"].to_numpy(), table["region_id"].to_numpy())
+    area = pa.array(reg["area_class"].tolist(), pa.string()).take(pa.array(pos, pa.int64()))
+    table = table.add_column(table.schema.get_field_index("region_id") + 1, "area_class", area)
+    return _to_frame(table, TIMES[kind])
+
+
+def _all_regions(engine: Engine) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(select(func.count()).select_from(Region)).scalar_one())
+
+
+def _aware(value: dt.datetime) -> dt.datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
+
+
+def _to_frame(table: pa.Table, times: tuple[str, ...]) -> pd.DataFrame:
+    """A DataFrame with the dtypes :func:`_frame` gives the same rows (``from_records`` inference + conversions)."""
+    df = table.to_pandas()
+    n = len(df)
+    for name in df.columns:
+        if name in OPTIONAL_IDS:
+            df[name] = df[name].astype("Int64")
+        elif name in FLAGS:
+            df[name] = df[name].astype(bool)
+        elif name in times:
+            continue
+        elif n == 0 or table[name].null_count == n:  # from_records: object when nothing is known
+            df[name] = pd.Series([None] * n, dtype=object, index=df.index)
+    return df
