@@ -28,7 +28,7 @@ import pandas as pd
 from metrics import registry
 from metrics.businesstime import WorkCalendar, working_minutes
 from metrics.kpis import SLA_INTERVALS
-from metrics.rollup import from_sums
+from metrics.rollup import sums_table
 
 __all__ = ["RowCache", "KpiCube", "kpi_cube", "FAST_KPIS"]
 
@@ -96,7 +96,7 @@ class RowCache:
         if col not in self.df.columns:
             return np.zeros(len(self.df), np.int64), np.array([default], dtype=object)
         codes, uniques = self.codes(col)
-        return codes, pd.Series(uniques, dtype=object).fillna(default).to_numpy(dtype=object)
+        return codes, np.array([default if pd.isna(u) else u for u in uniques], dtype=object)
 
     def codes(self, col: str) -> tuple[np.ndarray, pd.Index]:
         """Group codes in sorted key order (a missing key last), as ``groupby(sort=True, dropna=False)`` orders."""
@@ -509,10 +509,15 @@ class KpiCube:
 
     def at(self, by: Sequence[str]) -> pd.DataFrame:
         """``rollup(compute(kpi, rows, by=grain), kpi, by)`` from the cell sums."""
+        t = self.table(by)
+        return pd.DataFrame(t, index=pd.RangeIndex(len(t["value"])))
+
+    def table(self, by: Sequence[str]) -> dict[str, Any]:
+        """The columns of :meth:`at` as arrays (no frame built)."""
         by = list(by)
         pos = [self.grain.index(b) for b in by]
         if not by:
-            return from_sums({k: np.array([v.sum()]) for k, v in self.sums.items()}, self.kpi, [])
+            return sums_table({k: np.array([v.sum()]) for k, v in self.sums.items()}, self.kpi, [])
         comps = [self.cell_codes[i] for i in pos]
         dims = [len(self.uniques[i]) for i in pos]
         flat = np.ravel_multi_index(comps, dims) if len(comps) > 1 else comps[0]
@@ -524,7 +529,7 @@ class KpiCube:
             data[b] = u.take(codes).array if len(codes) else pd.array([], dtype=u.dtype)
         for k, v in self.sums.items():
             data[k] = np.bincount(inv, weights=v, minlength=len(keys)) if len(keys) else np.zeros(0)
-        return from_sums(data, self.kpi, by)
+        return sums_table(data, self.kpi, by)
 
 
 def kpi_cube(kpi: str, cache: RowCache, grain: Sequence[str], params: Mapping[str, Any]) -> KpiCube | None:

@@ -297,6 +297,34 @@ class _Cube:
             return rollup(self.fine, self.kpi, list(by))
         return compute(self.kpi, self.frame, by=list(by), **self.params)
 
+    def table(self, by: Sequence[str]) -> dict[str, Any]:
+        """:meth:`at` as a mapping of column arrays (the fast cube builds no frame)."""
+        if self.fast is not None:
+            return self.fast.table(list(by))
+        df = self.at(by)
+        return {c: df[c].array for c in df.columns}
+
+
+def _stack(tables: Sequence[Mapping[str, Any]], cols: Sequence[str]) -> pd.DataFrame:
+    """One frame of ``cols`` from several result tables, as ``pd.concat`` of their frames would give it (a column
+    missing from a table is left out of that table, like the missing values concat fills in)."""
+    cols = [c for c in cols if any(c in t for t in tables)]
+    data: dict[str, Any] = {}
+    n = sum(len(t["value"]) for t in tables)
+    for c in cols:
+        parts = [t[c] for t in tables if c in t]
+        if len(parts) == len(tables) and all(type(p) is type(parts[0]) and p.dtype == parts[0].dtype
+                                             for p in parts):
+            data[c] = np.concatenate(parts) if isinstance(parts[0], np.ndarray) else \
+                type(parts[0])._concat_same_type(parts)
+        else:  # mixed dtypes / a missing column: pandas' own rules
+            data[c] = pd.concat([pd.DataFrame({c: t[c]}) if c in t else
+                                 pd.DataFrame(index=pd.RangeIndex(len(t["value"]))) for t in tables],
+                                ignore_index=True)[c].array
+        if isinstance(data[c], pd.arrays.NumpyExtensionArray):  # keep object columns object (no re-inference)
+            data[c] = pd.Series(data[c].to_numpy(), dtype=data[c].dtype.numpy_dtype, index=pd.RangeIndex(n))
+    return pd.DataFrame(data, index=pd.RangeIndex(n))
+
 
 def _cubes(frames: Frames, kpis: Sequence[str], by: Sequence[str], calendar: WorkCalendar,
            with_day: bool) -> dict[str, _Cube]:
@@ -316,7 +344,7 @@ def _cubes(frames: Frames, kpis: Sequence[str], by: Sequence[str], calendar: Wor
     return out
 
 
-def _compare_cells(cur: Mapping[str, pd.DataFrame], prev: Mapping[str, pd.DataFrame], by: Sequence[str],
+def _compare_cells(cur: Mapping[str, Mapping[str, Any]], prev: Mapping[str, Mapping[str, Any]], by: Sequence[str],
                    adjust: str, family: str = "kpi") -> pd.DataFrame:
     """Compare every KPI's cells (one compare() call per KPI kind, the KPI being a group column); p-values
     adjusted with ``adjust`` across the cells of each KPI (``family="kpi"``) or across all rows (``"all"``)."""
@@ -324,20 +352,31 @@ def _compare_cells(cur: Mapping[str, pd.DataFrame], prev: Mapping[str, pd.DataFr
     kinds: dict[str, list[str]] = {}
     for k in cur:
         kinds.setdefault(registry.get(k).kind, []).append(k)
-    for kind_kpis in kinds.values():
-        c = pd.concat([cur[k] for k in kind_kpis], ignore_index=True)
-        p = pd.concat([prev[k] for k in kind_kpis if k in prev] or [c.iloc[0:0]], ignore_index=True)
+    for kind, kind_kpis in kinds.items():
+        # only the columns compare() reads (concatenating every KPI's extras would only be thrown away)
+        need = ["kpi", *by, "value", "n", *_COMPARE_EXTRAS.get(kind, ())]
+        c = _stack([cur[k] for k in kind_kpis], need)
+        prev_tables = [prev[k] for k in kind_kpis if k in prev]
+        p = _stack(prev_tables, need) if prev_tables else c.iloc[0:0]
         parts.append(compare(c, p, kpi=kind_kpis[0], by=["kpi", *by], adjust="none"))
     out = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["kpi", *by, "pvalue"])
-    out["pvalue_adj"] = np.nan
+    pv = out["pvalue"].to_numpy(float)
     if family == "all":
-        out["pvalue_adj"] = adjust_pvalues(out["pvalue"].to_numpy(float), adjust)
+        adj = np.asarray(adjust_pvalues(pv, adjust), float)
     else:
-        for _k, idx in out.groupby("kpi", sort=False).groups.items():  # per KPI (~20), not per row
-            out.loc[idx, "pvalue_adj"] = adjust_pvalues(out.loc[idx, "pvalue"].to_numpy(float), adjust)
+        adj = np.full(len(out), np.nan)
+        codes, _ = pd.factorize(out["kpi"])
+        for g in range(int(codes.max(initial=-1)) + 1):  # per KPI (~20), not per row
+            at = np.flatnonzero(codes == g)
+            adj[at] = adjust_pvalues(pv[at], adjust)
+    out["pvalue_adj"] = adj
     out["significant"] = np.nan_to_num(out["pvalue_adj"].to_numpy(float), nan=1.0) < 0.05
     out["adjust"] = adjust
     return out
+
+
+_COMPARE_EXTRAS = {"proportion": ("successes",), "mean": ("sd",), "nps": ("promoters", "detractors"),
+                   "rate": ("events", "exposure")}
 
 
 def _chart_rows(series: str, kpi: str | None, days: pd.DatetimeIndex, values: pd.Series, n: pd.Series,
@@ -399,10 +438,12 @@ def _trend(frames: Frames, cubes: Mapping[str, _Cube], kpis: Sequence[str], tz: 
     for k in kpis:
         if k not in cubes or "day" not in cubes[k].frame.columns:
             continue
-        r = cubes[k].at(["day"]).set_index("day")
+        r = cubes[k].table(["day"])
+        idx = pd.Index(r["day"], name="day")
         kind = registry.get(k).kind
-        succ = r["successes"] if kind == "proportion" and "successes" in r.columns else None
-        parts.append(_chart_rows(k, k, days, r["value"], r["n"], succ, laney_min_n))
+        succ = pd.Series(r["successes"], index=idx) if kind == "proportion" and "successes" in r else None
+        parts.append(_chart_rows(k, k, days, pd.Series(r["value"], index=idx), pd.Series(r["n"], index=idx), succ,
+                                 laney_min_n))
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
 
 
@@ -438,27 +479,29 @@ def overview_pack(
     by = tuple(by)
     cubes = _cubes(cur, kpis, by, calendar, with_day=True)
     cubes_prev = _cubes(prev, kpis, by, calendar, with_day=False) if prev is not None else {}
-    head = {k: c.at([]) for k, c in cubes.items()}
-    head_prev = {k: c.at([]) for k, c in cubes_prev.items()}
+    head = {k: c.table([]) for k, c in cubes.items()}
+    head_prev = {k: c.table([]) for k, c in cubes_prev.items()}
     comparison = _compare_cells(head, head_prev, [], headline_adjust, family="all")
     comparison = comparison.set_index("kpi").reindex(list(head)).reset_index()
     headline: dict[str, MetricResult] = {}
-    for k, h in head.items():  # one row per KPI (~20), not per data row
-        row = h.iloc[0]
-        crow = comparison.loc[comparison["kpi"] == k].iloc[0]
+    crows = {c: comparison[c].to_numpy(dtype=object) for c in
+             ("value_previous", "n_previous", "diff", "diff_low", "diff_high", "pvalue", "pvalue_adj", "significant",
+              "method")}
+    for i, (k, h) in enumerate(head.items()):  # one row per KPI (~20), not per data row
+        row = {c: v[0] for c, v in h.items()}
         extra = {c: _py(v) for c, v in row.items() if c not in
                  ("kpi", "value", "n", "ci_low", "ci_high", "target", "status", "unit")}
-        extra.update({"previous": _py(crow["value_previous"]), "n_previous": _py(crow["n_previous"]),
-                      "diff": _py(crow["diff"]), "diff_low": _py(crow["diff_low"]),
-                      "diff_high": _py(crow["diff_high"]), "pvalue": _py(crow["pvalue"]),
-                      "pvalue_adj": _py(crow["pvalue_adj"]), "significant": bool(crow["significant"]),
-                      "compare_method": crow["method"]})
+        extra.update({"previous": _py(crows["value_previous"][i]), "n_previous": _py(crows["n_previous"][i]),
+                      "diff": _py(crows["diff"][i]), "diff_low": _py(crows["diff_low"][i]),
+                      "diff_high": _py(crows["diff_high"][i]), "pvalue": _py(crows["pvalue"][i]),
+                      "pvalue_adj": _py(crows["pvalue_adj"][i]), "significant": bool(crows["significant"][i]),
+                      "compare_method": crows["method"][i]})
         headline[k] = MetricResult(kpi=k, value=float(row["value"]), n=int(row["n"]), ci_low=float(row["ci_low"]),
                                    ci_high=float(row["ci_high"]), target=float(row["target"]),
                                    status=row["status"], unit=row["unit"], extra=MappingProxyType(extra))
     cell_kpis = [k for k, c in cubes.items() if _supports(k, by) and all(b in c.frame.columns for b in by)]
-    cells = {k: cubes[k].at(by) for k in cell_kpis}
-    cells_prev = {k: cubes_prev[k].at(by) for k in cell_kpis if k in cubes_prev}
+    cells = {k: cubes[k].table(by) for k in cell_kpis}
+    cells_prev = {k: cubes_prev[k].table(by) for k in cell_kpis if k in cubes_prev}
     breakdown = _breakdown(cells, cells_prev, by, cell_adjust)
     trend = _trend(cur, cubes, trend_kpis, calendar.tz, laney_min_n)
     ooc = trend.loc[trend["signal"]].reset_index(drop=True) if len(trend) else trend
@@ -472,12 +515,11 @@ def overview_pack(
                         MappingProxyType(notes))
 
 
-def _breakdown(cells: Mapping[str, pd.DataFrame], prev: Mapping[str, pd.DataFrame] | None, by: Sequence[str],
-               adjust: str) -> pd.DataFrame:
+def _breakdown(cells: Mapping[str, Mapping[str, Any]], prev: Mapping[str, Mapping[str, Any]] | None,
+               by: Sequence[str], adjust: str) -> pd.DataFrame:
     if not cells:
         return pd.DataFrame(columns=["kpi", *by, "value", "n", "ci_low", "ci_high", "target", "status"])
-    base = pd.concat([c[[*by, "value", "n", "ci_low", "ci_high", "target", "status", "kpi"]] for c in cells.values()],
-                     ignore_index=True)
+    base = _stack(list(cells.values()), [*by, "value", "n", "ci_low", "ci_high", "target", "status", "kpi"])
     cmp = _compare_cells(cells, prev or {}, by, adjust)
     keep = ["kpi", *by, "value_previous", "n_previous", "diff", "diff_low", "diff_high", "pvalue", "pvalue_adj",
             "significant"]

@@ -28,7 +28,7 @@ from metrics import registry
 from metrics.intervals import mean_interval_from_stats, nps_interval, wilson_interval
 from metrics.registry import status_of
 
-__all__ = ["rollup", "from_sums", "ROLLABLE_KINDS"]
+__all__ = ["rollup", "from_sums", "sums_table", "ROLLABLE_KINDS"]
 
 ROLLABLE_KINDS = ("proportion", "mean", "nps")
 _SUM_PREFIXES = ("n_", "sum_", "csat_", "successes")
@@ -98,6 +98,21 @@ def from_sums(
     the ``by`` columns (one row per group, in order), ``n`` and the summable columns of the KPI's ``compute`` result
     in its order (for means ``__sx`` = Σx and ``__sxx`` = Σx² instead of ``value`` / ``sd``). Used by
     :func:`rollup` and by :mod:`metrics.cube`; builds the result frame once from arrays."""
+    cols = sums_table(out, kpi, by, target=target, min_n=min_n, level=level)
+    return pd.DataFrame(cols, index=pd.RangeIndex(len(cols["value"])))
+
+
+def sums_table(
+    out: pd.DataFrame | Mapping[str, Any],
+    kpi: str,
+    by: Sequence[str] = (),
+    *,
+    target: float | None = None,
+    min_n: int | None = None,
+    level: float = 0.95,
+) -> dict[str, Any]:
+    """The columns of :func:`from_sums` (in order) as arrays of the dtypes the frame would give them, without
+    building the frame (the overview stacks many KPIs' columns and builds one frame)."""
     k = registry.get(kpi)
     by = list(by)
     cols = {c: (out[c].array if isinstance(out, pd.DataFrame) and c in by else out[c]) for c in out.keys()} \
@@ -135,12 +150,26 @@ def from_sums(
     data.update(sums)
     data.update(extra)
     data.update(_derived_cols(data, kpi))
-    return pd.DataFrame(data, index=pd.RangeIndex(nrows))
+    for c in ("status", "semantics"):
+        if c in data:
+            data[c] = _infer(data[c])
+    return data
+
+
+def _infer(values: np.ndarray) -> Any:
+    """An object / text numpy column with the dtype a DataFrame column built from it gets."""
+    return pd.Series(values, copy=False).array
+
+
+_CONST: dict[Any, Any] = {}
 
 
 def _const(value: Any, n: int) -> Any:
     """A constant column as ``frame[col] = value`` makes it (the default string dtype for text)."""
-    return pd.Series(value, index=pd.RangeIndex(n)).array
+    one = _CONST.get(value)
+    if one is None:
+        one = _CONST[value] = pd.Series([value]).array
+    return one.take(np.zeros(n, dtype=np.intp))
 
 
 def _derived_cols(out: Mapping[str, Any], kpi: str) -> dict[str, Any]:
