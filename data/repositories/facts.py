@@ -278,10 +278,32 @@ def _month_builder(kind: str, base: Callable[[Engine], Select[Any]], period: Any
         if region_fk is not None:
             stmt = stmt.join(Region, Region.id == region_fk)
         stmt = stmt.where(period >= start, period < end).order_by(order)
-        df = _frame(engine, stmt, TIMES[kind]).drop(columns=["area_class"], errors="ignore")
-        return pa.Table.from_pandas(df, schema=SCHEMAS[kind], preserve_index=False)
+        return _arrow(engine, stmt, SCHEMAS[kind])
 
     return build
+
+
+def _arrow(engine: Engine, stmt: Select[Any], schema: pa.Schema) -> pa.Table:
+    """The rows of ``stmt`` as an Arrow table of ``schema``, column by column from the DBAPI cursor's tuples (no
+    per-row Python objects beyond the driver's; the values are the ones :func:`_frame` converts)."""
+    with engine.connect() as conn:
+        result = conn.execute(stmt)
+        names = list(result.keys())
+        rows = result.cursor.fetchall() if result.cursor is not None else []
+    cols = dict(zip(names, zip(*rows, strict=True), strict=False)) if rows else {n: () for n in names}
+    arrays = []
+    for field in schema:
+        values = list(cols[field.name])
+        if pa.types.is_timestamp(field.type):
+            arr = pa.array(values, pa.int64()).cast(pa.timestamp("s")).cast(field.type)
+        elif pa.types.is_boolean(field.type) and field.name in FLAGS:
+            arr = pa.array([bool(v) for v in values], pa.bool_())  # as _frame's astype(bool)
+        elif pa.types.is_boolean(field.type):
+            arr = pa.array(values).cast(pa.bool_())  # SQLite gives 0/1, PostgreSQL True/False
+        else:
+            arr = pa.array(values, field.type)
+        arrays.append(arr)
+    return pa.Table.from_arrays(arrays, schema=schema)
 
 
 def _answer_stmt(engine: Engine) -> Select[Any]:
