@@ -350,3 +350,10 @@ def headline_line(state: FilterState) -> str:
 
 def caption(state: FilterState) -> None:
     st.markdown(f"**{headline_line(state)}**")
+
+
+# Warm the metrics stack (pandas/scipy/KPI functions) and the manager views while the login page is on screen, not
+# after the user signs in (the first signed-in run registers every page and would import them then).
+import dashboard.datasets  # noqa: E402, F401, I001
+import dashboard.views.overview  # noqa: E402, F401, I001
+import dashboard.views.satisfaction  # noqa: E402, F401, I001
