@@ -128,18 +128,14 @@ def compare(
             method = "none (percentile: bootstrap the raw rows)"
     p = np.asarray(p, float)
     p_adj = adjust_pvalues(p, adjust)
-    out = m[cols].copy() if cols else pd.DataFrame(index=m.index)
-    out["value_current"] = v1
-    out["value_previous"] = v2
-    out["n_current"] = m["n_c"].astype("Int64").to_numpy()
-    out["n_previous"] = m["n_p"].astype("Int64").to_numpy()
-    out["diff"] = diff
-    out["diff_low"] = np.asarray(low, float)
-    out["diff_high"] = np.asarray(high, float)
-    out["pvalue"] = p
-    out["pvalue_adj"] = p_adj
-    out["significant"] = np.nan_to_num(p_adj, nan=1.0) < alpha
-    out["method"] = method
-    out["adjust"] = adjust
+    data = {c: m[c] for c in cols}
+    data.update({
+        "value_current": v1, "value_previous": v2,
+        "n_current": m["n_c"].astype("Int64").to_numpy(), "n_previous": m["n_p"].astype("Int64").to_numpy(),
+        "diff": diff, "diff_low": np.asarray(low, float), "diff_high": np.asarray(high, float), "pvalue": p,
+        "pvalue_adj": p_adj, "significant": np.nan_to_num(p_adj, nan=1.0) < alpha, "method": method,
+        "adjust": adjust,
+    })
+    out = pd.DataFrame(data, index=m.index)  # one frame, not a column insert per statistic
     return out.reset_index(drop=True)
 

@@ -53,9 +53,23 @@ class RowCache:
     def _get(self, key: Any, make: Callable[[], Any]) -> Any:
         if key not in self.arrays:
             p = self.parent
-            if p is not None and key in p.arrays:
+            if p is not None and key in p.arrays and key[0] != "fcr_order":
                 v = p.arrays[key]
                 self.arrays[key] = (v[0].take(self.rows), v[1]) if key[0] == "codes" else v.take(self.rows)
+            else:
+                self.arrays[key] = make()
+        return self.arrays[key]
+
+    def row_order(self, key: Any, make: Callable[[], np.ndarray]) -> np.ndarray:
+        """Row positions in a sorted order over a row-wise selection: a filtered cache keeps its rows' positions
+        in the parent's order (no new sort), since the order and the selection are per row."""
+        if key not in self.arrays:
+            p = self.parent
+            if p is not None and key in p.arrays:
+                inv = np.full(len(p.df), -1, dtype=np.int64)
+                inv[self.rows] = np.arange(len(self.rows))
+                o = inv[p.arrays[key]]
+                self.arrays[key] = o[o >= 0]
             else:
                 self.arrays[key] = make()
         return self.arrays[key]
@@ -311,18 +325,9 @@ def _fcr_system(c: RowCache, p: Mapping[str, Any]) -> Parts:
     outage = c.notna("outage_event_id") if c.has("outage_event_id") else np.zeros(n, bool)
     cust_ok = c.notna("customer_id")
     pool = ~outage & cust_ok & has_t
-    # the rank of each pool row in (customer, category, time) order, stable; same group = same (customer, category)
-    order_cache: dict[str, np.ndarray] = {}
-
-    def order_part(name: str) -> Callable[[], np.ndarray]:
-        def make() -> np.ndarray:
-            if not order_cache:
-                order_cache["rank"], order_cache["group"] = _fcr_order(c, pool)
-            return order_cache[name]
-        return make
-    rank, group = c._get(("fcr_rank",), order_part("rank")), c._get(("fcr_group",), order_part("group"))
-    idx = np.flatnonzero(pool)
-    order = idx[np.argsort(rank[idx], kind="stable")]
+    # pool rows in (customer, category, time) order, stable; same group = same (customer, category)
+    group = c._get(("fcr_group",), lambda: _fcr_group(c))
+    order = c.row_order(("fcr_order",), lambda: _fcr_order(c, pool, group))
     window = days * 86_400 * 10**9
     repeat = np.zeros(n, bool)
     if len(order) > 1:
@@ -351,17 +356,17 @@ def _fcr_system(c: RowCache, p: Mapping[str, Any]) -> Parts:
     })
 
 
-def _fcr_order(c: RowCache, pool: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Rank of each row in (customer, category, time) order (pool rows; others last) and its group id."""
+def _fcr_group(c: RowCache) -> np.ndarray:
+    """An id per (customer, category), missing values included (as ``groupby(dropna=False)``)."""
     cust, _ = c.codes("customer_id")
     cat, _ = c.codes("category")
-    t = c.ts("queued_at")
-    group = cust * (int(cat.max(initial=0)) + 1) + cat
-    keyed = np.where(pool, 0, 1)
-    order = np.lexsort((t, group, keyed))
-    rank = np.empty(len(order), np.int64)
-    rank[order] = np.arange(len(order))
-    return rank, group
+    return cust * (int(cat.max(initial=0)) + 1) + cat
+
+
+def _fcr_order(c: RowCache, pool: np.ndarray, group: np.ndarray) -> np.ndarray:
+    """Positions of the pool rows sorted by (customer, category, time), ties in row order (a stable sort)."""
+    idx = np.flatnonzero(pool)
+    return idx[np.lexsort((c.ts("queued_at")[idx], group[idx]))]
 
 
 def _calls(c: RowCache, p: Mapping[str, Any], allowed: set[str]) -> tuple[np.ndarray | None, dict[str, np.ndarray]]:

@@ -381,36 +381,32 @@ _COMPARE_EXTRAS = {"proportion": ("successes",), "mean": ("sd",), "nps": ("promo
 
 def _chart_rows(series: str, kpi: str | None, days: pd.DatetimeIndex, values: pd.Series, n: pd.Series,
                 successes: pd.Series | None, laney_min_n: float) -> pd.DataFrame:
-    v = values.reindex(days)
+    value = values.reindex(days).to_numpy(float)
     nn = n.reindex(days).fillna(0)
-    frame = pd.DataFrame({"day": days, "series": series, "kpi": kpi, "value": v.to_numpy(float),
-                          "n": nn.to_numpy(np.int64)})
     if successes is not None:
         x = successes.reindex(days).fillna(0).to_numpy(float)
         m = nn.to_numpy(float)
         use_laney = bool(np.nanmean(np.where(m > 0, m, np.nan)) >= laney_min_n) if (m > 0).any() else False
         ch = (laney_p_chart if use_laney else p_chart)(x, m)
-        frame["value"] = ch.values
+        value = ch.values
         lcl, ucl = ch.lcl, ch.ucl
         beyond, run = ch.beyond, ch.run
     else:
-        ok = np.isfinite(frame["value"].to_numpy(float))
-        ch = xmr_chart(frame["value"].to_numpy(float)[ok])
-        lcl = np.full(len(frame), np.nan)
-        ucl = np.full(len(frame), np.nan)
-        beyond = np.zeros(len(frame), bool)
-        run = np.zeros(len(frame), bool)
+        ok = np.isfinite(value)
+        ch = xmr_chart(value[ok])
+        lcl = np.full(len(days), np.nan)
+        ucl = np.full(len(days), np.nan)
+        beyond = np.zeros(len(days), bool)
+        run = np.zeros(len(days), bool)
         lcl[ok], ucl[ok], beyond[ok], run[ok] = ch.lcl, ch.ucl, ch.beyond, ch.run
-    frame["center"] = ch.center
-    frame["lcl"] = lcl
-    frame["ucl"] = ucl
-    frame["beyond"] = beyond
-    frame["run"] = run
-    frame["signal"] = frame["beyond"] | frame["run"]
-    frame["chart"] = ch.kind
-    frame["direction"] = np.where(frame["value"] > frame["ucl"], "high",
-                                  np.where(frame["value"] < frame["lcl"], "low", None))
-    return frame
+    vv = np.asarray(value, float)
+    with np.errstate(invalid="ignore"):
+        direction = np.where(vv > np.asarray(ucl, float), "high", np.where(vv < np.asarray(lcl, float), "low", None))
+    # one frame from arrays (the same columns and dtypes as inserting them one by one)
+    return pd.DataFrame({"day": days, "series": series, "kpi": kpi, "value": value,
+                         "n": nn.to_numpy(np.int64), "center": ch.center, "lcl": lcl, "ucl": ucl, "beyond": beyond,
+                         "run": run, "signal": np.asarray(beyond, bool) | np.asarray(run, bool), "chart": ch.kind,
+                         "direction": direction})
 
 
 def _days(frames: Frames, tz: str) -> pd.DatetimeIndex:
