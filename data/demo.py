@@ -31,12 +31,14 @@ import io
 import json
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 from sqlalchemy import Engine, text
 
 from data import reference, snapshot
@@ -1096,7 +1098,7 @@ def _rows(df: pd.DataFrame, cols: list[str]) -> list[tuple[Any, ...]]:
     return list(zip(*(_column_values(df[c]) for c in cols), strict=False))
 
 
-def _sqlite_load(engine: Engine, world: World) -> None:
+def _sqlite_load(engine: Engine, world: World, tokens: Sequence[tuple[str, str, str]] = ()) -> None:
     raw = engine.raw_connection()
     try:
         dbapi = raw.driver_connection
@@ -1123,6 +1125,7 @@ def _sqlite_load(engine: Engine, world: World) -> None:
                     for _name, idx_sql in indexes:
                         cur.execute(idx_sql)
             cur.execute(snapshot.INVALIDATE_SQL)  # same transaction: every fact snapshot partition goes stale
+            cur.executemany(snapshot.PLAN_SQL.format("?"), tokens)  # ... except those written from `world`
             dbapi.commit()
         except BaseException:
             dbapi.rollback()
@@ -1135,7 +1138,7 @@ def _sqlite_load(engine: Engine, world: World) -> None:
         raw.close()
 
 
-def _pg_load(engine: Engine, world: World) -> None:
+def _pg_load(engine: Engine, world: World, tokens: Sequence[tuple[str, str, str]] = ()) -> None:
     raw = engine.raw_connection()
     try:
         dbapi = raw.driver_connection
@@ -1162,6 +1165,7 @@ def _pg_load(engine: Engine, world: World) -> None:
                 cur.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
                             f"GREATEST((SELECT COALESCE(MAX(id), 0) FROM \"{table}\"), 1))")
             cur.execute(snapshot.INVALIDATE_SQL)  # same transaction: every fact snapshot partition goes stale
+            cur.executemany(snapshot.PLAN_SQL.format("%s"), tokens)  # ... except those written from `world`
         dbapi.commit()
         with dbapi.cursor() as cur:
             dbapi.autocommit = True
@@ -1193,10 +1197,13 @@ def groundtruth_path(engine: Engine) -> Path:
 def load(engine: Engine, world: World, truth_path: Path | None = None) -> Path:
     """Bulk insert ``world`` into an empty demo database in one transaction, ANALYZE, and write the ground truth.
     Returns the ground-truth path."""
+    facts = _fact_tables(world) if snapshot.enabled() else {}
+    tokens = snapshot.plan({kind: months for kind, (_t, months) in facts.items()})
     if engine.url.get_backend_name() == "sqlite":
-        _sqlite_load(engine, world)
+        _sqlite_load(engine, world, tokens)
     else:
-        _pg_load(engine, world)
+        _pg_load(engine, world, tokens)
+    _write_snapshot(engine, facts, tokens)
     path = truth_path or groundtruth_path(engine)
     path.write_text(json.dumps(world.truth, ensure_ascii=False, indent=2, default=_json_default), encoding="utf-8")
     return path
@@ -1320,3 +1327,86 @@ def _warm_snapshot(engine: Engine) -> float:
         except OSError as exc:
             logging.getLogger(__name__).warning("fact snapshot not built: %s", exc)
     return time.perf_counter() - t0
+
+
+# --- the fact snapshot, straight from the world's frames ----------------------------------------------------------
+
+
+def _fact_tables(world: World) -> dict[str, tuple[pa.Table, np.ndarray]]:
+    """Each fact kind's stored columns (data.snapshot) from the world's frames, with each row's month: the same
+    values the SQL readers give for these rows (tests compare the two on the demo world)."""
+    segment = world.customer.set_index("id")["segment"]
+    t = world.ticket
+    tickets = pd.DataFrame({
+        "id": t["id"], "external_no": t["external_no"], "region_id": t["region_id"], "channel": t["channel"],
+        "service_type": t["service_type"], "segment": t["customer_id"].map(segment), "staff_id": t["staff_id"],
+        "team_id": t["team_id"], "customer_id": t["customer_id"], "status": t["status"],
+        "exception_reason": t["exception_reason"], "outage": t["outage_event_id"].notna(),
+        "reopen_count": t["reopen_count"], "progress_updates": t["progress_updates"],
+        "substantiated": t["substantiated"], **{c: t[c] for c in (
+            "created_at", "first_response_at", "arrived_at", "resolved_at", "closed_at")}})
+    c = world.contact
+    contacts = pd.DataFrame({
+        "id": c["id"], "region_id": c["region_id"], "channel": c["channel"], "category": c["category"],
+        "segment": c["customer_id"].map(segment), "customer_id": c["customer_id"], "ticket_id": c["ticket_id"],
+        "staff_id": c["staff_id"], "abandoned": c["abandoned"], "handle_seconds": c["handle_seconds"],
+        "outage": c["outage_event_id"].notna(), "queued_at": c["queued_at"], "answered_at": c["answered_at"],
+        "ended_at": c["ended_at"]})
+    r = world.response
+    tk = t.set_index("id").reindex(r["ticket_id"].to_numpy())
+    responses = pd.DataFrame({
+        "id": r["id"].to_numpy(), "ticket_id": r["ticket_id"].to_numpy(), "region_id": r["region_id"].to_numpy(),
+        "survey_channel": r["channel"].to_numpy(), "channel": tk["channel"].to_numpy(),
+        "service_type": tk["service_type"].to_numpy(),
+        "segment": tk["customer_id"].map(segment).to_numpy(), "staff_id": tk["staff_id"].to_numpy(),
+        "team_id": tk["team_id"].to_numpy(), "csat": r["csat"].to_numpy(), "nps": r["nps"].to_numpy(),
+        "ces": r["ces"].to_numpy(), "fcr": r["fcr"].to_numpy(), "comment": r["comment"].to_numpy(),
+        "survey_key": r["survey_key"].to_numpy(), "submitted_at": r["submitted_at"].to_numpy(),
+        "ticket_created_at": tk["created_at"].to_numpy(), "arrived_at": tk["arrived_at"].to_numpy(),
+        "resolved_at": tk["resolved_at"].to_numpy(), "progress_updates": tk["progress_updates"].to_numpy()})
+    a = world.answer
+    submitted = r.set_index("id")["submitted_at"]
+    answers = pd.DataFrame({"response_id": a["response_id"], "item_key": a["item_key"], "dimension": a["dimension"],
+                            "value_num": a["value_num"]})
+    f = world.follow_up
+    follow_ups = f[["id", "response_id", "ticket_id", "region_id", "reason", "severity", "owner_staff_id", "status",
+                    "escalation_level", "outcome", "recovered", "recovery_score", "proactive", "risk_score",
+                    "created_at", "due_at", "closed_at"]]
+    out = {}
+    for kind, df, order, when in (
+            ("ticket", tickets, t["id"], t["created_at"]), ("contact", contacts, c["id"], c["queued_at"]),
+            ("response", responses, r["id"], r["submitted_at"]),
+            ("answer", answers, a["id"], a["response_id"].map(submitted)),
+            ("follow_up", follow_ups, f["id"], f["created_at"])):
+        pos = np.argsort(order.to_numpy(), kind="stable")
+        df = df.iloc[pos].reset_index(drop=True)
+        months = np.datetime_as_string(pd.to_datetime(when).to_numpy()[pos].astype("datetime64[M]"), unit="M")
+        out[kind] = (_arrow_table(df), months)
+    return out
+
+
+def _arrow_table(df: pd.DataFrame) -> pa.Table:
+    cols = {}
+    for name in df.columns:
+        s = df[name]
+        if pd.api.types.is_datetime64_any_dtype(s):
+            arr = pa.array(s.to_numpy().astype("datetime64[us]"), pa.timestamp("us"))
+            cols[name] = arr.cast(pa.timestamp("us", tz="UTC"))
+        elif s.dtype == object:
+            vals = s.to_numpy(dtype=object, copy=True)
+            vals[pd.isna(vals)] = None
+            cols[name] = pa.array([v.item() if isinstance(v, np.generic) else v for v in vals])
+        else:
+            cols[name] = pa.array(s, from_pandas=True)
+    return pa.table(cols)
+
+
+def _write_snapshot(engine: Engine, facts: dict[str, tuple[pa.Table, np.ndarray]],
+                    tokens: list[tuple[str, str, str]]) -> None:
+    """Write the partitions the load committed tokens for (readers rebuild any month written since)."""
+    try:
+        for kind, month, version in tokens:
+            table, months = facts[kind]
+            snapshot.write_planned(engine, kind, month, table.filter(pa.array(months == month)), version)
+    except OSError as exc:
+        logging.getLogger(__name__).warning("fact snapshot not written: %s", exc)

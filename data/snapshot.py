@@ -260,14 +260,37 @@ def _build(engine: Engine, kind: str, month: str, path: Path, columns: list[str]
             return table
         start, end = month_bounds(month)
         table = BUILDERS[kind](engine, start, end)
-        table = table.replace_schema_metadata({VERSION_KEY: _stamp(version).encode()})
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-        try:
-            pq.write_table(table, tmp, compression="lz4")  # the fastest to read here (zstd: -20 % size, +60 % time)
-            os.replace(tmp, path)
-        finally:
-            tmp.unlink(missing_ok=True)
+        _write(path, table, version)
     return table.select(columns) if columns is not None else table
+
+
+def _write(path: Path, table: pa.Table, version: str) -> None:
+    """Write a partition under its token: a temporary file, then an atomic rename (the caller holds the lock)."""
+    table = table.replace_schema_metadata({VERSION_KEY: _stamp(version).encode()})
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        pq.write_table(table, tmp, compression="lz4")  # the fastest to read here (zstd: -20 % size, +60 % time)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def plan(months: dict[str, Iterable[str]]) -> list[tuple[str, str, str]]:
+    """New tokens (kind, month, version) for a bulk loader: it inserts them with :data:`PLAN_SQL` in its load
+    transaction (after :data:`INVALIDATE_SQL`) and then writes its partitions with :func:`write_planned`."""
+    return [(kind, m, uuid.uuid4().hex) for kind, ms in months.items() for m in sorted(set(ms))]
+
+
+PLAN_SQL = "INSERT INTO fact_version (kind, month, version) VALUES ({0}, {0}, {0})"  # .format("?") or ("%s")
+
+
+def write_planned(engine: Engine, kind: str, month: str, table: pa.Table, version: str) -> None:
+    """Write one partition from a loader's in-memory rows (``table`` has the kind's stored schema) under the token
+    the loader committed with them; if the month was written again since, the token differs and readers rebuild."""
+    _builders()
+    path = directory(engine) / kind / f"{month}.parquet"
+    with _locked(path):
+        _write(path, table.cast(SCHEMAS[kind]), version)
 
 
 def _builders() -> None:
