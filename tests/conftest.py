@@ -6,8 +6,10 @@ which turns those skips into failures.
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +23,11 @@ from data.schema import upgrade
 REQUIRE_SERVICES = os.environ.get("GRIDCX_REQUIRE_SERVICES") == "1"
 PG_BASE_URL = os.environ.get("GRIDCX_TEST_PG_URL", "postgresql+psycopg://root@127.0.0.1:5432/test")
 RUN_ID = f"{os.getpid()}_{uuid.uuid4().hex[:6]}"
+
+# Fact snapshots of the test databases (data/snapshot.py) go to a temporary folder, never under data/cache.
+if "GRIDCX_CACHE_DIR" not in os.environ:
+    os.environ["GRIDCX_CACHE_DIR"] = tempfile.mkdtemp(prefix="gridcx-facts-")
+    atexit.register(shutil.rmtree, os.environ["GRIDCX_CACHE_DIR"], True)
 
 
 def need(condition: bool, why: str) -> None:

@@ -229,6 +229,7 @@ def test_stale_damaged_and_foreign_partitions_are_rebuilt(sqlite_url: str) -> No
 
 
 def test_snapshot_location_and_switch(sqlite_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.delenv("GRIDCX_CACHE_DIR", raising=False)
     engine = get_engine(sqlite_url)
     build_tiny_world(engine)
     db = Path(engine.url.database or "")
@@ -244,7 +245,8 @@ def test_snapshot_location_and_switch(sqlite_url: str, monkeypatch: pytest.Monke
     assert not (where / "ticket" / "2026-10.parquet").exists()
 
 
-def test_cache_folder_name_does_not_carry_the_password() -> None:
+def test_cache_folder_name_does_not_carry_the_password(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("GRIDCX_CACHE_DIR", raising=False)
     from types import SimpleNamespace
 
     from sqlalchemy.engine import make_url
