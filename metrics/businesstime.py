@@ -96,8 +96,11 @@ def is_working_day(dates: Any, calendar: WorkCalendar) -> np.ndarray:
     """True where a date is a working day: a weekmask day that is no holiday, or a make-up workday."""
     if isinstance(dates, (dt.date, str, np.datetime64, pd.Timestamp)):
         dates = [dates]
-    d = np.asarray(pd.to_datetime(pd.Series(list(dates) if not isinstance(dates, pd.Series) else dates)).to_numpy(),
-                   dtype="datetime64[D]")
+    if isinstance(dates, np.ndarray) and dates.dtype.kind == "M":
+        d = dates.astype("datetime64[D]")  # already dates (working_minutes passes these): no object round trip
+    else:
+        d = np.asarray(pd.to_datetime(pd.Series(list(dates) if not isinstance(dates, pd.Series) else dates)
+                                      ).to_numpy(), dtype="datetime64[D]")
     ok = ~np.isnat(d)
     out = np.zeros(d.shape, bool)
     dd = d[ok]

@@ -31,7 +31,7 @@ from metrics.kpis import compute
 from metrics.registry import MetricResult
 from metrics.rollup import ROLLABLE_KINDS, rollup
 from metrics.significance import adjust_pvalues
-from metrics.sla import join_sla_limits, sla_columns
+from metrics.sla import _join_coded, sla_columns
 from metrics.weighting import weighted_survey
 
 __all__ = [
@@ -219,6 +219,13 @@ def prepare(
 ) -> Frames:
     """Join the SLA limits (arrival, restoration, resolution) onto the work orders, add the rolled-up ``region``
     (or a copy of ``region_id`` without a region tree) and the local ``day`` to every frame."""
+    return _prepare(frames, policies, calendar, regions=regions, root_path=root_path, pack=pack, warm=True)
+
+
+def _prepare(frames: Frames, policies: pd.DataFrame, calendar: WorkCalendar, *, regions: pd.DataFrame | None,
+             root_path: str | None, pack: str | None, warm: bool) -> Frames:
+    """:func:`prepare`; ``warm`` fills the column caches for later filtered views (a one-off pack fills only what
+    it reads)."""
     if frames.prepared:
         return frames
     rollup = region_rollup(regions, root_path) if regions is not None else None
@@ -235,22 +242,32 @@ def prepare(
             df["day"] = local_day(df[day_col], calendar.tz)
         return df
 
-    tickets = join_sla_limits(frames.tickets, policies, tuple(SLA_KPIS.values()), pack=pack, suffix=True)
+    tickets, limit_codes = _join_coded(frames.tickets, policies, tuple(SLA_KPIS.values()), pack=pack, suffix=True)
     out = replace(frames, tickets=add(tickets, "tickets", copy=False), contacts=add(frames.contacts, "contacts"),
                   responses=add(frames.responses, "responses"), follow_ups=add(frames.follow_ups, "follow_ups"),
                   prepared=True, row_caches=None)
-    return replace(out, row_caches=MappingProxyType(_warm_caches(out, calendar)))
+    seed = {("codes", col): v for col, v in limit_codes.items()}
+    caches = _warm_caches(out, calendar, seed=seed) if warm else _empty_caches(out, calendar, seed=seed)
+    return replace(out, row_caches=MappingProxyType(caches))
+
+
+def _empty_caches(frames: Frames, calendar: WorkCalendar, seed: Mapping[Any, Any] | None = None
+                  ) -> dict[str, RowCache]:
+    """Empty column caches of prepared frames (``seed``: ticket arrays already known, e.g. the limit codes)."""
+    out = {attr: RowCache(df, calendar=calendar) for attr, df in (
+        ("tickets", frames.tickets), ("contacts", frames.contacts), ("responses", frames.responses),
+        ("follow_ups", frames.follow_ups)) if df is not None}
+    if seed and "tickets" in out:
+        out["tickets"].arrays.update(seed)
+    return out
 
 
 def _warm_caches(frames: Frames, calendar: WorkCalendar, kpis: Sequence[str] = HEADLINE_KPIS,
-                 by: Sequence[str] = ("region", "channel")) -> dict[str, RowCache]:
+                 by: Sequence[str] = ("region", "channel"), seed: Mapping[Any, Any] | None = None
+                 ) -> dict[str, RowCache]:
     """Column-array caches of prepared frames with everything the default pack reads (one pass over the KPIs on
     the whole period: the arrays a filtered view needs are then masks of these)."""
-    caches: dict[str, RowCache] = {}
-    for attr, df in (("tickets", frames.tickets), ("contacts", frames.contacts), ("responses", frames.responses),
-                     ("follow_ups", frames.follow_ups)):
-        if df is not None:
-            caches[attr] = RowCache(df, calendar=calendar)
+    caches = _empty_caches(frames, calendar, seed)
     warm = replace(frames, row_caches=MappingProxyType(caches))
     _cubes(warm, kpis, tuple(by), calendar, with_day=True)
     for c in caches.values():
@@ -469,8 +486,8 @@ def overview_pack(
     Trend: daily p-chart for proportions (Laney p' when the mean daily n >= ``laney_min_n``), XmR for means and
     for the daily volumes; every day of the period appears (n = 0 days have no value).
     """
-    cur = prepare(current, policies, calendar, regions=regions, root_path=root_path, pack=pack)
-    prev = prepare(previous, policies, calendar, regions=regions, root_path=root_path, pack=pack) \
+    cur = _prepare(current, policies, calendar, regions=regions, root_path=root_path, pack=pack, warm=False)
+    prev = _prepare(previous, policies, calendar, regions=regions, root_path=root_path, pack=pack, warm=False) \
         if previous is not None else None
     by = tuple(by)
     cubes = _cubes(cur, kpis, by, calendar, with_day=True)

@@ -44,6 +44,21 @@ def join_sla_limits(
     policy row applies to get NaN / None (``sla_attainment`` counts them in ``n_no_limit``). Vectorised: one merge
     on service type per interval, then the most specific matching row per order.
     """
+    return _join_coded(frame, policies, intervals, pack=pack, suffix=suffix)[0]
+
+
+def _join_coded(
+    frame: pd.DataFrame,
+    policies: pd.DataFrame,
+    intervals: str | Sequence[str],
+    *,
+    pack: str | None = None,
+    suffix: bool | None = None,
+) -> tuple[pd.DataFrame, dict[str, tuple[np.ndarray, pd.Index]]]:
+    """:func:`join_sla_limits` plus, when it matched distinct triples, the group codes of the text limit columns
+    (codes in sorted value order, a missing value last: what ``pd.factorize(sort=True, use_na_sentinel=False)``
+    gives for the full column), so callers need not factorise them again."""
+    codes_out: dict[str, tuple[np.ndarray, pd.Index]] = {}
     ivs = [intervals] if isinstance(intervals, str) else list(intervals)
     if suffix is None:
         suffix = len(ivs) > 1
@@ -63,14 +78,19 @@ def join_sla_limits(
         codes = [pd.factorize(frame[c], use_na_sentinel=False)[0] for c in ("service_type", "area_class", "segment")]
         dims = [int(cd.max()) + 1 for cd in codes]
         _, first, inverse = np.unique(np.ravel_multi_index(codes, dims), return_index=True, return_inverse=True)
-        value_s, fields_s = _match(frame.iloc[first], pol, ivs, None)
+        value_s, fields_s = _match_distinct(frame.iloc[first], pol, ivs)
         for iv in ivs:
             names = {f: (f"{f}_{iv}" if suffix else f) for f in LIMIT_FIELDS}
             out[names["limit_value"]] = value_s[iv][inverse]
             for f in LIMIT_FIELDS[1:]:
                 small = pd.Series(fields_s[iv][f])  # the dtype the full column would be given (same values)
                 out[names[f]] = small.array.take(inverse)
-        return out
+                sc, su = pd.factorize(small, sort=True, use_na_sentinel=False)
+                idx = pd.Index(su)
+                if idx.dtype != small.dtype:
+                    idx = idx.astype(small.dtype)
+                codes_out[names[f]] = (np.asarray(sc, dtype=np.int64)[inverse], idx)
+        return out, codes_out
     created = pd.to_datetime(frame["created_at"], utc=True).to_numpy() if "created_at" in frame.columns else None
     value_s, fields_s = _match(frame, pol, ivs, created)
     for iv in ivs:
@@ -78,7 +98,7 @@ def join_sla_limits(
         out[names["limit_value"]] = value_s[iv]
         for f in LIMIT_FIELDS[1:]:
             out[names[f]] = fields_s[iv][f]
-    return out
+    return out, codes_out
 
 
 def _match(frame: pd.DataFrame, pol: pd.DataFrame, ivs: Sequence[str], created: np.ndarray | None
@@ -121,3 +141,54 @@ def _match(frame: pd.DataFrame, pol: pd.DataFrame, ivs: Sequence[str], created: 
         values[iv] = value
         all_fields[iv] = fields
     return values, all_fields
+
+
+def _match_distinct(frame: pd.DataFrame, pol: pd.DataFrame, ivs: Sequence[str]
+                    ) -> tuple[dict[str, np.ndarray], dict[str, dict[str, np.ndarray]]]:
+    """:func:`_match` without validity dates for a few distinct (service type, area class, segment) rows: the same
+    choice (most specific applicable row, the first in policy order among equals) by a loop over the distinct
+    rows x policy rows (tens x tens), which is cheaper than a merge for so few."""
+    values: dict[str, np.ndarray] = {}
+    all_fields: dict[str, dict[str, np.ndarray]] = {}
+    svc = frame["service_type"].to_numpy(dtype=object)
+    area = frame["area_class"].to_numpy(dtype=object)
+    seg = frame["segment"].to_numpy(dtype=object)
+    for iv in ivs:
+        p = pol.loc[pol["interval"] == iv]
+        value = np.full(len(frame), np.nan)
+        fields: dict[str, np.ndarray] = {f: np.full(len(frame), None, dtype=object) for f in LIMIT_FIELDS[1:]}
+        if len(p) and len(frame):
+            p_svc, p_area, p_seg = (p[c].to_numpy(dtype=object) for c in ("service_type", "area_class", "segment"))
+            p_val = p["limit_value"].astype(float).to_numpy()
+            p_f = {f: p[f].to_numpy() for f in LIMIT_FIELDS[1:]}
+            for i in range(len(frame)):
+                best, best_spec = -1, -1
+                for j in range(len(p)):
+                    if not _same_key(svc[i], p_svc[j]):
+                        continue
+                    if not (p_area[j] == "*" or _equal(p_area[j], area[i])):
+                        continue
+                    if not (p_seg[j] == "*" or _equal(p_seg[j], seg[i])):
+                        continue
+                    spec = int(p_area[j] != "*") + int(p_seg[j] != "*")
+                    if spec > best_spec:
+                        best, best_spec = j, spec
+                if best >= 0:
+                    value[i] = p_val[best]
+                    for f in LIMIT_FIELDS[1:]:
+                        fields[f][i] = p_f[f][best]
+        values[iv] = value
+        all_fields[iv] = fields
+    return values, all_fields
+
+
+def _equal(a: object, b: object) -> bool:
+    """Element-wise ``==`` as on Series (a missing value equals nothing)."""
+    return not (pd.isna(a) or pd.isna(b)) and bool(a == b)
+
+
+def _same_key(a: object, b: object) -> bool:
+    """Merge-key equality (missing keys match each other, as ``merge`` does)."""
+    if pd.isna(a) or pd.isna(b):
+        return bool(pd.isna(a) and pd.isna(b))
+    return bool(a == b)
