@@ -44,6 +44,7 @@ from surveys.tokens import mask_address, mask_phone
 DRILL_KEY = "drill_spec"
 PAGE_KEY = "drill_page"
 ARCHIVE_KEY = "archive_customer"
+PAGE_OWNER = "_drill_current_page"
 PAGE_SIZE = 50
 EXPORT_MAX = 200_000
 _KINDS = {"ticket": "tickets", "contact": "contacts", "response": "responses", "follow_up": "follow_ups"}
@@ -62,10 +63,13 @@ class DrillSpec:
     outcome: str = "all"  # all | counted | hit | miss
     policy_pack: str = DEFAULT_PACK
     ids: tuple[int, ...] | None = None  # an explicit row set (e.g. channel switches)
+    page: str = ""  # the page that opened it: a drill stays on its page
 
 
 def open_drill(spec: DrillSpec) -> None:
-    st.session_state[DRILL_KEY] = spec
+    from dataclasses import replace
+
+    st.session_state[DRILL_KEY] = replace(spec, page=str(st.session_state.get(PAGE_OWNER, "")))
     st.session_state[PAGE_KEY] = 0
     st.session_state.pop(ARCHIVE_KEY, None)
 
@@ -222,7 +226,7 @@ def _audit_export(fmt: str, spec: DrillSpec, n: int) -> None:
 def render(state: FilterState) -> None:
     """The open drill-down (if any) and the customer archive (if a row was opened)."""
     spec = st.session_state.get(DRILL_KEY)
-    if not isinstance(spec, DrillSpec):
+    if not isinstance(spec, DrillSpec) or spec.page != st.session_state.get(PAGE_OWNER, ""):
         return
     ident = identity()
     db, scope_path = url(), ident.scope_path

@@ -33,6 +33,7 @@ class Ctx:
 def start(title_key: str, roles: tuple[str, ...] = MANAGER_ROLES) -> Ctx:
     """Title, permission check and the one line saying what is shown; stops the page when it cannot be shown."""
     ident = identity()
+    st.session_state["_drill_current_page"] = title_key  # dashboard.drill.PAGE_OWNER: drills stay on their page
     st.title(t(title_key))
     if ident.role not in roles:
         st.warning(t("state.no_permission"))

@@ -20,7 +20,7 @@ from metrics.registry import MetricResult
 from metrics.topics import tag_comments, topic_counts, topic_examples
 
 SURVEY_KPIS = ("csat", "nps", "ces_mean", "fcr_survey")
-X_FORMAT = {"share": ".0%", "index": ".2f", "score": ".2f"}
+X_FORMAT = {"share": ".0%", "index": ".0f", "score": ".2f"}
 
 
 def render() -> None:
@@ -91,12 +91,15 @@ def _by_segment(ctx: page.Ctx) -> None:
                 continue
             d = d.loc[(d["n"] > 0) & d["segment"].notna()].copy()
             d["segment_label"] = d["segment"].map(segment_label)
+            for c in ("value", "ci_low", "ci_high"):  # NPS is stored in [-1, 1] and shown x 100, like its tile
+                d[c] = d[c] * k.display_scale if k.unit == "index" else d[c]
             ranked = d.loc[d["status"] != "insufficient"]
             if ranked.empty:
                 st.info(t("state.too_few", n=int(d["n"].max()) if len(d) else 0, min_n=k.min_n))
                 continue
             ch = charts.dot_interval(ranked, label="segment_label", title=kpi_label(key), x_title=kpi_label(key),
-                                     target=k.target, higher_is_better=True, x_format=X_FORMAT.get(k.unit, ",.2f"))
+                                     target=k.target * (k.display_scale if k.unit == "index" else 1.0),
+                                     higher_is_better=True, x_format=X_FORMAT.get(k.unit, ",.2f"))
 
             def pick(p: dict[str, object], key: str = key, d: pd.DataFrame = d) -> None:
                 row = d.loc[d["segment_label"] == p.get("segment_label")]

@@ -105,8 +105,8 @@ def test_manager_journey(browser, server: AppServer, demo_copy: str) -> None:  #
     # filters: last month, compared with the same month last year
     choose(page, "统计期间", "上月")
     choose(page, "对比方式", "去年同期")
-    body = page.inner_text("body")
-    assert "2026年10月 · 对比：去年同期" in body
+    page.get_by_text("2026年10月 · 对比：去年同期").first.wait_for(timeout=30_000)
+    wait_idle(page)
     assert "period=last_month" in page.url and "cmp=last_year" in page.url  # shareable in the URL
 
     # regions: province -> city -> county
@@ -148,4 +148,13 @@ def test_manager_journey(browser, server: AppServer, demo_copy: str) -> None:  #
         status, owner, outcome = conn.execute(
             text("SELECT status, owner_staff_id, outcome FROM follow_up WHERE id = :i"), {"i": facts["id"]}).one()
     assert (status, outcome) == ("closed", "resolved") and owner is not None
+
+    # the remaining pages render with their charts (screenshots for the README)
+    for title, marker, name in (("渠道分析", "客户越来越多地在线上办电吗？", "e2e-channels.png"),
+                                ("满意度与驱动因素", "什么最影响客户满意？", "e2e-satisfaction.png")):
+        nav(page, title)
+        page.get_by_text(marker).first.wait_for(timeout=60_000)
+        wait_idle(page, 60_000)
+        assert "数据暂时无法加载" not in page.inner_text("body")
+        shot(page, name)
     page.close()
