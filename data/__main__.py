@@ -1,4 +1,4 @@
-"""Command line of the data layer: ``python -m data init | demo | import | export | backup | restore ...``.
+"""Command line of the data layer: ``python -m data init | demo | import | export | backup | restore | user-add ...``.
 
 Exit codes: 0 success, 1 (import) some rows rejected, 2 configuration or file-level error (one line on stderr,
 no traceback). ``import`` and ``export`` print a JSON summary as their last line on stdout.
@@ -52,6 +52,13 @@ def main(argv: list[str] | None = None) -> int:
     p_res.add_argument("--force-older", action="store_true",
                        help="restore even over a database with a newer schema (the backup is then upgraded)")
 
+    p_user = sub.add_parser("user-add", help="create an account (e.g. the first administrator); the password is "
+                                             "read from GRIDCX_NEW_PASSWORD or asked for, never a default")
+    p_user.add_argument("username")
+    p_user.add_argument("--role", required=True, choices=["admin", "manager", "hr"])
+    p_user.add_argument("--region", required=True, metavar="CODE", help="region code of the account's scope")
+    p_user.add_argument("--name", help="display name")
+
     args = parser.parse_args(argv)
     if args.command in ("backup", "restore"):
         return _backup(args)
@@ -71,6 +78,8 @@ def main(argv: list[str] | None = None) -> int:
             return _demo(engine, args.size, args.seed, replace=args.replace)
         if args.command in ("import", "export"):
             return _io(engine, args, parser)
+        if args.command == "user-add":
+            return _user_add(engine, args)
     except DatabaseConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -131,6 +140,40 @@ def _io(engine, args: argparse.Namespace, parser: argparse.ArgumentParser) -> in
     except SQLAlchemyError as exc:
         detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0][:300]
         return fail(FileError("database", detail=detail))
+
+
+def _user_add(engine, args: argparse.Namespace) -> int:  # type: ignore[no-untyped-def]
+    """Create one account with a policy-checked password (environment or prompt); audited as ``user_created``."""
+    import getpass
+    import os
+
+    from sqlalchemy import select
+
+    from data.models import Region
+    from data.users import USERNAME_RE, PasswordPolicyError, check_password_policy, create_user
+
+    if not USERNAME_RE.fullmatch(args.username):
+        print("error: the username must be 2-64 characters: letters, digits, _ . @ -", file=sys.stderr)
+        return 2
+    with engine.connect() as conn:
+        region_id = conn.execute(select(Region.id).where(Region.code == args.region)).scalar()
+    if region_id is None:
+        print(f"error: no region with code {args.region!r}", file=sys.stderr)
+        return 2
+    password = os.environ.get("GRIDCX_NEW_PASSWORD") or getpass.getpass("password: ")
+    try:
+        check_password_policy(password, args.username)
+    except PasswordPolicyError as exc:
+        print(f"error: the password is refused by the policy ({exc.code})", file=sys.stderr)
+        return 2
+    try:
+        create_user(engine, args.username, password, args.role, int(region_id), display_name=args.name)
+    except Exception as exc:  # noqa: BLE001 - e.g. the username exists
+        print(f"error: cannot create {args.username!r}: {str(getattr(exc, 'orig', exc)).splitlines()[0]}",
+              file=sys.stderr)
+        return 2
+    print(f"created {args.role} {args.username} (scope {args.region})", file=sys.stderr)
+    return 0
 
 
 def _backup(args: argparse.Namespace) -> int:
