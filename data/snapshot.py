@@ -238,7 +238,10 @@ def _read_fresh(path: Path, version: str, columns: list[str] | None) -> pa.Table
     meta = pf.schema_arrow.metadata or {}
     if meta.get(VERSION_KEY, b"").decode() != _stamp(version):
         return None
-    return pf.read(columns=columns)
+    try:
+        return pf.read(columns=columns)
+    except (pa.ArrowInvalid, OSError):  # a damaged file: rebuilt like a stale one
+        return None
 
 
 @contextlib.contextmanager
