@@ -30,6 +30,7 @@ import hashlib
 import io
 import json
 import logging
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -1199,11 +1200,17 @@ def load(engine: Engine, world: World, truth_path: Path | None = None) -> Path:
     Returns the ground-truth path."""
     facts = _fact_tables(world) if snapshot.enabled() else {}
     tokens = snapshot.plan({kind: months for kind, (_t, months) in facts.items()})
-    if engine.url.get_backend_name() == "sqlite":
-        _sqlite_load(engine, world, tokens)
-    else:
-        _pg_load(engine, world, tokens)
-    _write_snapshot(engine, facts, tokens)
+    # The Parquet files are written while the rows load (the writer releases the GIL); they only count once the
+    # load commits their tokens, so a failed load leaves files no reader will take for current.
+    writer = threading.Thread(target=_write_snapshot, args=(engine, facts, tokens), name="demo-snapshot")
+    writer.start()
+    try:
+        if engine.url.get_backend_name() == "sqlite":
+            _sqlite_load(engine, world, tokens)
+        else:
+            _pg_load(engine, world, tokens)
+    finally:
+        writer.join()
     path = truth_path or groundtruth_path(engine)
     path.write_text(json.dumps(world.truth, ensure_ascii=False, indent=2, default=_json_default), encoding="utf-8")
     return path

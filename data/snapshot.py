@@ -284,7 +284,8 @@ def plan(months: dict[str, Iterable[str]]) -> list[tuple[str, str, str]]:
     return [(kind, m, uuid.uuid4().hex) for kind, ms in months.items() for m in sorted(set(ms))]
 
 
-PLAN_SQL = "INSERT INTO fact_version (kind, month, version) VALUES ({0}, {0}, {0})"  # .format("?") or ("%s")
+PLAN_SQL = ("INSERT INTO fact_version (kind, month, version) VALUES ({0}, {0}, {0}) "
+            "ON CONFLICT (kind, month) DO UPDATE SET version = excluded.version")  # .format("?") or ("%s")
 
 
 def write_planned(engine: Engine, kind: str, month: str, table: pa.Table, version: str) -> None:

@@ -98,8 +98,10 @@ def test_snapshot_reads_equal_sql_reads(db_url: str, path: str) -> None:
         assert pq.read_schema(p).metadata[snapshot.VERSION_KEY].startswith(snapshot.FORMAT.encode() + b":")
 
 
-def test_snapshot_equals_sql_on_the_demo_world(demo_sqlite_url: str) -> None:
-    engine = get_engine(demo_sqlite_url)
+@pytest.mark.parametrize("world", ["demo_sqlite_url", "demo_pg_url"])
+def test_snapshot_equals_sql_on_the_demo_world(world: str, request: pytest.FixtureRequest) -> None:
+    """The demo loader writes the partitions from its frames: they equal what SQL gives."""
+    engine = get_engine(request.getfixturevalue(world))
     with engine.connect() as conn:
         top = conn.execute(select(Region.path).order_by(Region.path).limit(1)).scalar_one()
         county = conn.execute(select(Region.path, Region.id).where(Region.level == "county")
