@@ -16,7 +16,10 @@ Builds run under a per-partition file lock and land by atomic rename: no process
 
 Kinds and their period column: ticket (created_at), contact (queued_at), response (submitted_at), answer (the
 response's submitted_at) and follow_up (created_at). Response rows carry their work order's attributes, so a write
-to tickets also touches the months of those tickets' responses (see :func:`touch_import`).
+to tickets also touches the months of those tickets' responses (see :func:`touch_import`). Rows also carry the
+customer's segment: a future writer that changes a customer's segment must touch the ticket, contact and response
+months of that customer (today only the demo loader writes customers). Region attributes (area class, path) are
+not stored: they are joined at read time, so region changes need no touch.
 
 ``fact_version`` is bookkeeping, not site data: it lives outside ``data.models.Base`` and is neither exported nor
 imported with a site.
