@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import os
 import random
 import threading
 import time
@@ -266,6 +267,15 @@ def store_response(
 # --- submission ---------------------------------------------------------------------------------------------------
 
 
+def _pause_for_fault_tests() -> None:
+    """With ``GRIDCX_INTAKE_PAUSE_STORED=<seconds>`` (fault tests only): say "stored" on stdout and wait inside the
+    open transaction, so a test can kill -9 the process with everything written but nothing committed."""
+    pause = os.environ.get("GRIDCX_INTAKE_PAUSE_STORED")
+    if pause:
+        print("stored", flush=True)
+        time.sleep(float(pause))
+
+
 def submit(
     engine: Engine,
     token: object,
@@ -327,6 +337,7 @@ def submit(
                 customer_id=row.customer_id, region_id=row.region_id, channel=channel or row.channel,
                 survey_key=row.survey_key, survey_version=row.survey_version, csat=csat, nps=nps, ces=ces, fcr=fcr,
                 comment=comment, language=language, external_no=external_no, answers=answer_rows, owner=owner)
+            _pause_for_fault_tests()
             return SubmitResult("ok", response_id, follow_up_id)
 
     try:

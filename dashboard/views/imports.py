@@ -14,6 +14,7 @@ from dashboard.db import engine
 from dashboard.i18n import lang, t
 from dashboard.scope import identity
 from data.io import export_table, import_file, shipped_mappings
+from data.safety import safe_filename
 from data.users import Identity
 
 KINDS = ("tickets", "contacts", "responses")
@@ -82,7 +83,7 @@ def _show_result() -> None:
             st.caption(t("imports.rejects.more", n=MAX_SHOWN))
         if out["csv"]:
             st.download_button(t("imports.download_rejects"), data=out["csv"], mime="text/csv",
-                               file_name=f"{Path(out['file']).stem}.rejects.csv", key="imp_rejects_dl")
+                               file_name=safe_filename(Path(out['file']).stem + ".rejects", suffix=".csv"), key="imp_rejects_dl")
 
 
 def _export_form(username: str) -> None:

@@ -10,6 +10,7 @@ import streamlit as st
 from dashboard.db import engine, url
 from dashboard.filters import frozen, scope_regions
 from dashboard.i18n import lang, t
+from dashboard.safe import md_escape
 from dashboard.scope import identity
 from data.users import (
     PASSWORD_MIN,
@@ -76,7 +77,7 @@ def _create(region_ids: list[int], names: dict[int, str]) -> None:
     except PermissionDenied:
         st.error(t("state.no_permission"))
         return
-    st.success(t("users.created", username=username.strip()))
+    st.success(t("users.created", username=md_escape(username.strip())))
 
 
 def _edit(users: list[dict[str, object]], region_ids: list[int], names: dict[int, str]) -> None:
@@ -118,7 +119,7 @@ def _edit(users: list[dict[str, object]], region_ids: list[int], names: dict[int
         st.session_state[RESET_KEY] = (str(u["username"]), pw)
     shown = st.session_state.pop(RESET_KEY, None)
     if shown:
-        st.warning(t("users.reset_done", username=shown[0]))
+        st.warning(t("users.reset_done", username=md_escape(shown[0])))
         st.code(shown[1], language=None)  # shown once; never logged
 
 
