@@ -14,6 +14,7 @@ itself). :meth:`Frames.filter` narrows prepared frames in memory for a filter ch
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
@@ -269,7 +270,13 @@ def _warm_caches(frames: Frames, calendar: WorkCalendar, kpis: Sequence[str] = H
     the whole period: the arrays a filtered view needs are then masks of these)."""
     caches = _empty_caches(frames, calendar, seed)
     warm = replace(frames, row_caches=MappingProxyType(caches))
-    _cubes(warm, kpis, tuple(by), calendar, with_day=True)
+    for k in kpis:  # the fast cubes only: warming must never fail or recompute where prepare did not before
+        cache = warm.cache(registry.get(k).frame)
+        if cache is None or registry.get(k).kind not in ROLLABLE_KINDS:
+            continue
+        grain = tuple(b for b in by if cache.has(b)) + (("day",) if cache.has("day") else ())
+        with contextlib.suppress(Exception):  # a frame the pack cannot use either: the pack reports it, not prepare
+            kpi_cube(k, cache, grain, kpi_params(k, warm, calendar))
     for c in caches.values():
         for col in ("area_class", "segment", "service_type", "category", "channel"):
             if c.has(col):
