@@ -192,8 +192,13 @@ def _seed_from_url(tree: pd.DataFrame, today: dt.date) -> None:
         st.session_state[NOTICE_KEY] = ignored
 
 
+URL_KEYS = ("period", "from", "to", "cmp", "region", "area", "ch", "svc", "seg")
+
+
 def _write_url(state: FilterState) -> None:
-    params: dict[str, str] = {}
+    """Write the filters into the URL, leaving every other parameter (a survey link's ``t``) as it is."""
+    current = {k: st.query_params.get(k) for k in st.query_params}
+    params: dict[str, str] = {k: v for k, v in current.items() if k not in URL_KEYS and v is not None}
     if state.period_name != DEFAULT_PERIOD:
         params["period"] = state.period_name
     if state.period_name == "custom":
@@ -207,7 +212,6 @@ def _write_url(state: FilterState) -> None:
                         ("seg", state.segments)):
         if values:
             params[key] = ",".join(values)
-    current = {k: st.query_params.get(k) for k in st.query_params}
     if current != params:
         st.query_params.from_dict(params)
 

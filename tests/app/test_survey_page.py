@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from pathlib import Path
 
 import pytest
@@ -63,8 +64,9 @@ def test_happy_path_in_chinese(survey_db: str) -> None:
     token, inv_id = _invite(survey_db)
     at = open_survey(token)
     page = _all_text(at)
+    shown = re.sub(r"\\(.)", r"\1", page)  # markdown escapes (user data is escaped) as the reader sees them
     assert "故障抢修服务评价" in [t.value for t in at.title]
-    assert "故障报修" in page and "测试****" in page
+    assert "故障报修" in shown and "测试****" in shown
     assert "张三" not in page and "13800000000" not in page and "测试路1号" not in page
     assert "第 1 步，共 4 步：总体感受" in [p.proto.text for p in at.get("progress")]
     assert not at.text_input  # no login form
