@@ -34,6 +34,7 @@ import hashlib
 import logging
 import os
 import uuid
+import weakref
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -89,9 +90,23 @@ def directory(engine: Engine) -> Path:
     if not cache and url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
         db = Path(url.database)
         return db.with_name(f"{db.stem}.facts")
-    key = url.render_as_string(hide_password=True).replace("***", "")
+    key = url.render_as_string(hide_password=True).replace("***", "") + "|" + _schema(engine)
     digest = hashlib.sha256(key.encode()).hexdigest()[:16]
     return Path(cache or DATA_DIR / "cache") / digest
+
+
+_SCHEMAS: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()
+
+
+def _schema(engine: Engine) -> str:
+    """PostgreSQL's current schema (``?schema=`` URLs set it through the search path, not in ``engine.url``), so
+    two schemas on one server never share a snapshot folder."""
+    if engine.url.get_backend_name() != "postgresql" or not hasattr(engine, "connect"):
+        return ""
+    if engine not in _SCHEMAS:
+        with engine.connect() as conn:
+            _SCHEMAS[engine] = str(conn.execute(text("SELECT current_schema()")).scalar() or "")
+    return _SCHEMAS[engine]
 
 
 def month_key(value: dt.datetime | dt.date | str) -> str:

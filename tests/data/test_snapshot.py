@@ -260,6 +260,16 @@ def test_cache_folder_name_does_not_carry_the_password(monkeypatch: pytest.Monke
     assert snapshot.directory(a).parent == snapshot.DATA_DIR / "cache"  # type: ignore[arg-type]
 
 
+def test_two_postgresql_schemas_never_share_a_snapshot_folder(pg_url: str) -> None:
+    from tests.conftest import drop_pg_schema, new_pg_schema
+
+    other = new_pg_schema("other")
+    try:
+        assert snapshot.directory(get_engine(pg_url)) != snapshot.directory(get_engine(other))
+    finally:
+        drop_pg_schema(other)
+
+
 def test_months_between_covers_partial_months() -> None:
     s = dt.datetime(2026, 6, 30, 16, tzinfo=UTC)
     assert snapshot.months_between(s, dt.datetime(2026, 9, 1, tzinfo=UTC)) == ["2026-06", "2026-07", "2026-08"]
