@@ -23,6 +23,7 @@ import streamlit as st
 
 from dashboard.db import url
 from dashboard.i18n import lang, t
+from dashboard.safe import md_escape
 from data.engine import get_engine
 from data.reference import AREA_CLASSES, channels, segments, service_types
 from data.repositories import Filters, Scope, data_window, regions
@@ -353,7 +354,7 @@ def headline_line(state: FilterState) -> str:
 
 
 def caption(state: FilterState) -> None:
-    st.markdown(f"**{headline_line(state)}**")
+    st.markdown(f"**{md_escape(headline_line(state))}**")
 
 
 # Warm the metrics stack (pandas/scipy/KPI functions) and the manager views while the login page is on screen, not

@@ -13,6 +13,7 @@ import streamlit as st
 
 from dashboard.db import engine, url
 from dashboard.i18n import lang, t
+from dashboard.safe import md_escape
 from dashboard.scope import identity, region_name, scope_of
 from data.engine import get_engine
 from data.repositories import Scope, data_window, regions, staff_roster
@@ -111,7 +112,7 @@ def render() -> None:
         st.error(t("state.error"))
         return
     where = region_name(engine(), region_id or ident.region_id)
-    st.caption(t("hr.caption", region=where, period=_period_text(period),
+    st.caption(t("hr.caption", region=md_escape(where), period=_period_text(period),
                  previous=_period_text(a.previous) if a.previous else "—"))
     if a.table.empty:
         st.info(t("state.empty"))

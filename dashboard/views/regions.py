@@ -9,6 +9,7 @@ import streamlit as st
 from dashboard import charts, datasets, drill, filters, page
 from dashboard.filters import area_label, frozen
 from dashboard.i18n import lang, t
+from dashboard.safe import md_escape
 from dashboard.tiles import fmt_value, kpi_label
 from metrics import registry
 from metrics.dashboard_support import histogram_counts
@@ -50,7 +51,7 @@ def _breadcrumb(tree: pd.DataFrame, current: pd.Series, names: dict[int, str], s
     cols = st.columns(max(1, len(inside)) + 1)
     for col, rid in zip(cols, inside, strict=False):
         if rid == int(current["id"]):
-            col.markdown(f"**{names.get(rid, rid)}**")
+            col.markdown(f"**{md_escape(names.get(rid, rid))}**")
         elif col.button(names.get(rid, str(rid)), key=f"rg_up_{rid}", icon=":material/north_west:"):
             filters.set_region(rid)
 
@@ -77,7 +78,7 @@ def _ranking(ctx: page.Ctx, by_region: pd.DataFrame, key: str, names: dict[int, 
         page.chart(ch, "rg_rank", pick)
         few = d.loc[d["status"] == "insufficient", "region_label"].tolist()
         if few:
-            st.caption(t("regions.too_few_list", regions="、".join(few), min_n=k.min_n))
+            st.caption(t("regions.too_few_list", regions="、".join(md_escape(x) for x in few), min_n=k.min_n))
     st.subheader(t("regions.grid_q"))
     grid = d.copy()
     grid["status"] = grid["status"].where(grid["n"] >= k.min_n, "insufficient")

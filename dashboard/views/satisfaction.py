@@ -10,6 +10,7 @@ import streamlit as st
 from dashboard import charts, datasets, drill, page
 from dashboard.filters import segment_label
 from dashboard.i18n import lang, t
+from dashboard.safe import md_escape
 from dashboard.tiles import kpi_label, tile
 from data.i18n import fmt_number
 from data.reference import sentiment_lexicon, topics
@@ -111,7 +112,7 @@ def _by_segment(ctx: page.Ctx) -> None:
             page.chart(ch, f"sat_seg_{key}", pick)
             few = d.loc[d["status"] == "insufficient", "segment_label"].tolist()
             if few:
-                st.caption(t("regions.too_few_list", regions="、".join(few), min_n=k.min_n))
+                st.caption(t("regions.too_few_list", regions="、".join(md_escape(x) for x in few), min_n=k.min_n))
 
 
 def _dimension_label(dim: str) -> str:

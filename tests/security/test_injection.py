@@ -340,15 +340,9 @@ def test_invitation_rows_outside_the_token_are_never_reachable(survey_engine) ->
     assert n_inv == 1
 
 
-# --- known findings in pages being built by other issues (remove the marker when fixed) -----------------------------
-
-REGION_FINDING = ("finding for issue 6/7: region names (which imports can create) are interpolated unescaped into "
-                  "st.markdown/st.caption - dashboard/filters.py caption() (headline line on every page), "
-                  "dashboard/views/regions.py and satisfaction.py 'too_few_list', dashboard/views/hr.py hr.caption; "
-                  "wrap them in dashboard.safe.md_escape")
+# --- region names (which imports can create) are escaped wherever markdown renders them -----------------------------
 
 
-@pytest.mark.xfail(strict=True, reason=REGION_FINDING)
 @pytest.mark.parametrize("username, page", [("manager", "regions"), ("manager", "channels"), ("hr", "hr")])
 def test_imported_region_names_are_escaped_on_every_page(tiny_app_db: str, username: str, page: str) -> None:
     with get_engine(tiny_app_db).begin() as conn:
