@@ -76,32 +76,20 @@ def prepare(size: str, db: str) -> dict[str, Any]:
 
 def demo_generate(size: str, db: str) -> dict[str, Any]:
     """A full generation + load into a fresh database of its own."""
-    from sqlalchemy import text
-
     from data.demo import run_demo
-    from data.engine import get_engine
-    from data.schema import upgrade
 
-    if db == "sqlite":
-        path = BENCH_DIR / f"gen-{size}.db"
-        for suffix in ("", "-wal", "-shm"):
-            Path(str(path) + suffix).unlink(missing_ok=True)
-        url = f"sqlite:///{path}"
-    else:
-        base = bench_database_url(size, db).split("?")[0]
-        schema = f"bench_gen_{size.lower()}"
-        with get_engine(base).begin() as conn:
-            conn.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}"))
-        url = f"{base}?schema={schema}"
-    engine = get_engine(url)
-    upgrade(engine)
+    engine = _fresh_engine("gen", size, db)
     t0 = time.perf_counter()
     run_demo(engine, size, SEED)
     seconds = time.perf_counter() - t0
     if db == "sqlite":
-        for suffix in ("", "-wal", "-shm"):
-            Path(str(path) + suffix).unlink(missing_ok=True)
+        _drop_sqlite(BENCH_DIR / f"gen-{size}.db")
     return {"seconds": seconds}
+
+
+def _drop_sqlite(path: Path) -> None:
+    for suffix in ("", "-wal", "-shm"):
+        Path(str(path) + suffix).unlink(missing_ok=True)
 
 
 def _overview_inputs(size: str, db: str):  # type: ignore[no-untyped-def]
@@ -187,8 +175,7 @@ def _fresh_engine(label: str, size: str, db: str):  # type: ignore[no-untyped-de
 
     if db == "sqlite":
         path = BENCH_DIR / f"{label}-{size}.db"
-        for suffix in ("", "-wal", "-shm"):
-            Path(str(path) + suffix).unlink(missing_ok=True)
+        _drop_sqlite(path)
         url = f"sqlite:///{path}"
     else:
         base = bench_database_url(size, db).split("?")[0]
