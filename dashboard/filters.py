@@ -342,11 +342,14 @@ def comparison_label(state: FilterState) -> str:
                                               end=cp.last_day.isoformat())
 
 
-def headline_line(state: FilterState) -> str:
-    """"济宁供电公司 · 2026年10月 · 对比：上月" (plus the narrowing filters, if any)."""
+def headline_line(state: FilterState, escape: Callable[[str], str] = str) -> str:
+    """"济宁供电公司 · 2026年10月 · 对比：上月" (plus the narrowing filters, if any).
+
+    ``escape`` is applied to the region name, the one part that comes from data (imports can create regions).
+    """
     tree = scope_regions(url(), st.session_state["identity"].scope_path)
     row = tree.loc[tree["id"] == state.region_id].iloc[0]
-    region = str(row["name_zh"] if lang() == "zh-CN" else row["name_en"])
+    region = escape(str(row["name_zh"] if lang() == "zh-CN" else row["name_en"]))
     parts = [region, period_label(state.period_name, state.period), t("comparison.prefix") + comparison_label(state)]
     sep = "：" if lang() == "zh-CN" else ": "
     parts += [f"{k}{sep}{v}" for k, v in state.describe().items()]
@@ -354,7 +357,7 @@ def headline_line(state: FilterState) -> str:
 
 
 def caption(state: FilterState) -> None:
-    st.markdown(f"**{md_escape(headline_line(state))}**")
+    st.markdown(f"**{headline_line(state, escape=md_escape)}**")
 
 
 # Warm the metrics stack (pandas/scipy/KPI functions) and the manager views while the login page is on screen, not
