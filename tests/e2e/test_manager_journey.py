@@ -97,6 +97,8 @@ def test_manager_journey(browser, server: AppServer, demo_copy: str) -> None:  #
     wait_idle(page, 60_000)
     body = page.inner_text("body")
     assert "国网山东省电力公司 · 2026年11月" in body and "对比：上月同期" in body
+    # The tiles stream in after the headline: wait for the fifteenth before counting.
+    page.locator("[data-testid='stMetric']").nth(14).wait_for(timeout=60_000)
     assert page.locator("[data-testid='stMetric']").count() >= 15
     page.locator("[data-testid='stVegaLiteChart'] canvas, [data-testid='stVegaLiteChart'] svg").nth(1).wait_for(
         timeout=30_000)  # charts drawn, not only sent
