@@ -9,23 +9,12 @@ from collections.abc import Mapping
 
 import pandas as pd
 
-_DANGEROUS = ("=", "+", "-", "@", "\t", "\r")
+from data.safety import safe_cell, safe_frame
 
+# the one shared helper (data.safety); the old name stays for callers
+neutralise = safe_cell
 
-def neutralise(value: object) -> object:
-    """A text cell that a spreadsheet would run as a formula gets a leading apostrophe (OWASP CSV injection)."""
-    if isinstance(value, str) and value and (value[0] in _DANGEROUS or value.lstrip()[:1] in _DANGEROUS):
-        return "'" + value
-    return value
-
-
-def safe_frame(df: pd.DataFrame) -> pd.DataFrame:
-    out = df.copy()
-    out.columns = [str(neutralise(str(c))) for c in out.columns]
-    for col in out.columns:
-        if out[col].dtype == object or pd.api.types.is_string_dtype(out[col]):
-            out[col] = out[col].map(neutralise)
-    return out
+__all__ = ["neutralise", "safe_cell", "safe_frame", "to_csv", "to_excel"]
 
 
 def to_csv(df: pd.DataFrame, header: Mapping[str, str]) -> bytes:

@@ -1,5 +1,6 @@
 """Assessment exports: Excel workbook, PDF, CSV (UTF-8 with BOM). Every export is written to the audit trail, and
-every text cell that a spreadsheet could read as a formula (= + - @, tab, CR) is neutralised with a leading '.
+every text cell that a spreadsheet could read as a formula (= + - @, tab, CR) is neutralised with a leading ' by
+the shared :func:`data.safety.safe_cell`.
 
 All three show the same :attr:`Assessment.table` the HR page shows, with the same rounding.
 """
@@ -15,6 +16,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Engine
 
+from data.safety import safe_cell, safe_frame
 from data.users import audit
 from metrics.periods import SITE_TZ
 from reports.assessment import Assessment, staff_detail
@@ -26,7 +28,6 @@ MIME = {
     "pdf": "application/pdf",
     "csv": "text/csv",
 }
-_DANGEROUS = ("=", "+", "-", "@", "\t", "\r")
 
 SUMMARY_COLUMNS = ("code", "name", "role", "team", "region", "total", "total_low", "total_high", "grade",
                    "perf_grade", "rank_band", "percentile", "critical", "weakest", "training")
@@ -35,21 +36,6 @@ KPI_COLUMNS = ("code", "name", "role", "team", "n", "raw", "expected", "adjusted
                "weight", "status")
 NUMERIC = {"total", "total_low", "total_high", "percentile", "prev_total", "change", "n", "raw", "expected",
            "adjusted", "value", "low", "high", "target", "weight"}
-
-
-def safe_cell(value: Any) -> Any:
-    """A text value that would start a formula gets a leading apostrophe; everything else is returned unchanged."""
-    if isinstance(value, str) and value.startswith(_DANGEROUS):
-        return "'" + value
-    return value
-
-
-def neutralise(frame: pd.DataFrame) -> pd.DataFrame:
-    out = frame.copy()
-    for col in out.columns:
-        if out[col].dtype == object or pd.api.types.is_string_dtype(out[col]):
-            out[col] = out[col].map(safe_cell)
-    return out
 
 
 def summary_columns(a: Assessment) -> list[str]:
@@ -84,7 +70,7 @@ def period_label(a: Assessment) -> str:
 
 def to_csv(a: Assessment) -> bytes:
     """The summary as CSV in UTF-8 with a BOM, so Excel opens the Chinese correctly."""
-    return neutralise(display_summary(a)).to_csv(index=False).encode("utf-8-sig")
+    return safe_frame(display_summary(a)).to_csv(index=False).encode("utf-8-sig")
 
 
 # --- Excel --------------------------------------------------------------------------------------------------------
