@@ -120,9 +120,8 @@ def observations(tc: pd.DataFrame, sc: pd.DataFrame, rv: pd.DataFrame) -> pd.Dat
     part(tc, "no_reopen", tc["resolved"], tc["not_reopened"])
     if len(rv):
         items = review_items(rv)
-        per = items.groupby("staff_id").agg(n=("score", "size"), x=("score", "sum"),
-                                            x2=("score", lambda s: float((s ** 2).sum())))
-        per = per.reset_index()
+        per = items.groupby("staff_id").agg(n=("score", "size"), x=("score", "sum")).reset_index()
+        per["x2"] = _group_square_sums(items["staff_id"].to_numpy(), items["score"].to_numpy(float))
         for col in STRATA:
             per[col] = np.nan
         parts.append(per.assign(kpi="qa")[[*keys, "kpi", "n", "x", "x2"]])
@@ -130,6 +129,15 @@ def observations(tc: pd.DataFrame, sc: pd.DataFrame, rv: pd.DataFrame) -> pd.Dat
         return pd.DataFrame(columns=[*keys, "kpi", "n", "x", "x2"])
     out = pd.concat(parts, ignore_index=True)
     return out[out["n"] > 0]
+
+
+def _group_square_sums(keys: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Σ value² per key, in sorted key order (as ``groupby(keys)``), each summed by numpy over the key's values in
+    their original order: the same figures as a per-group ``(s ** 2).sum()``, without a Python call per group."""
+    order = np.argsort(keys, kind="stable")
+    k, sq = keys[order], values[order] ** 2
+    cuts = np.flatnonzero(k[1:] != k[:-1]) + 1
+    return np.array([part.sum() for part in np.split(sq, cuts)], float) if len(sq) else np.zeros(0)
 
 
 def review_items(rv: pd.DataFrame) -> pd.DataFrame:
