@@ -20,7 +20,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from dashboard.filters import FilterState, filters_from_key
+from dashboard.filters import FilterState, filters_from_key, scope_regions
 from data import workcal
 from data.engine import get_engine
 from data.reference import DEFAULT_PACK, PACKS, sla_policies
@@ -30,7 +30,6 @@ from data.repositories import (
     answer_facts,
     contact_facts,
     follow_up_facts,
-    regions,
     response_facts,
     ticket_facts,
 )
@@ -59,7 +58,7 @@ def _raw_frames(db_url: str, scope_path: str, base_key: tuple[Any, ...], pack: s
     engine = get_engine(db_url)
     scope = Scope(scope_path)
     f: Filters = filters_from_key(base_key)
-    tree = regions(engine, scope)
+    tree = scope_regions(db_url, scope_path)
     frames = Frames(
         tickets=ticket_facts(engine, scope, f), contacts=contact_facts(engine, scope, f),
         responses=response_facts(engine, scope, f), answers=answer_facts(engine, scope, f),
@@ -88,7 +87,7 @@ def pack(db_url: str, scope_path: str, key: tuple[Any, ...], cmp_key: tuple[Any,
     if prev is not None and prev.tickets.empty:
         prev = None  # nothing to compare with (the tiles then show no change rather than a change from zero)
     cal = calendar_for(dt.date.fromisoformat(str(key[0])), dt.date.fromisoformat(str(key[1])))
-    tree = regions(get_engine(db_url), Scope(scope_path))
+    tree = scope_regions(db_url, scope_path)
     return overview_pack(cur, prev, sla_policies(policy_pack), cal, regions=tree, pack=policy_pack,
                          root_path=_root_path(tree, scope_path, key))
 

@@ -14,8 +14,10 @@ layer enforces the scope again on every read.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+import functools
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
 import pandas as pd
@@ -107,9 +109,11 @@ def frozen(options: Any, fn: Callable[[Any], str]) -> Callable[[Any], str]:
 # --- labels ---------------------------------------------------------------------------------------------------------
 
 
-def _ref_names(kind: str) -> dict[str, tuple[str, str]]:
+@functools.lru_cache(maxsize=8)
+def _ref_names(kind: str) -> Mapping[str, tuple[str, str]]:
+    """code -> (zh name, en name) of a reference list (read-only; the lists are shipped files)."""
     df = {"channel": channels, "service": service_types, "segment": segments}[kind]()
-    return {str(r.code): (str(r.name_zh), str(r.name_en)) for r in df.itertuples()}
+    return MappingProxyType({str(r.code): (str(r.name_zh), str(r.name_en)) for r in df.itertuples()})
 
 
 def _label(kind: str, code: str) -> str:
