@@ -107,9 +107,15 @@ def case_mix_expected(cells: pd.DataFrame, min_cell: int, strata: Sequence[str] 
     ref = pd.Series(np.nan, index=out.index)
     level = pd.Series(-1, index=out.index, dtype="int64")
     keys = list(strata)
+    # group on integer codes (missing values get a code of their own): the same groups, summed in the same row
+    # order, as grouping on the text columns, without hashing the text once per level
+    codes = pd.DataFrame({c: pd.factorize(out[c], use_na_sentinel=False)[0] for c in ["kpi", *keys]},
+                         index=out.index)
+    codes["x"] = out["x"]
+    codes["n"] = out["n"]
     for depth in range(len(keys), -1, -1):
         by = ["kpi", *keys[:depth]]
-        grp = out.groupby(by, observed=True, dropna=False)
+        grp = codes.groupby(by, sort=False)
         sx = grp["x"].transform("sum")
         sn = grp["n"].transform("sum")
         ok = ref.isna() & ((sn >= min_cell) | (depth == 0)) & (sn > 0)
@@ -157,7 +163,9 @@ def compute_scorecards(roster: pd.DataFrame, observations: pd.DataFrame, config:
     for col in STRATA:
         if col not in obs.columns:
             obs[col] = np.nan
-    mixed = obs["kpi"].map(lambda k: config.kpis[k].case_mix).astype(bool)
+    case_mix = {key: spec.case_mix for key, spec in config.kpis.items()}  # dict maps: no Python call per row
+    kind_of = {key: spec.kind for key, spec in config.kpis.items()}
+    mixed = obs["kpi"].map(case_mix).astype(bool)
     cm = case_mix_expected(obs[mixed], config.min_cell)
     obs["ref"] = np.nan
     obs.loc[cm.index, "ref"] = cm["ref"]
@@ -165,11 +173,11 @@ def compute_scorecards(roster: pd.DataFrame, observations: pd.DataFrame, config:
     agg = obs.groupby(["staff_id", "kpi"], observed=True).agg(
         n=("n", "sum"), x=("x", "sum"), x2=("x2", "sum"), e=("e", "sum")).reset_index()
     # KPIs without case mix: expected = observed (oe = 1)
-    no_mix = ~agg["kpi"].map(lambda k: config.kpis[k].case_mix).astype(bool)
+    no_mix = ~agg["kpi"].map(case_mix).astype(bool)
     agg.loc[no_mix, "e"] = agg.loc[no_mix, "x"]
     k = plan.merge(agg, on=["staff_id", "kpi"], how="left")
     k[["n", "x", "e"]] = k[["n", "x", "e"]].fillna(0.0)
-    k["kind"] = k["kpi"].map(lambda key: config.kpis[key].kind)
+    k["kind"] = k["kpi"].map(kind_of)
     with np.errstate(divide="ignore", invalid="ignore"):
         k["raw"] = np.where(k["n"] > 0, k["x"] / k["n"], np.nan)
         k["expected"] = np.where(k["n"] > 0, k["e"] / k["n"], np.nan)
@@ -180,7 +188,7 @@ def compute_scorecards(roster: pd.DataFrame, observations: pd.DataFrame, config:
         oe = np.where(k["e"] > 0, k["x"] / k["e"], np.nan)
         adj_prop = np.clip(oe * k["role_rate"], 0.0, 1.0)
         adj_mean = np.clip(k["raw"] - k["expected"] + k["role_rate"], 0.0, 1.0)
-    mix = k["kpi"].map(lambda key: config.kpis[key].case_mix).astype(bool).to_numpy()
+    mix = k["kpi"].map(case_mix).astype(bool).to_numpy()
     k["oe"] = np.where(prop, oe, k["raw"] - k["expected"])  # ratio for shares, difference for means
     k["adjusted"] = np.where(mix, np.where(prop, adj_prop, adj_mean), k["raw"])
     k.loc[~mix, ["oe", "expected"]] = np.nan
