@@ -12,7 +12,10 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 from sqlalchemy import (
     Column,
     Connection,
@@ -30,8 +33,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import aliased
 
+from data import snapshot
 from data.models import Contact, Customer, FollowUp, Region, Response, Team, Ticket
 from data.repositories.core import Scope, epoch_seconds, scoped
+from data.repositories.facts import scope_regions
 
 _T_TIMES = ("created_at", "arrived_at", "resolved_at")
 
@@ -99,10 +104,127 @@ def _population(stmt: Select[Any], as_of: dt.datetime, recent_hours: float) -> S
     return stmt.where(Ticket.created_at <= as_of, or_(Ticket.resolved_at.is_(None), Ticket.resolved_at > since))
 
 
+# A month holding fewer population rows than this is not opened: its rows are read from SQL by id (work orders
+# still open from long ago are a handful per month, the recent months hold nearly all of the population).
+DENSE_MONTH_ROWS = 1000
+_OPEN_COLUMNS = ("id", "external_no", "customer_id", "region_id", "channel", "service_type", "segment", "outage",
+                 "progress_updates", "team_id", "staff_id", "created_at", "arrived_at", "resolved_at")
+_CHUNK = 5000  # ids per IN list (SQLite's bound-parameter limit is 32766)
+
+
+def _open_work_from_snapshot(engine: Engine, scope: Scope, as_of: dt.datetime, recent_hours: float
+                             ) -> pd.DataFrame | None:
+    if not snapshot.enabled():
+        return None
+    since = as_of - dt.timedelta(hours=recent_hours)
+    with engine.connect() as conn:
+        first = conn.execute(select(func.min(Ticket.created_at))).scalar_one_or_none()
+    if first is None:
+        return None  # no work orders at all: SQL gives the empty frame with its dtypes
+    if isinstance(first, str):
+        first = dt.datetime.fromisoformat(first)
+    months = snapshot.months_between(first, as_of + dt.timedelta(seconds=1))
+    light = snapshot.safe_read(engine, "ticket", months, ["id", "region_id", "created_at", "resolved_at"])
+    if light is None:
+        return None
+    regions = scope_regions(engine, scope, None)
+    mask = pc.and_(
+        pc.and_(pc.less_equal(light["created_at"], pa.scalar(as_of, _TS)),
+                pc.or_kleene(pc.is_null(light["resolved_at"]), pc.greater(light["resolved_at"], pa.scalar(since, _TS)))),
+        pc.is_in(light["region_id"], value_set=pa.array(regions["id"].to_numpy(), pa.int64())))
+    pop = light.filter(pc.fill_null(mask, False))
+    ids = pop["id"].to_numpy()
+    month = pop["created_at"].to_numpy().astype("datetime64[M]")  # the partition (UTC month of created_at)
+    keys, inverse, counts = np.unique(month, return_inverse=True, return_counts=True)
+    dense = counts[inverse] >= DENSE_MONTH_ROWS
+    parts = []
+    if dense.any():
+        dense_months = [str(m) for m in keys[counts >= DENSE_MONTH_ROWS]]
+        full = snapshot.safe_read(engine, "ticket", dense_months, list(_OPEN_COLUMNS))
+        if full is None:
+            return None
+        parts.append(full.filter(pc.is_in(full["id"], value_set=pa.array(ids[dense], pa.int64()))))
+    if (~dense).any():
+        parts.append(_tickets_by_id(engine, ids[~dense]))
+    schema = pa.schema([snapshot.SCHEMAS["ticket"].field(c) for c in _OPEN_COLUMNS])
+    table = pa.concat_tables([t.cast(schema) for t in parts]) if parts else schema.empty_table()
+    table = table.take(pc.sort_indices(table["id"]))
+    return _with_lookups(engine, table, regions)
+
+
+def _tickets_by_id(engine: Engine, ids: np.ndarray) -> pa.Table:
+    """The ticket columns of the snapshot (:data:`_OPEN_COLUMNS`) for the given ids, from SQL."""
+    times = [epoch_seconds(engine, getattr(Ticket, c)).label(c) for c in _T_TIMES]
+    base = (select(Ticket.id, Ticket.external_no, Ticket.customer_id, Ticket.region_id, Ticket.channel,
+                   Ticket.service_type, Customer.segment, Ticket.outage_event_id.is_not(None).label("outage"),
+                   Ticket.progress_updates, Ticket.team_id, Ticket.staff_id, *times)
+            .select_from(Ticket).outerjoin(Customer, Customer.id == Ticket.customer_id))
+    rows: list[Any] = []
+    with engine.connect() as conn:
+        for i in range(0, len(ids), _CHUNK):
+            chunk = [int(v) for v in ids[i:i + _CHUNK]]
+            rows.extend(conn.execute(base.where(Ticket.id.in_(chunk))).cursor.fetchall())
+    cols = list(zip(*rows, strict=True)) if rows else [()] * len(_OPEN_COLUMNS)
+    arrays = []
+    for name, values in zip(_OPEN_COLUMNS, cols, strict=True):
+        ftype = snapshot.SCHEMAS["ticket"].field(name).type
+        if name in _T_TIMES:
+            arrays.append(pa.array(values, pa.int64()).cast(pa.timestamp("s")).cast(ftype))
+        elif name == "outage":
+            arrays.append(pa.array([bool(v) for v in values], pa.bool_()))
+        else:
+            arrays.append(pa.array(values, ftype))
+    return pa.Table.from_arrays(arrays, names=list(_OPEN_COLUMNS))
+
+
+def _with_lookups(engine: Engine, table: pa.Table, regions: pd.DataFrame) -> pd.DataFrame:
+    """:func:`open_work`'s frame from the ticket columns: area class, the customer's vulnerable flag, the lead
+    (the ticket team's, else the handler's team's) and whether an unclosed follow-up exists for the ticket."""
+    from data.models import Staff  # noqa: PLC0415
+
+    df = table.to_pandas()
+    for col in ("customer_id", "team_id", "staff_id"):
+        df[col] = df[col].astype("Int64")
+    df["outage"] = df["outage"].astype(bool)
+    area = regions.set_index("id")["area_class"]
+    df.insert(df.columns.get_loc("region_id") + 1, "area_class", area.reindex(df["region_id"].to_numpy()).to_numpy())
+    df["area_class"] = df["area_class"].astype("str")
+    custs = df["customer_id"].dropna().unique().astype("int64")
+    with engine.connect() as conn:
+        vulnerable = select(Customer.id).where(Customer.vulnerable.is_(True))
+        if len(custs) <= _CHUNK:  # a day's open work: look its customers up by key
+            vulnerable = vulnerable.where(Customer.id.in_([int(v) for v in custs]))
+        # else every vulnerable customer (one scan); the DBAPI's tuples, no Row objects
+        fragile = np.array(conn.execute(vulnerable).cursor.fetchall(), dtype=np.int64).reshape(-1)
+        teams = conn.execute(select(Team.id, Team.lead_staff_id)).all()
+        staff = conn.execute(select(Staff.id, Staff.team_id)).all()
+        unclosed = conn.execute(select(FollowUp.ticket_id).where(FollowUp.ticket_id.is_not(None),
+                                                                 FollowUp.status != "closed")).scalars().all()
+    df.insert(df.columns.get_loc("segment") + 1, "vulnerable",
+              df["customer_id"].isin(fragile).fillna(False).astype(bool).to_numpy())
+    lead = pd.Series({int(t): v for t, v in teams if v is not None}, dtype="Int64")
+    handler_team = pd.Series({int(s): int(t) for s, t in staff if t is not None}, dtype="Int64")
+    own = df["team_id"].map(lead)
+    via_handler = df["staff_id"].map(handler_team).map(lead)
+    df["lead_staff_id"] = own.fillna(via_handler).astype("Int64")
+    df["open_follow_up"] = df["id"].isin(np.asarray(unclosed, dtype="int64")).to_numpy()
+    return df
+
+
 def open_work(engine: Engine, scope: Scope, as_of: dt.datetime, recent_hours: float = 24.0) -> pd.DataFrame:
     """The work orders to score at ``as_of``: created by then and not resolved before ``as_of − recent_hours``,
     with the ticket team's lead (``lead_staff_id``, else the lead of the handler's team) and whether an unclosed
-    follow-up exists for the ticket (``open_follow_up``)."""
+    follow-up exists for the ticket (``open_follow_up``); by id.
+
+    The population is found in the columnar fact snapshot (ids and times of every month), its rows are read from
+    the months that hold many of them; the few work orders still open from long ago are read from SQL by id, and
+    the small lookups (area class, vulnerable customers, team leads, unclosed follow-ups) are joined in pandas.
+    Without a usable snapshot everything comes from one SQL query; both give the same frame."""
+    out = _open_work_from_snapshot(engine, scope, as_of, recent_hours)
+    return out if out is not None else _open_work_from_sql(engine, scope, as_of, recent_hours)
+
+
+def _open_work_from_sql(engine: Engine, scope: Scope, as_of: dt.datetime, recent_hours: float) -> pd.DataFrame:
     handler_team = aliased(Team)
     from data.models import Staff  # noqa: PLC0415
 
@@ -124,13 +246,90 @@ def customer_context(engine: Engine, scope: Scope, as_of: dt.datetime, customer_
     """What the features need about the given customers (those of :func:`open_work`'s population), within scope,
     up to ``as_of``: their ``contacts`` since ``since`` (default ``as_of − lookback_days``; callers pass the
     earliest creation time minus 90 days), their dissatisfied ``responses`` (CSAT ≤ 2 or NPS ≤ 6) and their
-    complaint work orders (``history``) in the last ``lookback_days``. Only the rows a feature can use are read.
+    complaint work orders (``history``) in the last ``lookback_days``. Only the rows a feature can use are kept.
 
-    The customer ids go into a temporary table on the same connection, so each read is an index lookup per
-    customer instead of re-evaluating the population (100 k customers at size L)."""
+    The rows come from the columnar fact snapshot (:mod:`data.snapshot`: the contact, response and ticket months
+    of the window, filtered by customer, scope and time in Arrow before they become DataFrames), or from SQL when
+    the snapshot is off or its folder cannot be written. Both give the same rows (in no particular order)."""
     far = as_of - dt.timedelta(days=lookback_days)
     since = max(since, far) if since is not None else far
-    ids = sorted({int(i) for i in customer_ids})
+    ids = np.unique(np.asarray([int(i) for i in customer_ids], dtype=np.int64))
+    out = _context_from_snapshot(engine, scope, as_of, ids, since, far)
+    return out if out is not None else _context_from_sql(engine, scope, as_of, ids, since, far)
+
+
+_TS = pa.timestamp("us", tz="UTC")
+
+
+def _between(table: pa.Table, col: str, lo: dt.datetime, hi: dt.datetime) -> pa.ChunkedArray:
+    """lo <= col <= hi (null: false)."""
+    return pc.and_(pc.greater_equal(table[col], pa.scalar(lo, _TS)), pc.less_equal(table[col], pa.scalar(hi, _TS)))
+
+
+def _context_from_snapshot(engine: Engine, scope: Scope, as_of: dt.datetime, ids: np.ndarray, since: dt.datetime,
+                           far: dt.datetime) -> dict[str, pd.DataFrame] | None:
+    end = as_of + dt.timedelta(seconds=1)  # the month holding as_of itself (rows at exactly as_of count)
+    contacts = snapshot.safe_read(engine, "contact", snapshot.months_between(since, end),
+                                  ["customer_id", "channel", "queued_at", "outage", "region_id"])
+    responses = snapshot.safe_read(engine, "response", snapshot.months_between(far, end),
+                                   ["ticket_id", "region_id", "submitted_at", "csat", "nps", "ticket_created_at"])
+    if contacts is None or responses is None:
+        return None
+    who = pa.array(ids, pa.int64())
+    regions = pa.array(scope_regions(engine, scope, None)["id"].to_numpy(), pa.int64())
+
+    def keep(table: pa.Table, customer: str, time: str, lo: dt.datetime) -> pa.ChunkedArray:
+        mask = pc.and_(pc.and_(_between(table, time, lo, as_of), pc.is_in(table[customer], value_set=who)),
+                       pc.is_in(table["region_id"], value_set=regions))
+        return pc.fill_null(mask, False)
+
+    contacts = contacts.filter(keep(contacts, "customer_id", "queued_at", since))
+    # dissatisfied responses with a work order (SQL semantics: NULL <= 2 OR nps <= 6 holds when nps <= 6)
+    bad = pc.or_kleene(pc.less_equal(responses["csat"], 2), pc.less_equal(responses["nps"], 6))
+    responses = responses.filter(pc.fill_null(pc.and_(pc.and_(
+        _between(responses, "submitted_at", far, as_of), pc.is_in(responses["region_id"], value_set=regions)),
+        pc.and_(bad, pc.is_valid(responses["ticket_id"]))), False))
+    # the work orders: the complaint history's months and those of the responses' work orders (for the customer)
+    months = set(snapshot.months_between(far, end))
+    made = pc.min_max(responses["ticket_created_at"])
+    if made["min"].is_valid:
+        months |= set(snapshot.months_between(made["min"].as_py(), made["max"].as_py() + dt.timedelta(seconds=1)))
+    tickets = snapshot.safe_read(engine, "ticket", sorted(months),
+                                 ["id", "customer_id", "region_id", "service_type", "created_at"])
+    if tickets is None:
+        return None
+    # a response belongs to the customer of its work order (inner join, as in SQL)
+    at = pc.index_in(responses["ticket_id"], value_set=tickets["id"])
+    owner = pc.take(tickets["customer_id"], pc.fill_null(at, 0)) if tickets.num_rows else pa.nulls(
+        responses.num_rows, pa.int64())
+    owner = pc.if_else(pc.is_valid(at), owner, pa.scalar(None, pa.int64()))
+    responses = responses.append_column("customer_id", owner)
+    responses = responses.filter(pc.fill_null(pc.is_in(responses["customer_id"], value_set=who), False))
+    history = tickets.filter(pc.and_(keep(tickets, "customer_id", "created_at", far),
+                                     pc.fill_null(pc.equal(tickets["service_type"], "complaint"), False)))
+    return {
+        "contacts": _typed(contacts.select(["customer_id", "channel", "queued_at", "outage"]),
+                           ("customer_id",), ("outage",)),
+        "responses": _typed(responses.select(["ticket_id", "customer_id", "submitted_at", "csat", "nps"]),
+                            ("ticket_id", "customer_id")),
+        "history": _typed(history.select(["id", "customer_id", "service_type", "created_at"]), ("id", "customer_id")),
+    }
+
+
+def _typed(table: pa.Table, ints: tuple[str, ...] = (), bools: tuple[str, ...] = ()) -> pd.DataFrame:
+    """An Arrow table as a DataFrame with :func:`_frame`'s dtypes (optional ids Int64, flags bool)."""
+    df = table.to_pandas()
+    for col in ints:
+        df[col] = df[col].astype("Int64")
+    for col in bools:
+        df[col] = df[col].fillna(False).astype(bool)
+    return df
+
+
+def _context_from_sql(engine: Engine, scope: Scope, as_of: dt.datetime, ids: np.ndarray, since: dt.datetime,
+                      far: dt.datetime) -> dict[str, pd.DataFrame]:
+    """:func:`customer_context` from SQL. The customer ids go into a temporary table on the same connection, so
+    each read is an index lookup per customer instead of re-evaluating the population."""
     tmp = Table("risk_customer_tmp", MetaData(), Column("id", Integer, primary_key=True), prefixes=["TEMPORARY"])
     c = select(Contact.customer_id, Contact.channel, epoch_seconds(engine, Contact.queued_at).label("queued_at"),
                Contact.outage_event_id.is_not(None).label("outage")).select_from(Contact).join(
@@ -151,8 +350,8 @@ def customer_context(engine: Engine, scope: Scope, as_of: dt.datetime, customer_
     with engine.connect() as conn:
         tmp.create(conn)
         try:
-            if ids:
-                conn.execute(tmp.insert(), [{"id": i} for i in ids])
+            if len(ids):
+                conn.execute(tmp.insert(), [{"id": int(i)} for i in ids])
             out = {
                 "contacts": _frame(conn, c, ("queued_at",), ("customer_id",), ("outage",)),
                 "responses": _frame(conn, r, ("submitted_at",), ("ticket_id", "customer_id")),
