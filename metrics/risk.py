@@ -34,7 +34,8 @@ from scipy import optimize, stats
 
 __all__ = [
     "FEATURES", "REASONS", "LONG_TICKET_MIN", "ONLINE_CHANNELS", "OFFLINE_CHANNELS",
-    "LogisticModel", "Evaluation", "fit_logistic", "predict_proba", "contributions", "top_reasons", "reasons_from",
+    "LogisticModel", "Evaluation", "fit_logistic", "predict_proba", "predict_and_contributions", "contributions",
+    "top_reasons", "reasons_from",
     "snapshots", "build_features", "labels", "auc", "brier", "reliability_curve", "top_decile_lift", "evaluate",
     "naive_score", "default_limits", "split_months", "outcome_rates",
 ]
@@ -368,6 +369,13 @@ def predict_proba(model: LogisticModel, X: pd.DataFrame) -> np.ndarray:
     return _sigmoid(model.intercept + model.standardise(X) @ np.asarray(model.coef))
 
 
+def predict_and_contributions(model: LogisticModel, X: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`predict_proba` and :func:`contributions` (as an array) from one standardisation of ``X``."""
+    Z = model.standardise(X)
+    coef = np.asarray(model.coef)
+    return _sigmoid(model.intercept + Z @ coef), Z * coef
+
+
 def contributions(model: LogisticModel, X: pd.DataFrame) -> pd.DataFrame:
     """coef × standardised value for each case and feature (log-odds relative to an average training case)."""
     return pd.DataFrame(model.standardise(X) * np.asarray(model.coef), index=X.index, columns=list(model.features))
@@ -385,12 +393,32 @@ def reasons_from(contrib: pd.DataFrame, k: int = 3, min_logit: float = 0.05) -> 
     names = np.array([REASONS.get(f, f) for f in contrib.columns], dtype=object)
     if C.size == 0:
         return [() for _ in range(len(contrib))]
-    order = np.argsort(-C, axis=1, kind="stable")[:, :k]
+    order = _top_k(C, min(k, C.shape[1]))
     top = np.take_along_axis(C, order, axis=1)
     ok = top > min_logit
     ok[:, 0] = True  # every case keeps its strongest reason
-    picked = names[order]
-    return [tuple(p[m]) for p, m in zip(picked, ok, strict=True)]
+    # the distinct (reasons, kept) patterns are few: build each tuple once, then hand them out by pattern
+    pattern = np.where(ok, order, -1) + 1
+    code = np.zeros(len(C), dtype=np.int64)
+    for j in range(pattern.shape[1]):
+        code = code * (C.shape[1] + 1) + pattern[:, j]
+    _, first, inverse = np.unique(code, return_index=True, return_inverse=True)
+    tuples = [tuple(names[order[i][ok[i]]]) for i in first]
+    return [tuples[i] for i in inverse.tolist()]
+
+
+def _top_k(C: np.ndarray, k: int) -> np.ndarray:
+    """The column indices of each row's ``k`` largest values, largest first, ties by lower index: the first ``k``
+    of a stable argsort of ``-C``, by ``k`` arg-max passes when every value is finite."""
+    if not np.isfinite(C).all():
+        return np.argsort(-C, axis=1, kind="stable")[:, :k]
+    W = C.copy()
+    rows = np.arange(len(C))
+    order = np.empty((len(C), k), dtype=np.intp)
+    for j in range(k):
+        order[:, j] = W.argmax(axis=1)  # the first maximum: the lower index among ties
+        W[rows, order[:, j]] = -np.inf
+    return order
 
 
 # --- evaluation ---------------------------------------------------------------------------------------------------

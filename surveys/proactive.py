@@ -213,13 +213,13 @@ def score_frame(work: pd.DataFrame, ctx: dict[str, pd.DataFrame], models: dict[s
     X = risk.build_features(work, ctx["contacts"], ctx["responses"], ctx["history"], limits(), pd.Timestamp(as_of))
     out = work.copy()
     md, mc = models["dissatisfied"], models["contact_again"]
-    out["p_dissatisfied"] = risk.predict_proba(md, X)
-    out["p_contact_again"] = risk.predict_proba(mc, X)
+    pd_, cd = risk.predict_and_contributions(md, X)
+    pc_, cc = risk.predict_and_contributions(mc, X)
+    out["p_dissatisfied"] = pd_
+    out["p_contact_again"] = pc_
     out["risk"] = 1 - (1 - out["p_dissatisfied"]) * (1 - out["p_contact_again"])
     # reasons from both models, the larger contribution first, no repeats
-    cd = risk.contributions(md, X)
-    cc = risk.contributions(mc, X)
-    both = np.maximum(cd.to_numpy(), cc.to_numpy())
+    both = np.maximum(cd, cc)
     out["reasons"] = risk.reasons_from(pd.DataFrame(both, index=X.index, columns=list(md.features)), k=k)
     out["elapsed_min"] = ((pd.Timestamp(as_of) - out["created_at"]).dt.total_seconds() / 60.0).round(1)
     out["as_of"] = pd.Timestamp(as_of)
