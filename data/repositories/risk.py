@@ -104,9 +104,12 @@ def _population(stmt: Select[Any], as_of: dt.datetime, recent_hours: float) -> S
     return stmt.where(Ticket.created_at <= as_of, or_(Ticket.resolved_at.is_(None), Ticket.resolved_at > since))
 
 
-# A month holding fewer population rows than this is not opened: its rows are read from SQL by id (work orders
-# still open from long ago are a handful per month, the recent months hold nearly all of the population).
+# A month's partition is opened for the population's rows when it holds at least DENSE_MONTH_ROWS of them and at
+# least DENSE_MONTH_SHARE of the month's rows (a Parquet row costs about a tenth of a row read from SQL by id);
+# otherwise its rows are read from SQL by id: work orders still open from long ago are a handful per month, and a
+# narrow scope's recent work is a small share of a large province's month.
 DENSE_MONTH_ROWS = 1000
+DENSE_MONTH_SHARE = 0.1
 _OPEN_COLUMNS = ("id", "external_no", "customer_id", "region_id", "channel", "service_type", "segment", "outage",
                  "progress_updates", "team_id", "staff_id", "created_at", "arrived_at", "resolved_at")
 _CHUNK = 5000  # ids per IN list (SQLite's bound-parameter limit is 32766)
@@ -134,12 +137,17 @@ def _open_work_from_snapshot(engine: Engine, scope: Scope, as_of: dt.datetime, r
         pc.is_in(light["region_id"], value_set=pa.array(regions["id"].to_numpy(), pa.int64())))
     pop = light.filter(pc.fill_null(mask, False))
     ids = pop["id"].to_numpy()
-    month = pop["created_at"].to_numpy().astype("datetime64[M]")  # the partition (UTC month of created_at)
-    keys, inverse, counts = np.unique(month, return_inverse=True, return_counts=True)
-    dense = counts[inverse] >= DENSE_MONTH_ROWS
+    # the partition of a row: the UTC month of its creation, as months since the first
+    every = light["created_at"].to_numpy().astype("datetime64[M]").astype(np.int64)
+    first_month = int(every.min()) if len(every) else 0
+    month = pop["created_at"].to_numpy().astype("datetime64[M]").astype(np.int64) - first_month
+    total = np.bincount(every - first_month)
+    counts = np.bincount(month, minlength=len(total))
+    opened = (counts >= DENSE_MONTH_ROWS) & (counts >= DENSE_MONTH_SHARE * total)
+    dense = opened[month]
     parts = []
     if dense.any():
-        dense_months = [str(m) for m in keys[counts >= DENSE_MONTH_ROWS]]
+        dense_months = [str(np.datetime64(first_month + int(m), "M")) for m in np.flatnonzero(opened)]
         full = snapshot.safe_read(engine, "ticket", dense_months, list(_OPEN_COLUMNS))
         if full is None:
             return None
