@@ -34,8 +34,8 @@ from metrics.periods import Period
 ROOT = Path(__file__).resolve().parents[1]
 DOCS_PATH = ROOT / "docs" / "metrics.md"
 BY_CHOICES = ("region", "region_id", "area_class", "channel", "service_type", "segment", "staff_id", "team_id",
-              "category", "day")
-READABLE = ("ticket", "contact", "response", "answer", "follow_up")
+              "category", "survey_channel", "survey_key", "day")
+READABLE = ("ticket", "contact", "response", "answer", "follow_up", "invitation")
 FIELDS = ("kpi", "group", "value", "n", "ci_low", "ci_high", "target", "status")
 
 
@@ -61,18 +61,20 @@ def load_frames(engine: Any, scope: Any, start: dt.datetime, end: dt.datetime,
         answer_facts,
         contact_facts,
         follow_up_facts,
+        invitation_facts,
         response_facts,
         ticket_facts,
     )
 
     f = filters if filters is not None else Filters(start, end)
     readers = {"ticket": ticket_facts, "contact": contact_facts, "response": response_facts,
-               "answer": answer_facts, "follow_up": follow_up_facts}
+               "answer": answer_facts, "follow_up": follow_up_facts, "invitation": invitation_facts}
     got = {k: readers[k](engine, scope, f) for k in kinds if k in readers}
     empty = pd.DataFrame(columns=["id", "region_id", "area_class", "channel", "service_type", "segment",
                                   "created_at"])
     return Frames(tickets=got.get("ticket", empty), contacts=got.get("contact"), responses=got.get("response"),
-                  answers=got.get("answer"), follow_ups=got.get("follow_up"), start=pd.Timestamp(start),
+                  answers=got.get("answer"), follow_ups=got.get("follow_up"), invitations=got.get("invitation"),
+                  start=pd.Timestamp(start),
                   end=pd.Timestamp(end))
 
 

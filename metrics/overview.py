@@ -61,9 +61,9 @@ SLA_KPIS: Mapping[str, str] = MappingProxyType(
 VOLUME_SERIES: Mapping[str, str | None] = MappingProxyType({"tickets": None, "repairs": "repair"})
 
 _FRAME_ATTR = {"ticket": "tickets", "contact": "contacts", "response": "responses", "answer": "answers",
-               "follow_up": "follow_ups"}
+               "follow_up": "follow_ups", "invitation": "invitations"}
 _DAY_COLUMN = {"tickets": "created_at", "contacts": "queued_at", "responses": "submitted_at",
-               "follow_ups": "created_at"}
+               "follow_ups": "created_at", "invitations": "created_at"}
 _PREPARED = "__prepared__"
 
 
@@ -79,6 +79,7 @@ class Frames:
     responses: pd.DataFrame | None = None
     answers: pd.DataFrame | None = None
     follow_ups: pd.DataFrame | None = None
+    invitations: pd.DataFrame | None = None
     start: pd.Timestamp | None = None
     end: pd.Timestamp | None = None
     prepared: bool = False
@@ -151,6 +152,7 @@ class Frames:
             answers = take("answers", answers, answers["response_id"].isin(responses["id"]).to_numpy())
         return replace(self, tickets=mask(self.tickets, "tickets"), contacts=mask(self.contacts, "contacts"),
                        responses=responses, answers=answers, follow_ups=follow_ups,
+                       invitations=mask(self.invitations, "invitations"),
                        row_caches=MappingProxyType(new_caches))
 
 
@@ -246,7 +248,7 @@ def _prepare(frames: Frames, policies: pd.DataFrame, calendar: WorkCalendar, *, 
     tickets, limit_codes = _join_coded(frames.tickets, policies, tuple(SLA_KPIS.values()), pack=pack, suffix=True)
     out = replace(frames, tickets=add(tickets, "tickets", copy=False), contacts=add(frames.contacts, "contacts"),
                   responses=add(frames.responses, "responses"), follow_ups=add(frames.follow_ups, "follow_ups"),
-                  prepared=True, row_caches=None)
+                  invitations=add(frames.invitations, "invitations"), prepared=True, row_caches=None)
     seed = {("codes", col): v for col, v in limit_codes.items()}
     caches = _warm_caches(out, calendar, seed=seed) if warm else _empty_caches(out, calendar, seed=seed)
     return replace(out, row_caches=MappingProxyType(caches))

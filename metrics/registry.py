@@ -329,7 +329,8 @@ def _build() -> dict[str, KPI]:
                        "are excluded).",
         formula="invitations used / invitations delivered", unit="share", direction="higher", target=0.20,
         at_risk_margin=0.03, min_n=30, source="KPIS.md §3 response rate",
-        breakdowns=("region_id", "channel", "survey_key", "period"), kind="proportion", frame="invitation",
+        breakdowns=("region_id", "area_class", "survey_channel", "channel", "service_type", "survey_key", "period"),
+        kind="proportion", frame="invitation",
         display_scale=100.0))
     add(_kpi(
         key="dimension_score", label_zh="维度得分", label_en="Dimension score",

@@ -26,15 +26,16 @@ import pyarrow.compute as pc
 from sqlalchemy import Engine, Select, func, select
 
 from data import snapshot
-from data.models import UTC, Answer, Contact, Customer, FollowUp, Region, Response, Ticket
+from data.models import UTC, Answer, Contact, Customer, FollowUp, Invitation, Region, Response, Ticket
 from data.repositories.core import Filters, Scope, epoch_seconds, scoped, ticket_filters
 
 TICKET_TIMES = ("created_at", "first_response_at", "arrived_at", "resolved_at", "closed_at")
 CONTACT_TIMES = ("queued_at", "answered_at", "ended_at")
 FOLLOW_UP_TIMES = ("created_at", "due_at", "closed_at")
 RESPONSE_TIMES = ("submitted_at", "ticket_created_at", "arrived_at", "resolved_at")
+INVITATION_TIMES = ("created_at", "expires_at", "used_at")
 OPTIONAL_IDS = ("staff_id", "team_id", "customer_id", "ticket_id", "owner_staff_id", "response_id")
-FLAGS = ("outage", "abandoned", "proactive")
+FLAGS = ("outage", "abandoned", "proactive", "delivered", "reusable")
 
 
 def _frame(engine: Engine, stmt: Select[Any], times: tuple[str, ...]) -> pd.DataFrame:
@@ -205,6 +206,29 @@ def response_facts_ids(engine: Engine, scope: Scope, filters: Filters) -> Select
     stmt = scoped(stmt, Response.region_id, scope, filters, engine)
     stmt = stmt.where(Response.submitted_at >= filters.start, Response.submitted_at < filters.end)
     return _segments(ticket_filters(stmt, filters), filters)
+
+
+def invitation_facts(engine: Engine, scope: Scope, filters: Filters) -> pd.DataFrame:
+    """Survey invitations created in the period, within scope and filters, with their work order's attributes (the
+    denominator of the response rate). Read from SQL: one narrow row per invitation, only for the KPIs that need it.
+
+    Columns: id, ticket_id, region_id, area_class, survey_channel (how the invitation went out), channel (the work
+    order's service channel), service_type, segment, survey_key, delivered, reusable, created_at, expires_at,
+    used_at. Channel, service-type and segment filters apply to the work order, as for responses.
+    """
+    times = [epoch_seconds(engine, getattr(Invitation, c)).label(c) for c in INVITATION_TIMES]
+    stmt = (
+        select(Invitation.id, Invitation.ticket_id, Invitation.region_id, Region.area_class,
+               Invitation.channel.label("survey_channel"), Ticket.channel, Ticket.service_type, Customer.segment,
+               Invitation.survey_key, Invitation.delivered, Invitation.reusable, *times)
+        .select_from(Invitation)
+        .outerjoin(Ticket, Ticket.id == Invitation.ticket_id)
+        .outerjoin(Customer, Customer.id == Ticket.customer_id)
+    )
+    stmt = scoped(stmt, Invitation.region_id, scope, filters, engine)
+    stmt = stmt.where(Invitation.created_at >= filters.start, Invitation.created_at < filters.end)
+    stmt = _segments(ticket_filters(stmt, filters), filters).order_by(Invitation.id)
+    return _frame(engine, stmt, INVITATION_TIMES)
 
 
 def follow_up_facts(engine: Engine, scope: Scope, filters: Filters) -> pd.DataFrame:

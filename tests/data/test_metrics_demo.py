@@ -162,3 +162,32 @@ def test_report_command_prints_the_kpi_table(demo_sqlite_url: str) -> None:
     bad = subprocess.run([sys.executable, "-m", "metrics", "report", "--from", "2026-06-01", "--to", "2026-06-30",
                           "--kpi", "nope"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert bad.returncode == 2 and bad.stderr.startswith("error:")
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_response_rate_from_invitation_facts(backend: str, request: pytest.FixtureRequest) -> None:
+    """The response-rate KPI over the invitation fact frame counts what the survey admin's SQL count does
+    (responses / delivered one-time invitations, per survey channel), with a Wilson interval."""
+    from statsmodels.stats.proportion import proportion_confint
+
+    from surveys.rates import response_rates
+
+    url = request.getfixturevalue(f"demo_{'sqlite' if backend == 'sqlite' else 'pg'}_url")
+    eng = get_engine(url)
+    scope = scope_for(eng)
+    start, end = dt.datetime(2026, 6, 1, tzinfo=dt.UTC), dt.datetime(2026, 9, 1, tzinfo=dt.UTC)
+    frames = load_frames(eng, scope, start, end, kinds=["invitation"])
+    inv = frames.invitations
+    assert inv is not None and len(inv) > 100 and {"survey_channel", "delivered", "reusable", "used_at"} <= set(inv)
+    got = compute("response_rate", inv, by=["survey_channel"]).set_index("survey_channel")
+    sql = response_rates(eng, scope, start, end, by=("channel",)).set_index("channel")
+    assert set(got.index) == set(sql.index)
+    for ch, row in sql.iterrows():
+        assert got.loc[ch, "n"] == row["delivered"]
+        assert got.loc[ch, "value"] == pytest.approx(row["responded"] / row["delivered"], abs=1e-12)
+        lo, hi = proportion_confint(row["responded"], row["delivered"], alpha=0.05, method="wilson")
+        assert (got.loc[ch, "ci_low"], got.loc[ch, "ci_high"]) == pytest.approx((lo, hi), abs=1e-9)
+    # a channel filter narrows by the work order's service channel, as for responses
+    hotline = load_frames(eng, scope, start, end, kinds=["invitation"],
+                          filters=Filters(start, end, channels=("hotline",))).invitations
+    assert hotline is not None and 0 < len(hotline) < len(inv) and set(hotline["channel"]) == {"hotline"}
