@@ -9,13 +9,16 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeAlias
 
 import pandas as pd
 from sqlalchemy import BigInteger, Engine, Integer, and_, case, func, literal, select
 from sqlalchemy.sql import ColumnElement, Select
 
 from data.models import UTC, Region, Response, Ticket
+
+#: a SELECT of any columns (SQLAlchemy 2.1 types a Select by its column tuple)
+AnySelect: TypeAlias = "Select[*tuple[Any, ...]]"
 
 _PATH_RE = re.compile(r"/(?:\d+/)+")
 
@@ -63,7 +66,7 @@ def region_path(engine: Engine, region_id: int) -> str:
         return str(conn.execute(select(Region.path).where(Region.id == region_id)).scalar_one())
 
 
-def scoped(stmt: Select[Any], region_fk: Any, scope: Scope, filters: Filters | None, engine: Engine) -> Select[Any]:
+def scoped(stmt: AnySelect, region_fk: Any, scope: Scope, filters: Filters | None, engine: Engine) -> AnySelect:
     stmt = stmt.join(Region, Region.id == region_fk).where(Region.path.startswith(scope.path, autoescape=True))
     if filters is None:
         return stmt
@@ -112,7 +115,7 @@ def headline(engine: Engine, scope: Scope, filters: Filters) -> dict[str, Any]:
     return out
 
 
-def ticket_filters(stmt: Select[Any], filters: Filters) -> Select[Any]:
+def ticket_filters(stmt: AnySelect, filters: Filters) -> AnySelect:
     if filters.channels:
         stmt = stmt.where(Ticket.channel.in_(filters.channels))
     if filters.service_types:

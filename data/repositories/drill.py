@@ -12,7 +12,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import aliased
 
 from data.models import Contact, Customer, FollowUp, Region, Response, Staff, Ticket
-from data.repositories.core import Scope, _utc, scoped
+from data.repositories.core import AnySelect, Scope, _utc, scoped
 
 
 def _df(engine: Engine, stmt: Any, columns: Sequence[str]) -> pd.DataFrame:
@@ -42,7 +42,7 @@ def customer_history(engine: Engine, scope: Scope, customer_id: int, limit: int 
         return {k: pd.DataFrame() for k in ("customer", "tickets", "contacts", "responses", "follow_ups")}
     t_cols = ["id", "external_no", "created_at", "channel", "service_type", "status", "arrived_at", "resolved_at",
               "exception_reason", "region"]
-    stmt = select(Ticket.id, Ticket.external_no, Ticket.created_at, Ticket.channel, Ticket.service_type,
+    stmt: AnySelect = select(Ticket.id, Ticket.external_no, Ticket.created_at, Ticket.channel, Ticket.service_type,
                   Ticket.status, Ticket.arrived_at, Ticket.resolved_at, Ticket.exception_reason,
                   Region.name_zh).select_from(Ticket)
     stmt = scoped(stmt, Ticket.region_id, scope, None, engine).where(Ticket.customer_id == customer_id)
@@ -83,7 +83,8 @@ def follow_up_queue(engine: Engine, scope: Scope, *, region_path: str | None = N
     cols = ["id", "reason", "severity", "status", "escalation_level", "owner_staff_id", "owner_code", "owner_name",
             "region_id", "region", "customer_id", "ticket_id", "ticket_no", "response_id", "created_at", "due_at",
             "closed_at", "outcome", "recovered", "notes"]
-    stmt = (select(FollowUp.id, FollowUp.reason, FollowUp.severity, FollowUp.status, FollowUp.escalation_level,
+    stmt: AnySelect = (select(FollowUp.id, FollowUp.reason, FollowUp.severity, FollowUp.status,
+                               FollowUp.escalation_level,
                    FollowUp.owner_staff_id, owner.code, owner.name, FollowUp.region_id, Region.name_zh,
                    FollowUp.customer_id, FollowUp.ticket_id, Ticket.external_no, FollowUp.response_id,
                    FollowUp.created_at, FollowUp.due_at, FollowUp.closed_at, FollowUp.outcome, FollowUp.recovered,

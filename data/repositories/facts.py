@@ -23,11 +23,11 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-from sqlalchemy import Engine, Select, func, select
+from sqlalchemy import Engine, func, select
 
 from data import snapshot
 from data.models import UTC, Answer, Contact, Customer, FollowUp, Invitation, Region, Response, Ticket
-from data.repositories.core import Filters, Scope, epoch_seconds, scoped, ticket_filters
+from data.repositories.core import AnySelect, Filters, Scope, epoch_seconds, scoped, ticket_filters
 
 TICKET_TIMES = ("created_at", "first_response_at", "arrived_at", "resolved_at", "closed_at")
 CONTACT_TIMES = ("queued_at", "answered_at", "ended_at")
@@ -38,7 +38,7 @@ OPTIONAL_IDS = ("staff_id", "team_id", "customer_id", "ticket_id", "owner_staff_
 FLAGS = ("outage", "abandoned", "proactive", "delivered", "reusable")
 
 
-def _frame(engine: Engine, stmt: Select[Any], times: tuple[str, ...]) -> pd.DataFrame:
+def _frame(engine: Engine, stmt: AnySelect, times: tuple[str, ...]) -> pd.DataFrame:
     with engine.connect() as conn:
         result = conn.execute(stmt)
         df = pd.DataFrame.from_records(result.fetchall(), columns=list(result.keys()))
@@ -53,7 +53,7 @@ def _frame(engine: Engine, stmt: Select[Any], times: tuple[str, ...]) -> pd.Data
     return df
 
 
-def _segments(stmt: Select[Any], filters: Filters) -> Select[Any]:
+def _segments(stmt: AnySelect, filters: Filters) -> AnySelect:
     return stmt.where(Customer.segment.in_(filters.segments)) if filters.segments else stmt
 
 
@@ -69,7 +69,7 @@ def ticket_facts(engine: Engine, scope: Scope, filters: Filters) -> pd.DataFrame
     return sql_ticket_facts(engine, scope, filters) if df is None else df
 
 
-def _ticket_stmt(engine: Engine) -> Select[Any]:
+def _ticket_stmt(engine: Engine) -> AnySelect:
     times = [epoch_seconds(engine, getattr(Ticket, c)).label(c) for c in TICKET_TIMES]
     return (
         select(
@@ -103,7 +103,7 @@ def contact_facts(engine: Engine, scope: Scope, filters: Filters) -> pd.DataFram
     return sql_contact_facts(engine, scope, filters) if df is None else df
 
 
-def _contact_stmt(engine: Engine) -> Select[Any]:
+def _contact_stmt(engine: Engine) -> AnySelect:
     times = [epoch_seconds(engine, getattr(Contact, c)).label(c) for c in CONTACT_TIMES]
     return (
         select(
@@ -142,7 +142,7 @@ def response_facts(engine: Engine, scope: Scope, filters: Filters) -> pd.DataFra
     return sql_response_facts(engine, scope, filters) if df is None else df
 
 
-def _response_stmt(engine: Engine) -> Select[Any]:
+def _response_stmt(engine: Engine) -> AnySelect:
     t_times = [
         epoch_seconds(engine, Ticket.created_at).label("ticket_created_at"),
         epoch_seconds(engine, Ticket.arrived_at).label("arrived_at"),
@@ -195,7 +195,7 @@ def sql_answer_facts(engine: Engine, scope: Scope, filters: Filters) -> pd.DataF
     return _frame(engine, stmt, ())
 
 
-def response_facts_ids(engine: Engine, scope: Scope, filters: Filters) -> Select[Any]:
+def response_facts_ids(engine: Engine, scope: Scope, filters: Filters) -> AnySelect:
     """The ids of the responses in scope and filters, as a subquery."""
     stmt = (
         select(Response.id)
@@ -217,7 +217,7 @@ def invitation_facts(engine: Engine, scope: Scope, filters: Filters) -> pd.DataF
     used_at. Channel, service-type and segment filters apply to the work order, as for responses.
     """
     times = [epoch_seconds(engine, getattr(Invitation, c)).label(c) for c in INVITATION_TIMES]
-    stmt = (
+    stmt: AnySelect = (
         select(Invitation.id, Invitation.ticket_id, Invitation.region_id, Region.area_class,
                Invitation.channel.label("survey_channel"), Ticket.channel, Ticket.service_type, Customer.segment,
                Invitation.survey_key, Invitation.delivered, Invitation.reusable, *times)
@@ -241,7 +241,7 @@ def follow_up_facts(engine: Engine, scope: Scope, filters: Filters) -> pd.DataFr
     return sql_follow_up_facts(engine, scope, filters) if df is None else df
 
 
-def _follow_up_stmt(engine: Engine) -> Select[Any]:
+def _follow_up_stmt(engine: Engine) -> AnySelect:
     times = [epoch_seconds(engine, getattr(FollowUp, c)).label(c) for c in FOLLOW_UP_TIMES]
     return select(
         FollowUp.id, FollowUp.response_id, FollowUp.ticket_id, FollowUp.region_id, Region.area_class,
@@ -295,7 +295,7 @@ TIMES: dict[str, tuple[str, ...]] = {"ticket": TICKET_TIMES, "contact": CONTACT_
                                      "answer": (), "follow_up": FOLLOW_UP_TIMES}
 
 
-def _month_builder(kind: str, base: Callable[[Engine], Select[Any]], period: Any, region_fk: Any,
+def _month_builder(kind: str, base: Callable[[Engine], AnySelect], period: Any, region_fk: Any,
                    order: Any) -> snapshot.Builder:
     def build(engine: Engine, start: dt.datetime, end: dt.datetime) -> pa.Table:
         stmt = base(engine)
@@ -307,7 +307,7 @@ def _month_builder(kind: str, base: Callable[[Engine], Select[Any]], period: Any
     return build
 
 
-def _arrow(engine: Engine, stmt: Select[Any], schema: pa.Schema) -> pa.Table:
+def _arrow(engine: Engine, stmt: AnySelect, schema: pa.Schema) -> pa.Table:
     """The rows of ``stmt`` as an Arrow table of ``schema``, column by column from the DBAPI cursor's tuples (no
     per-row Python objects beyond the driver's; the values are the ones :func:`_frame` converts)."""
     with engine.connect() as conn:
@@ -330,7 +330,7 @@ def _arrow(engine: Engine, stmt: Select[Any], schema: pa.Schema) -> pa.Table:
     return pa.Table.from_arrays(arrays, schema=schema)
 
 
-def _answer_stmt(engine: Engine) -> Select[Any]:
+def _answer_stmt(engine: Engine) -> AnySelect:
     return (select(Answer.response_id, Answer.item_key, Answer.dimension, Answer.value_num)
             .join(Response, Response.id == Answer.response_id))
 
