@@ -1,7 +1,8 @@
 """Exports: the canonical format per kind (what the ``gridcx_*`` mappings read back) and whole-site moves.
 
-Text that a spreadsheet would run as a formula (starting with ``= + - @``, tab or CR) is neutralised in CSV
-exports with a leading apostrophe; the canonical mappings strip it again on import, so a round trip is exact.
+Text that a spreadsheet would run as a formula is neutralised in CSV exports with a leading apostrophe by the shared
+rule (:func:`data.safety.safe_cell`); the canonical mappings strip it again on import (:func:`unescape`), so a round
+trip is exact.
 A site export is one JSON Lines file per table (ids kept, rows ordered by primary key, times in UTC) plus a
 ``manifest.json``; importing it into an empty database and exporting again gives the same files (the audit
 trail aside, which gains the move itself).
@@ -24,11 +25,11 @@ from sqlalchemy.types import Date, DateTime
 from data import snapshot
 from data.io.errors import FileError
 from data.models import UTC, Base, UTCDateTime
+from data.safety import safe_cell
 from data.users import audit
 
 SITE_FORMAT = "gridcx-site"
 SITE_VERSION = 1
-_FORMULA = r"^(?='*[=+\-@\t\r])"
 ZONE = "Asia/Shanghai"
 
 # Canonical columns per kind: (header, SQL expression). Times are exported in the site's zone with the offset.
@@ -68,9 +69,47 @@ _BOOLS = {"substantiated", "abandoned", "fcr"}
 _INTS = {"reopen_count", "progress_updates", "survey_version", "csat", "nps", "ces"}
 
 
+def _dangerous(v: str) -> bool:
+    """Whether the shared rule neutralises ``v`` once its leading apostrophes are set aside."""
+    bare = v.lstrip("'")
+    return safe_cell(bare) != bare
+
+
+def escape_cell(v: Any) -> Any:
+    """:func:`data.safety.safe_cell`, made exactly reversible: text that starts with apostrophes before
+    formula-looking text gets one apostrophe more too, so :func:`unescape_cell` can tell ours from the data's."""
+    return "'" + v if isinstance(v, str) and v and _dangerous(v) else v
+
+
+def unescape_cell(v: Any) -> Any:
+    """The inverse of :func:`escape_cell` (what the canonical mappings' ``unescape_formulas`` does on import)."""
+    return v[1:] if isinstance(v, str) and v.startswith("'") and _dangerous(v[1:]) else v
+
+
+def _maybe_formula(s: pd.Series) -> pd.Series:
+    """Cells that do not start with a letter, digit or CJK character: the only ones any formula rule can flag (a
+    cheap vectorised filter so the per-cell rule runs on few values)."""
+    return s.notna() & ~s.astype("str").str.match(r"\w", na=True)
+
+
 def neutralise(s: pd.Series) -> pd.Series:
-    """Prefix formula-looking text with an apostrophe so a spreadsheet shows it instead of running it."""
-    return s.str.replace(_FORMULA, "'", regex=True)
+    """Every text cell through :func:`escape_cell` (the shared spreadsheet-safety rule); missing stays missing."""
+    mask = _maybe_formula(s)
+    if not mask.any():
+        return s
+    out = s.astype(object).copy()
+    out[mask] = [escape_cell(v) for v in out[mask]]
+    return out
+
+
+def unescape(s: pd.Series) -> pd.Series:
+    """Every text cell through :func:`unescape_cell`."""
+    mask = s.notna() & s.astype("str").str.startswith("'", na=False)
+    if not mask.any():
+        return s
+    out = s.astype(object).copy()
+    out[mask] = [unescape_cell(v) for v in out[mask]]
+    return out.astype(s.dtype) if s.dtype == "str" else out
 
 
 def _times(s: pd.Series, zone: str) -> pd.Series:
@@ -132,7 +171,7 @@ def export_table(engine: Engine, kind: str, out: str | Path, start: dt.date | st
                     continue
                 for c in df.columns:
                     if c not in _INTS and c != "handle_seconds":
-                        df[c] = neutralise(df[c].astype("str")).astype(object).where(df[c].notna(), None)
+                        df[c] = neutralise(df[c].astype(object).where(df[c].notna(), None))
                 df.to_csv(fh, header=first, index=False)
                 first = False
             if first and not xlsx:

@@ -724,12 +724,12 @@ def _reason_text(code: str, lang: str, kw: dict[str, Any]) -> str:
 
 
 def _write_rejects(rejects: pd.DataFrame, src: Source, rejects_path: str | Path | None) -> Path:
-    from data.io.exporter import neutralise
+    from data.safety import safe_series
 
     path = Path(rejects_path) if rejects_path else src.path.with_name(src.path.stem + ".rejects.csv")
     path.parent.mkdir(parents=True, exist_ok=True)
     out = rejects.copy()
     for c in ("column", "value", "reason_zh", "reason_en"):
-        out[c] = neutralise(out[c].astype(str))
+        out[c] = safe_series(out[c].astype(str))
     out.to_csv(path, index=False, encoding="utf-8-sig")
     return path

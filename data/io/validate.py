@@ -24,7 +24,6 @@ from data.io.spec import Field, KindSpec
 PROBLEM_COLS = ["row", "column", "value", "code", "params", "level"]
 _TZ_SUFFIX = r"(?:Z|UTC|GMT|[+-]\d{2}:?\d{2})$"
 _REF_KINDS = {"channel", "service_type", "segment"}
-_FORMULA_ESCAPED = r"^'('*[=+\-@\t\r])"
 
 
 @dataclass
@@ -79,7 +78,9 @@ def _clean(s: pd.Series, ctx: Context) -> pd.Series:
         is_null = map_unique(s, lambda u: u.map(key).isin(ctx.mapping.null_values)).fillna(False).astype(bool)
         s = s.where(~is_null, np.nan)
     if ctx.mapping.unescape_formulas and s.str.startswith("'").any():
-        s = s.str.replace(_FORMULA_ESCAPED, r"\1", regex=True)
+        from data.io.exporter import unescape
+
+        s = unescape(s)
     return s
 
 
