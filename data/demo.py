@@ -236,9 +236,17 @@ def generate(size: str, seed: int) -> World:
     """Build the demo world of ``size`` (S, M, L, XL) deterministically from ``seed``."""
     if size not in SIZES:
         raise ValueError(f"unknown demo size {size!r}; expected one of {', '.join(SIZES)}")
-    cfg = SIZES[size]
     rng = np.random.default_rng([seed, 20251126])
-    region = _select_regions(size)
+    world, planted, tinfo = _build(rng, SIZES[size], size, seed, _select_regions(size))
+    world.truth = _truth(world, planted, tinfo)
+    return world
+
+
+def _build(rng: np.random.Generator, cfg: dict[str, Any], size: str, seed: int, region: pd.DataFrame,
+           plant: bool = True) -> tuple[World, dict[str, Any], dict[str, Any]]:
+    """One world (or one chunk of a world, data.demo_xl) over the counties in ``region``, ids from 1; returns the
+    world without its truth, the planted staff and the per-ticket generation info. ``plant=False`` plants no staff
+    (chunks other than the one that carries the planted staff)."""
     stations = region[(region["level"] == "station") & (region["kind"] == "supply_station")].reset_index(drop=True)
     halls = region[(region["level"] == "station") & (region["kind"] == "hall")].reset_index(drop=True)
     counties = region[region["level"] == "county"].reset_index(drop=True)
@@ -248,7 +256,7 @@ def generate(size: str, seed: int) -> World:
     st_area = stations["area_class"].to_numpy()
 
     team, staff, pools = _make_staff(rng, cfg["staff"], stations, halls, counties, st_county, hall_county)
-    planted = _plant_staff(rng, staff, stations)
+    planted = _plant_staff(rng, staff, stations) if plant else _no_plant(staff)
 
     n_tickets = cfg["tickets"]
     customer = _make_customers(rng, max(n_tickets // 2, 1000), stations, region)
@@ -263,8 +271,7 @@ def generate(size: str, seed: int) -> World:
     world = World(size, seed, region[["id", "code", "name_zh", "name_en", "level", "kind", "parent_id", "path",
                                       "area_class", "customers"]], team, staff, customer, outage, ticket, contact,
                   invitation, response, answer, follow_up)
-    world.truth = _truth(world, planted, tinfo)
-    return world
+    return world, planted, tinfo
 
 
 def _make_staff(rng: np.random.Generator, n_staff: int, stations: pd.DataFrame, halls: pd.DataFrame,
@@ -340,6 +347,11 @@ def _plant_staff(rng: np.random.Generator, staff: pd.DataFrame, stations: pd.Dat
             "remote_team_id": remote_team, "effect": effect}
 
 
+def _no_plant(staff: pd.DataFrame) -> dict[str, Any]:
+    return {"best": [], "worst": [], "few_surveys": [], "few_target": {}, "remote_team_id": None,
+            "effect": np.zeros(len(staff) + 1)}
+
+
 def _make_customers(rng: np.random.Generator, n: int, stations: pd.DataFrame, region: pd.DataFrame) -> pd.DataFrame:
     w = stations["customers"].to_numpy(float)
     st = rng.choice(len(stations), size=n, p=w / w.sum())
@@ -352,6 +364,9 @@ def _make_customers(rng: np.random.Generator, n: int, stations: pd.DataFrame, re
     names = dict(zip(region["id"], region["name_zh"], strict=False))
     code_of = dict(zip(region["id"], region["code"], strict=False))
     cities = {"3701": "济南市", "3706": "烟台市", "3713": "临沂市"}
+    city_rows = region[region["level"] == "city"]
+    for c, nm in zip(city_rows["code"], city_rows["name_zh"], strict=False):  # the other cities (XL)
+        cities.setdefault(str(c), str(nm).replace("国网", "").replace("供电公司", "") + "市")
     county_name = {cid: str(names[cid]).split("市")[-1].replace("国网", "").replace("供电公司", "")
                    for cid in set(county_of[s] for s in stations["id"])}
     st_ids = stations["id"].to_numpy()
@@ -1061,7 +1076,7 @@ def _delete_order() -> list[str]:
     from data.models import Base
 
     return [t.name for t in reversed(Base.metadata.sorted_tables) if t.name not in _KEEP_ON_REPLACE]
-SETTING_KEYS = ("demo.size", "demo.seed", "demo.generator_version", "demo.accounts")
+SETTING_KEYS = ("demo.size", "demo.seed", "demo.generator_version", "demo.accounts", "demo.layout")
 
 
 def _column_values(s: pd.Series) -> list[Any]:
@@ -1230,13 +1245,16 @@ def _json_default(v: Any) -> Any:
 def demo_accounts(world: World) -> list[tuple[str, str, str]]:
     """The demo's login accounts (role, username, password). Passwords are DEMO-ONLY: derived from the seed, printed
     by ``python -m data demo`` and stored in site_setting so they can be shown again; never use them in production."""
-    region = world.region
+    return _accounts(world.region, world.seed)
+
+
+def _accounts(region: pd.DataFrame, seed: int) -> list[tuple[str, str, str]]:
     counties = region[region["level"] == "county"]
     remote_counties = region[(region["area_class"] == "remote")]["parent_id"].dropna().astype(int)
     pick = counties[counties["id"].isin(remote_counties)] if len(remote_counties) else counties
     county_code = str(pick.iloc[0]["code"])
     users = [("admin", "admin"), ("hr", "hr"), ("manager", "manager"), ("manager", f"manager_{county_code}")]
-    return [(role, name, _password(world.seed, name)) for role, name in users]
+    return [(role, name, _password(seed, name)) for role, name in users]
 
 
 def _password(seed: int, username: str) -> str:
@@ -1262,22 +1280,39 @@ def _count(conn: Any, table: str) -> int:
 
 
 def run_demo(engine: Engine, size: str, seed: int, replace: bool = False,
-             truth_path: Path | None = None) -> dict[str, Any]:
+             truth_path: Path | None = None, chunks: int | None = None) -> dict[str, Any]:
     """Make the database hold the demo world (size, seed). Idempotent: the same size and seed change nothing; a
     different demo is replaced cleanly; non-demo data is refused unless ``replace``. Returns
-    ``{"status": "unchanged"|"loaded"|"replaced", "message", "counts", "accounts", "seconds", "groundtruth"}``."""
+    ``{"status": "unchanged"|"loaded"|"replaced", "message", "counts", "accounts", "seconds", "groundtruth"}``.
+
+    XL (and any size given ``chunks``) is generated and loaded chunk by chunk (data.demo_xl), on PostgreSQL only."""
     from data.models import SiteSetting
     from data.users import create_user
 
     if size not in SIZES:
         raise ValueError(f"unknown demo size {size!r}; expected one of {', '.join(SIZES)}")
     t0 = time.perf_counter()
+    if size == "XL" and not chunks:
+        from data import demo_xl
+
+        chunks = demo_xl.CHUNKS["XL"]
+    if chunks and engine.url.get_backend_name() != "postgresql":
+        # 10 M work orders in one in-memory world would need ~28 GB (L peaks at 2.8 GB); the chunked generator
+        # loads with PostgreSQL's COPY. Refuse before touching the database.
+        raise DemoRefused(f"size {size} in chunks (XL: 10 M work orders) is built for PostgreSQL only "
+                          "(DATABASE_URL=postgresql+psycopg://...); use S, M or L on SQLite")
+    layout = ""
+    if chunks:
+        from data import demo_xl
+
+        layout = demo_xl.layout(size, chunks)
     with engine.connect() as conn:
         settings = _settings(conn)
         has_data = any(_count(conn, t) for t in ("region", "ticket", "customer", "response"))
     is_demo = "demo.seed" in settings
     if is_demo and settings.get("demo.seed") == str(seed) and settings.get("demo.size") == size \
-            and settings.get("demo.generator_version") == GENERATOR_VERSION:
+            and settings.get("demo.generator_version") == GENERATOR_VERSION \
+            and settings.get("demo.layout", "") == layout:
         with engine.connect() as conn:
             counts = {t: _count(conn, t) for t in World.TABLES}
         _warm_snapshot(engine)
@@ -1287,24 +1322,30 @@ def run_demo(engine: Engine, size: str, seed: int, replace: bool = False,
     if has_data and not is_demo and not replace:
         raise DemoRefused("the database holds data that is not a demo world; refusing to overwrite it. "
                           "Use --replace to delete it and load the demo (destructive).")
-    if size == "XL":
-        # 10 M work orders in one in-memory world would need ~28 GB (L peaks at 2.8 GB): XL needs the chunked
-        # generator of the scale-up work, which is not built yet. Refuse before touching the database.
-        raise DemoRefused("size XL (10 M work orders) needs the chunked generator, which is not built yet; "
-                          "use S, M or L")
     status = "replaced" if has_data else "loaded"
-    world = generate(size, seed)
-    t_gen = time.perf_counter() - t0
-    if has_data:
-        with engine.begin() as conn:
-            for table in _delete_order():
-                conn.execute(text(f'DELETE FROM "{table}"'))
-            snapshot.invalidate_all(conn)
+    if chunks:
+        from data import demo_xl
+
+        with engine.begin() as conn:  # the loader truncates the tables in its own transaction
             conn.execute(text("DELETE FROM site_setting WHERE key LIKE 'demo.%'"))
-    reference.seed_sla_policies(engine)
-    path = load(engine, world, truth_path)
-    accounts = demo_accounts(world)
-    region = world.region
+        reference.seed_sla_policies(engine)
+        out = demo_xl.load(engine, size, seed, chunks, truth_path=truth_path)
+        region, counts, path = out["region"], out["counts"], out["groundtruth"]
+        t_gen = out["seconds"]["generate"]
+        parts = out["seconds"]
+    else:
+        world = generate(size, seed)
+        t_gen = time.perf_counter() - t0
+        if has_data:
+            with engine.begin() as conn:
+                for table in _delete_order():
+                    conn.execute(text(f'DELETE FROM "{table}"'))
+                snapshot.invalidate_all(conn)
+                conn.execute(text("DELETE FROM site_setting WHERE key LIKE 'demo.%'"))
+        reference.seed_sla_policies(engine)
+        path = load(engine, world, truth_path)
+        region, counts, parts = world.region, world.counts(), {}
+    accounts = _accounts(region, seed)
     by_code = dict(zip(region["code"], region["id"], strict=False))
     province = int(region.loc[region["level"] == "province", "id"].iloc[0])
     for role, username, password in accounts:
@@ -1313,13 +1354,16 @@ def run_demo(engine: Engine, size: str, seed: int, replace: bool = False,
     with engine.begin() as conn:
         values = {"demo.size": size, "demo.seed": str(seed), "demo.generator_version": GENERATOR_VERSION,
                   "demo.accounts": json.dumps(accounts, ensure_ascii=False)}
+        if layout:
+            values["demo.layout"] = layout
         for k, v in values.items():
             conn.execute(SiteSetting.__table__.delete().where(SiteSetting.key == k))
             conn.execute(SiteSetting.__table__.insert().values(key=k, value=v))
     t_snap = _warm_snapshot(engine)
     seconds = round(time.perf_counter() - t0, 2)
-    return {"status": status, "counts": world.counts(), "accounts": accounts, "seconds": seconds,
+    return {"status": status, "counts": counts, "accounts": accounts, "seconds": seconds,
             "generate_seconds": round(t_gen, 2), "snapshot_seconds": round(t_snap, 2), "groundtruth": str(path),
+            **({"layout": layout, "phase_seconds": parts} if layout else {}),
             "message": f"demo world {size} seed {seed} {status} in {seconds:.1f} s (generation {t_gen:.1f} s); "
                        f"ground truth: {path}. Demo-only passwords follow (role username password)."}
 
