@@ -61,6 +61,7 @@ _CANONICAL: dict[str, tuple[str, str, list[tuple[str, str]]]] = {
         ("region_code", "r.code"), ("channel", "t.channel"), ("survey_key", "t.survey_key"),
         ("survey_version", "t.survey_version"), ("csat", "t.csat"), ("nps", "t.nps"), ("ces", "t.ces"),
         ("fcr", "t.fcr"), ("comment", "t.comment"), ("language", "t.language"),
+        ("answers", "t.id"),  # replaced by the response's answer rows as JSON (_answers)
     ]),
 }
 _TIMES = {"created_at", "first_response_at", "arrived_at", "resolved_at", "closed_at", "queued_at", "answered_at",
@@ -164,6 +165,8 @@ def export_table(engine: Engine, kind: str, out: str | Path, start: dt.date | st
         first = True
         with open(out, "w", encoding="utf-8-sig", newline="") if not xlsx else _Null() as fh:
             for df in pd.read_sql(text(sql), conn, params=params, chunksize=chunk_rows, dtype=object):
+                if "answers" in df:
+                    df["answers"] = _answers(conn, df["answers"])
                 df = _format(df, zone)
                 n += len(df)
                 if xlsx:
@@ -187,6 +190,24 @@ def export_table(engine: Engine, kind: str, out: str | Path, start: dt.date | st
     with engine.begin() as conn:
         audit(conn, user, "export", kind, out.name[:128], info)
     return info
+
+
+def _answers(conn: Connection, ids: pd.Series) -> pd.Series:
+    """Each response's answer rows (in id order) as a JSON list of {item_key, dimension, value_num, value_text};
+    empty when it has none. ``ids`` are response ids in ascending order (one chunk of the export)."""
+    out = pd.Series(None, index=ids.index, dtype=object)
+    if not len(ids):
+        return out
+    rows = conn.execute(text(
+        "SELECT response_id, item_key, dimension, value_num, value_text FROM answer "
+        "WHERE response_id BETWEEN :lo AND :hi ORDER BY response_id, id"),
+        {"lo": int(ids.min()), "hi": int(ids.max())}).all()
+    by_id: dict[int, list[dict[str, Any]]] = {}
+    for rid, item, dim, num, txt in rows:
+        by_id.setdefault(int(rid), []).append(
+            {"item_key": item, "dimension": dim, "value_num": None if num is None else float(num), "value_text": txt})
+    return pd.Series([json.dumps(by_id[int(i)], ensure_ascii=False, separators=(",", ":")) if int(i) in by_id
+                      else None for i in ids], index=ids.index, dtype=object)
 
 
 class _Null:

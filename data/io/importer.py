@@ -268,14 +268,19 @@ def _run(engine: Engine, spec: KindSpec, m: Mapping, src: Source, res: ImportRes
                 cols = _staging_columns(spec, ctx)
                 _create_staging(conn, stg, cols, pg)
                 n_rows = 0
-                with _Stager(conn, stg, cols, pg) as stager:
+                answers = "answers" in ctx.present
+                if answers:
+                    _create_staging(conn, f"{stg}_a", ANSWER_COLS, pg)
+                with _Stager(conn, pg) as stager:
                     for chunk in reading.chunks(src, chunk_rows):
                         n_rows += len(chunk)
                         valid, probs = validate_chunk(chunk, ctx)
                         if len(probs):
                             problems.append(probs)
                         if len(valid):
-                            stager.put(valid)
+                            stager.put(valid, stg, cols)
+                            if answers:
+                                stager.put(_answer_rows(valid), f"{stg}_a", ANSWER_COLS)
                 if n_rows == 0:
                     raise FileError("no_rows", row=src.header_row)
                 if os.environ.get("GRIDCX_IMPORT_PAUSE_STAGED"):  # test hook: kill -9 while staged
@@ -307,7 +312,8 @@ def _run(engine: Engine, spec: KindSpec, m: Mapping, src: Source, res: ImportRes
         finally:
             if not pg:
                 conn.rollback()
-                conn.exec_driver_sql(f"DROP TABLE IF EXISTS temp.{stg}")
+                for suffix in ("", "_a", "_d"):
+                    conn.exec_driver_sql(f"DROP TABLE IF EXISTS temp.{stg}{suffix}")
                 conn.exec_driver_sql("PRAGMA cache_size=-2000")
                 conn.exec_driver_sql("PRAGMA temp_store=DEFAULT")
                 conn.commit()
@@ -321,7 +327,7 @@ def _staging_columns(spec: KindSpec, ctx: Context) -> dict[str, str]:
     """Staging column -> field type (``<ref>_ref`` business key and ``<ref>_id`` for references)."""
     cols: dict[str, str] = {"row_no": "int"}
     for f in spec.fields:
-        if f.name not in ctx.present and f.default is None:
+        if (f.name not in ctx.present and f.default is None) or f.type == "answers":
             continue
         if f.type == "ref":
             assert f.ref is not None
@@ -410,8 +416,8 @@ class _Stager:
     reads and validates the next one (the driver releases the GIL while the server works), so the server's
     parsing and inserting overlaps with ours; at most one chunk is in flight and chunks arrive in order."""
 
-    def __init__(self, conn: Connection, stg: str, cols: dict[str, str], pg: bool) -> None:
-        self.conn, self.stg, self.cols, self.pg = conn, stg, cols, pg
+    def __init__(self, conn: Connection, pg: bool) -> None:
+        self.conn, self.pg = conn, pg
         self._pool: Any = None
         self._pending: Any = None
 
@@ -422,13 +428,15 @@ class _Stager:
             self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gridcx-copy")
         return self
 
-    def put(self, valid: pd.DataFrame) -> None:
-        if not self.pg:
-            _stage(self.conn, self.stg, valid, self.cols, self.pg)
+    def put(self, valid: pd.DataFrame, stg: str, cols: dict[str, str]) -> None:
+        if not len(valid):
             return
-        data = _staging_csv(valid, self.cols)
+        if not self.pg:
+            _stage(self.conn, stg, valid, cols, self.pg)
+            return
+        data = _staging_csv(valid, cols)
         self._wait()
-        self._pending = self._pool.submit(_copy, self.conn, self.stg, data, self.cols)
+        self._pending = self._pool.submit(_copy, self.conn, stg, data, cols)
 
     def _wait(self) -> None:
         if self._pending is not None:
@@ -445,6 +453,19 @@ class _Stager:
                 self._pending.exception()
         finally:
             self._pool.shutdown(wait=True)
+
+
+# Staged answer rows of a responses file: (file row, position in the list) -> one answer.
+ANSWER_COLS = {"row_no": "int", "ord": "int", "item_key": "str", "dimension": "str", "value_num": "float",
+               "value_text": "text"}
+
+
+def _answer_rows(valid: pd.DataFrame) -> pd.DataFrame:
+    recs = [(r, i, a["item_key"], a["dimension"], a["value_num"], a["value_text"])
+            for r, items in zip(valid["row_no"].tolist(), valid["answers"].tolist(), strict=True)
+            for i, a in enumerate(items or ())]
+    df = pd.DataFrame(recs, columns=list(ANSWER_COLS))
+    return df.astype({"row_no": "int64", "ord": "int64", "value_num": "float64"})
 
 
 # --- references ---------------------------------------------------------------------------------------------------
@@ -566,6 +587,10 @@ def _upsert(conn: Connection, stg: str, spec: KindSpec, ctx: Context, cols: dict
         conn.exec_driver_sql(f"ANALYZE {t}")
     neq = " IS DISTINCT FROM " if pg else " IS NOT "
     changed_sj = " OR ".join(f"x.{c}{neq}{sel(c, 's.')}" for c in update_cols) or "false"
+    answers = "answers" in ctx.present
+    if answers:
+        d = _answer_diff(conn, stg, pg)
+        changed_sj = f"({changed_sj}) OR x.id IN (SELECT rid FROM {d})"
     row = conn.execute(text(
         f"SELECT count(*), coalesce(sum(CASE WHEN {changed_sj} THEN 1 ELSE 0 END), 0), "
         f"(SELECT count(*) FROM {t}) FROM {t} s JOIN {target} x ON x.external_no = s.external_no")).one()
@@ -587,6 +612,8 @@ def _upsert(conn: Connection, stg: str, spec: KindSpec, ctx: Context, cols: dict
         conn.execute(text(
             f"UPDATE {target} SET {upd_set} FROM {t} s WHERE {target}.external_no = s.external_no "
             f"AND ({changed_st})"), params)
+    if answers and changed:
+        conn.exec_driver_sql(f"DELETE FROM answer WHERE response_id IN (SELECT rid FROM {d})")
     _trace("updated")
     if staged - existing:
         restore = None
@@ -606,8 +633,37 @@ def _upsert(conn: Connection, stg: str, spec: KindSpec, ctx: Context, cols: dict
         if restore is not None:
             _trace("inserted")
             _bulk_end(conn, restore)
+    if answers:
+        _insert_answers(conn, stg, pg)
     _trace("upserted")
     return staged - existing, changed, existing - changed
+
+
+def _answer_diff(conn: Connection, stg: str, pg: bool) -> str:
+    """A temporary table ``rid`` of the existing responses in the file whose answer rows differ from the file's
+    (compared as sets of (item_key, dimension, value_num, value_text)); returns its name."""
+    t, ta, d = (stg, f"{stg}_a", f"{stg}_d") if pg else (f"temp.{stg}", f"temp.{stg}_a", f"temp.{stg}_d")
+    conn.exec_driver_sql(f"CREATE TEMP TABLE {stg}_d (rid INTEGER){' ON COMMIT DROP' if pg else ''}")
+    staged = (f"SELECT x.id AS rid, a.item_key, a.dimension, a.value_num, a.value_text FROM {ta} a "
+              f"JOIN {t} s ON s.row_no = a.row_no JOIN response x ON x.external_no = s.external_no")
+    stored = (f"SELECT w.response_id AS rid, w.item_key, w.dimension, w.value_num, w.value_text FROM answer w "
+              f"JOIN response x ON x.id = w.response_id JOIN {t} s ON s.external_no = x.external_no")
+    conn.exec_driver_sql(
+        f"INSERT INTO {d} (rid) SELECT rid FROM ({staged} EXCEPT {stored}) n "
+        f"UNION SELECT rid FROM ({stored} EXCEPT {staged}) o")
+    return d
+
+
+def _insert_answers(conn: Connection, stg: str, pg: bool) -> None:
+    """The file's answers of every staged response that has none (new ones, and changed ones after the delete)."""
+    t, ta = (stg, f"{stg}_a") if pg else (f"temp.{stg}", f"temp.{stg}_a")
+    if pg:
+        _bump_sequence(conn, "answer")
+    conn.exec_driver_sql(
+        f"INSERT INTO answer (response_id, item_key, dimension, value_num, value_text) "
+        f"SELECT x.id, a.item_key, a.dimension, a.value_num, a.value_text FROM {ta} a "
+        f"JOIN {t} s ON s.row_no = a.row_no JOIN response x ON x.external_no = s.external_no "
+        f"WHERE NOT EXISTS (SELECT 1 FROM answer w WHERE w.response_id = x.id) ORDER BY a.row_no, a.ord")
 
 
 def bulk_min_rows() -> int:

@@ -16,7 +16,7 @@ KINDS = ("tickets", "contacts", "responses")
 @dataclass(frozen=True)
 class Field:
     name: str
-    type: str  # str | text | datetime | int | float | bool | enum | ref
+    type: str  # str | text | datetime | int | float | bool | enum | ref | answers
     column: str | None = None  # target column (None for refs resolved through ``ref``)
     required: bool = False
     max_len: int | None = None
@@ -124,8 +124,11 @@ RESPONSES = KindSpec(
         Field("fcr", "bool", "fcr"),
         Field("comment", "text", "comment", max_len=4000),
         Field("language", "str", "language", max_len=8, default="zh-CN"),
+        # The per-question answer rows (table ``answer``) as a JSON list of {"item_key", "dimension", "value_num",
+        # "value_text"}; when the file carries the column, a response's answers are replaced by the file's.
+        Field("answers", "answers"),
     ),
-    any_of=("csat", "nps", "ces", "fcr", "comment"),
+    any_of=("csat", "nps", "ces", "fcr", "comment", "answers"),
 )
 
 SPECS = {s.kind: s for s in (TICKETS, CONTACTS, RESPONSES)}

@@ -194,6 +194,12 @@ def validate_chunk(df: pd.DataFrame, ctx: Context) -> tuple[pd.DataFrame, pd.Dat
             if bad.any():
                 probs.append(_problems(rows[bad], label, s[bad], "unknown_value", {"field": f.name}))
             out[f.column] = pd.Series(val, index=s.index, dtype=object)
+        elif f.type == "answers":
+            parsed = parse_answers(s)
+            bad = s.notna() & parsed.isna()
+            if bad.any():
+                probs.append(_problems(rows[bad], label, s[bad], "bad_answers"))
+            out["answers"] = parsed
         elif f.type == "ref":
             _check_len(s, f, rows, label, probs)
             if f.ref == "region":
@@ -262,6 +268,48 @@ def validate_chunk(df: pd.DataFrame, ctx: Context) -> tuple[pd.DataFrame, pd.Dat
     rejected = problems.loc[problems["level"] == "error", "row"].unique()
     valid = out[~out["row_no"].isin(rejected)]
     return valid, problems
+
+
+ANSWER_KEYS = {"item_key": (str, 64), "dimension": (str, 32), "value_num": (float, None), "value_text": (str, 4000)}
+
+
+def _answer_list(text: str) -> list[dict[str, Any]] | None:
+    """One cell of the ``answers`` column -> its answer rows, or None when it is not a valid list."""
+    try:
+        items = json.loads(text)
+    except ValueError:
+        return None
+    if not isinstance(items, list):
+        return None
+    out = []
+    for a in items:
+        if not isinstance(a, dict) or set(a) - set(ANSWER_KEYS) or not isinstance(a.get("item_key"), str) \
+                or not a["item_key"]:
+            return None
+        row: dict[str, Any] = {}
+        for k, (typ, max_len) in ANSWER_KEYS.items():
+            v = a.get(k)
+            if v is None:
+                row[k] = None
+            elif typ is float:
+                if isinstance(v, bool) or not isinstance(v, (int, float)) or not np.isfinite(v):
+                    return None
+                row[k] = float(v)
+            elif not isinstance(v, str) or (max_len is not None and len(v) > max_len) or "\x00" in v:
+                return None
+            else:
+                row[k] = v
+        out.append(row)
+    return out
+
+
+def parse_answers(s: pd.Series) -> pd.Series:
+    """The ``answers`` column parsed per row: a list of answer rows, an empty list for an empty cell, NaN when the
+    cell is not a valid JSON list of answers."""
+    arr = np.empty(len(s), dtype=object)
+    for i, v in enumerate(s.astype(object).where(s.notna(), None)):
+        arr[i] = [] if v is None else _answer_list(v)
+    return pd.Series(arr, index=s.index, dtype=object)
 
 
 def _check_len(s: pd.Series, f: Field, rows: pd.Series, label: str, probs: list[pd.DataFrame]) -> None:
