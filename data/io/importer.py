@@ -94,11 +94,12 @@ class ImportResult:
 REJECT_COLS = ["row", "column", "value", "level", "reason_zh", "reason_en"]
 
 
-def choose_mapping(path: str | Path, kind: str) -> Mapping:
-    """The shipped mapping of ``kind`` whose headers best match the file's first rows (canonical on a tie)."""
+def choose_mapping(path: str | Path, kind: str, sheet: str | None = None) -> Mapping:
+    """The shipped mapping of ``kind`` whose headers best match the file's first rows (canonical on a tie); for a
+    workbook, those of ``sheet`` (default: the first)."""
     names = shipped(kind)
     candidates = [load(n, kind) for n in [CANONICAL[kind], *[n for n in names if n != CANONICAL[kind]]]]
-    rows = _first_rows(Path(path))
+    rows = _first_rows(Path(path), sheet)
     best, best_n = candidates[0], 0
     for m in candidates:
         n = max((m.match_count(r) for r in rows), default=0)
@@ -107,7 +108,7 @@ def choose_mapping(path: str | Path, kind: str) -> Mapping:
     return best
 
 
-def _first_rows(path: Path) -> list[list[str]]:
+def _first_rows(path: Path, sheet: str | None = None) -> list[list[str]]:
     import csv
 
     try:
@@ -117,13 +118,7 @@ def _first_rows(path: Path) -> list[list[str]]:
         return []
     if head.startswith(b"PK\x03\x04"):
         try:
-            wb = reading._workbook(path)
-            try:
-                ws = wb[wb.sheetnames[0]]
-                return [["" if v is None else str(v) for v in r]
-                        for r in ws.iter_rows(max_row=reading.HEADER_SEARCH_ROWS, values_only=True)]
-            finally:
-                wb.close()
+            return reading.xlsx_head(path, sheet)
         except FileError:
             return []
     for enc in ("utf-8-sig", "gb18030"):
@@ -185,7 +180,7 @@ def import_file(
         if kind not in SPECS:
             raise FileError("kind_unknown", kind=kind, kinds=", ".join(SPECS))
         m = mapping if isinstance(mapping, Mapping) else (
-            load(mapping, kind) if mapping is not None else choose_mapping(path, kind))
+            load(mapping, kind) if mapping is not None else choose_mapping(path, kind, sheet))
         if m.kind != kind:
             raise FileError("mapping_kind", mapping=m.name, mapping_kind=m.kind, kind=kind)
         res.mapping = m.name
