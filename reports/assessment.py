@@ -300,7 +300,14 @@ def staff_detail(assessment: Assessment, staff_id: int) -> pd.DataFrame:
     if k.empty:
         return pd.DataFrame()
     team_id = a.roster.loc[a.roster["staff_id"] == staff_id, "team_id"].iloc[0]
-    tc = a.team_company[a.team_company["team_id"] == team_id].set_index("kpi")
+    return detail_of(a, k, a.team_company[a.team_company["team_id"] == team_id])
+
+
+def detail_of(assessment: Assessment, k: pd.DataFrame, team_rows: pd.DataFrame) -> pd.DataFrame:
+    """:func:`staff_detail` from the person's rows of ``cards.kpis`` and their team's rows of ``team_company``
+    (for callers that split those frames once for many people, e.g. the PDF)."""
+    a = assessment
+    tc = team_rows.set_index("kpi")
     status = {s: translate(f"hr.status.{s}", a.lang) for s in ("met", "warn", "miss", "insufficient")}
     return pd.DataFrame({
         "kpi": [a.scheme.kpis[x].name(a.lang) for x in k["kpi"]],

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import io
 import subprocess
-from functools import cache
+from functools import cache, lru_cache
 
 import numpy as np
 import pandas as pd
@@ -72,26 +72,21 @@ def staff_chart_png(rows: pd.DataFrame, x_label: str) -> bytes:
 
 def staff_chart_image(rows: pd.DataFrame, x_label: str, width: int = 1000, row_h: int = 50) -> Image.Image:
     """Per-KPI dot with interval, the target as a tick and the team value as a hollow diamond: columns kpi, value,
-    low, high, target, team, status (a key of PALETTE). Values in points 0-100."""
-    n = max(len(rows), 1)
-    left, right, top = 240, 40, 14
-    height = top + n * row_h + 60
-    img = Image.new("RGB", (width, height), "white")
+    low, high, target, team, status (a key of PALETTE). Values in points 0-100.
+
+    The grid, axis and KPI labels are drawn once per distinct label list (everyone of a role shares one) and copied;
+    the 32-colour palette comes from the fast octree quantizer (≈ 4 ms instead of ≈ 25 ms for the adaptive one)."""
+    labels = tuple(str(k) for k in rows["kpi"])
+    img = _chart_background(labels, x_label, width, row_h).copy()
     dr = ImageDraw.Draw(img)
-    f_lab, f_small = _font(20), _font(16)
-    x0, x1 = left, width - right
+    f_lab = _font(20)
+    x0, x1 = _LEFT, width - _RIGHT
 
     def xp(v: float) -> float:
         return x0 + (x1 - x0) * float(np.clip(v, 0, 100)) / 100.0
 
-    for tick in range(0, 101, 10):
-        x = xp(tick)
-        dr.line([(x, top), (x, top + n * row_h)], fill=(230, 230, 230), width=2)
-        dr.text((x, top + n * row_h + 8), str(tick), fill=(80, 80, 80), font=f_small, anchor="mt")
-    dr.text(((x0 + x1) / 2, top + n * row_h + 32), x_label, fill=(60, 60, 60), font=f_small, anchor="mt")
     for i, r in enumerate(rows.itertuples(index=False)):
-        y = top + i * row_h + row_h / 2
-        dr.text((x0 - 16, y), str(r.kpi), fill=(30, 30, 30), font=f_lab, anchor="rm")
+        y = _TOP + i * row_h + row_h / 2
         if pd.notna(r.target):
             dr.line([(xp(r.target), y - 16), (xp(r.target), y + 16)], fill=(0, 0, 0), width=3)
         if pd.notna(r.team):
@@ -105,4 +100,26 @@ def staff_chart_image(rows: pd.DataFrame, x_label: str, width: int = 1000, row_h
             dr.ellipse([(v - 8, y - 8), (v + 8, y + 8)], fill=colour)
         else:
             dr.text((x0 + 8, y), "—", fill=(150, 150, 150), font=f_lab, anchor="lm")
-    return img.convert("P", palette=Image.Palette.ADAPTIVE, colors=32)
+    return img.quantize(colors=32, method=Image.Quantize.FASTOCTREE)
+
+
+_LEFT, _RIGHT, _TOP = 240, 40, 14
+
+
+@lru_cache(maxsize=64)
+def _chart_background(labels: tuple[str, ...], x_label: str, width: int, row_h: int) -> Image.Image:
+    """The grid, the tick labels, the axis title and the KPI labels of a staff chart (copied, never drawn on)."""
+    n = max(len(labels), 1)
+    height = _TOP + n * row_h + 60
+    img = Image.new("RGB", (width, height), "white")
+    dr = ImageDraw.Draw(img)
+    f_lab, f_small = _font(20), _font(16)
+    x0, x1 = _LEFT, width - _RIGHT
+    for tick in range(0, 101, 10):
+        x = x0 + (x1 - x0) * tick / 100.0
+        dr.line([(x, _TOP), (x, _TOP + n * row_h)], fill=(230, 230, 230), width=2)
+        dr.text((x, _TOP + n * row_h + 8), str(tick), fill=(80, 80, 80), font=f_small, anchor="mt")
+    dr.text(((x0 + x1) / 2, _TOP + n * row_h + 32), x_label, fill=(60, 60, 60), font=f_small, anchor="mt")
+    for i, label in enumerate(labels):
+        dr.text((x0 - 16, _TOP + i * row_h + row_h / 2), label, fill=(30, 30, 30), font=f_lab, anchor="rm")
+    return img
