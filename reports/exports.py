@@ -291,6 +291,9 @@ def _method_sheet(ws: Any, a: Assessment, f: dict[str, Any]) -> None:
 # --- PDF ----------------------------------------------------------------------------------------------------------
 
 
+_NB = "{nb:pages}"  # the page-count alias: its width reserves room for a four- or five-digit count
+
+
 def to_pdf(a: Assessment, staff_ids: list[int] | None = None) -> bytes:
     """A team summary (chart and table) and one page per staff member; the CJK font embedded (subset), page numbers
     and a confidentiality footer on every page."""
@@ -307,14 +310,14 @@ def to_pdf(a: Assessment, staff_ids: list[int] | None = None) -> bytes:
             self.set_text_color(110, 110, 110)
             self.cell(0, 5, footer, align="L")
             self.set_x(self.l_margin)
-            self.cell(0, 5, page_word.format(page=self.page_no(), pages="{nb}"), align="R")
+            self.cell(0, 5, page_word.format(page=self.page_no(), pages=_NB), align="R")
             self.set_text_color(0, 0, 0)
 
     pdf = _PDF(orientation="P", unit="mm", format="A4")
     pdf.add_font("cjk", style="", fname=font, collection_font_number=2)
     pdf.add_font("cjk", style="B", fname=font, collection_font_number=2)
     pdf.set_auto_page_break(auto=True, margin=16)
-    pdf.alias_nb_pages()
+    pdf.alias_nb_pages(_NB, align="R")
     pdf.set_title(a.t("hr.report_title"))
     pdf.set_author("GridCX")
     title = a.t("hr.report_title")
