@@ -300,14 +300,7 @@ def staff_detail(assessment: Assessment, staff_id: int) -> pd.DataFrame:
     if k.empty:
         return pd.DataFrame()
     team_id = a.roster.loc[a.roster["staff_id"] == staff_id, "team_id"].iloc[0]
-    return detail_of(a, k, a.team_company[a.team_company["team_id"] == team_id])
-
-
-def detail_of(assessment: Assessment, k: pd.DataFrame, team_rows: pd.DataFrame) -> pd.DataFrame:
-    """:func:`staff_detail` from the person's rows of ``cards.kpis`` and their team's rows of ``team_company``
-    (for callers that split those frames once for many people, e.g. the PDF)."""
-    a = assessment
-    tc = team_rows.set_index("kpi")
+    tc = a.team_company[a.team_company["team_id"] == team_id].set_index("kpi")
     status = {s: translate(f"hr.status.{s}", a.lang) for s in ("met", "warn", "miss", "insufficient")}
     return pd.DataFrame({
         "kpi": [a.scheme.kpis[x].name(a.lang) for x in k["kpi"]],
@@ -322,6 +315,36 @@ def detail_of(assessment: Assessment, k: pd.DataFrame, team_rows: pd.DataFrame) 
         "company": _pts(k["kpi"].map(tc["company_value"]) if len(tc) else pd.Series(np.nan, index=k.index)
                         ).to_numpy(),
         "status": k["status"].map(status).to_numpy(),
+    })
+
+
+def staff_details(assessment: Assessment) -> pd.DataFrame:
+    """:func:`staff_detail` of everyone at once (for the PDF's thousands of pages): the same columns plus
+    ``staff_id`` and ``status_key``, in the row order of ``cards.kpis``; a person's rows equal their staff_detail."""
+    a = assessment
+    k = a.cards.kpis
+    team_of = a.roster.drop_duplicates("staff_id").set_index("staff_id")["team_id"]
+    keys = pd.DataFrame({"team_id": pd.to_numeric(k["staff_id"].map(team_of), errors="coerce").astype(float)
+                         .to_numpy(), "kpi": k["kpi"].to_numpy()})
+    tc = a.team_company[["team_id", "kpi", "team_value", "company_value"]].assign(
+        team_id=lambda d: pd.to_numeric(d["team_id"], errors="coerce").astype(float))
+    tc = keys.merge(tc.drop_duplicates(["team_id", "kpi"]), on=["team_id", "kpi"], how="left")
+    names = {key: spec.name(a.lang) for key, spec in a.scheme.kpis.items()}
+    status = {s: translate(f"hr.status.{s}", a.lang) for s in ("met", "warn", "miss", "insufficient")}
+    return pd.DataFrame({
+        "staff_id": k["staff_id"].to_numpy(),
+        "kpi": k["kpi"].map(names).to_numpy(),
+        "key": k["kpi"].to_numpy(),
+        "n": k["n"].astype("int64").to_numpy(),
+        "raw": _pts(k["raw"]).to_numpy(),
+        "value": _pts(k["value"].where(k["sufficient"])).to_numpy(),
+        "low": _pts(k["low"].where(k["sufficient"])).to_numpy(),
+        "high": _pts(k["high"].where(k["sufficient"])).to_numpy(),
+        "target": _pts(k["target"]).to_numpy(),
+        "team": _pts(tc["team_value"]).to_numpy(),
+        "company": _pts(tc["company_value"]).to_numpy(),
+        "status": k["status"].map(status).to_numpy(),
+        "status_key": k["status"].to_numpy(),
     })
 
 

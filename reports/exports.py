@@ -19,7 +19,7 @@ from sqlalchemy import Engine
 from data.safety import safe_cell, safe_frame
 from data.users import audit
 from metrics.periods import SITE_TZ
-from reports.assessment import Assessment, detail_of
+from reports.assessment import Assessment, staff_details
 from reports.charts import cjk_font_file, staff_chart_image, team_chart_png
 
 FORMATS = ("xlsx", "pdf", "csv")
@@ -348,17 +348,14 @@ def to_pdf(a: Assessment, staff_ids: list[int] | None = None) -> bytes:
     # one page per person
     ids = staff_ids if staff_ids is not None else t["staff_id"].tolist()
     by_id = t.set_index("staff_id")
-    # each person's KPI rows and team rows, split once (not filtered out of the whole frames per page)
-    kpis_of = dict(tuple(a.cards.kpis.groupby("staff_id", sort=False)))
-    team_rows = dict(tuple(a.team_company.groupby("team_id", sort=False)))
-    team_of = a.roster.drop_duplicates("staff_id").set_index("staff_id")["team_id"]
-    no_team = a.team_company.iloc[0:0]
+    # everyone's KPI details computed at once and split by person (not filtered out of the whole frames per page)
+    details = staff_details(a)
+    detail_of = {sid: part.drop(columns="staff_id") for sid, part in details.groupby("staff_id", sort=False)}
     for sid in ids:
         if sid not in by_id.index:
             continue
-        k = kpis_of.get(sid, a.cards.kpis.iloc[0:0])
-        detail = detail_of(a, k, team_rows.get(team_of.get(sid), no_team)) if len(k) else pd.DataFrame()
-        _staff_page(pdf, a, int(sid), by_id.loc[sid], title, caption, detail, k["status"].to_numpy())
+        detail = detail_of.get(sid, details.iloc[0:0])
+        _staff_page(pdf, a, int(sid), by_id.loc[sid], title, caption, detail)
     return bytes(pdf.output())
 
 
@@ -403,7 +400,7 @@ def _pdf_text(v: Any, col: str) -> str:
 
 
 def _staff_page(pdf: Any, a: Assessment, sid: int, rec: pd.Series, title: str, caption: str,
-                detail: pd.DataFrame, status_key: np.ndarray) -> None:
+                detail: pd.DataFrame) -> None:
     pdf.add_page()
     pdf.set_font("cjk", size=9)
     pdf.cell(0, 5, f"{title} · {caption}", new_x="LMARGIN", new_y="NEXT")
@@ -432,7 +429,7 @@ def _staff_page(pdf: Any, a: Assessment, sid: int, rec: pd.Series, title: str, c
                                  change="—" if pd.isna(rec["change"]) else f"{rec['change']:+.1f}"),
                        new_x="LMARGIN", new_y="NEXT")
     if len(detail):
-        img = staff_chart_image(detail.assign(status=status_key), a.t("hr.pdf.chart_axis"))
+        img = staff_chart_image(detail.assign(status=detail["status_key"]), a.t("hr.pdf.chart_axis"))
         pdf.ln(1)
         pdf.image(img, w=170)
         pdf.set_font("cjk", size=7)

@@ -22,7 +22,7 @@ from sqlalchemy.sql import Select
 
 from data import snapshot
 from data.models import QualityReview, Region, Response, Staff, Team, Ticket, UTCDateTime
-from data.repositories.core import Scope, epoch_seconds, minutes_between
+from data.repositories.core import Scope, epoch_seconds
 
 CELL_KEYS = ("staff_id", "service_type", "area_class", "channel")
 TICKET_COUNTS = ("tickets", "resolved", "not_reopened", "arrival_n", "arrival_within", "arrival_excused",

@@ -153,3 +153,14 @@ def test_scope_never_widens(demo_reviews_url: str) -> None:
         inside = {r[0] for r in conn.execute(text(
             "SELECT s.code FROM staff s JOIN region r ON r.id = s.region_id WHERE r.path LIKE :p"), {"p": path + "%"})}
     assert set(a.table["code"]) == inside and 0 < len(inside) < 200
+
+
+def test_staff_details_of_everyone_equal_each_staff_detail(assessment) -> None:  # type: ignore[no-untyped-def]
+    from reports.assessment import staff_detail, staff_details
+
+    everyone = staff_details(assessment)
+    assert set(everyone["staff_id"]) == set(assessment.cards.kpis["staff_id"])
+    for sid, part in everyone.groupby("staff_id", sort=False):
+        one = staff_detail(assessment, int(sid))
+        got = part.drop(columns=["staff_id", "status_key"]).reset_index(drop=True)
+        pd.testing.assert_frame_equal(got, one, check_exact=True)
