@@ -307,8 +307,8 @@ def _run(engine: Engine, spec: KindSpec, m: Mapping, src: Source, res: ImportRes
         finally:
             if not pg:
                 conn.rollback()
-                for suffix in ("", "_a", "_d"):
-                    conn.exec_driver_sql(f"DROP TABLE IF EXISTS temp.{stg}{suffix}")
+                for t in (stg, f"{stg}_a", f"{stg}_d"):
+                    conn.exec_driver_sql(f"DROP TABLE IF EXISTS temp.{t}")
                 conn.exec_driver_sql("PRAGMA cache_size=-2000")
                 conn.exec_driver_sql("PRAGMA temp_store=DEFAULT")
                 conn.commit()
@@ -584,8 +584,8 @@ def _upsert(conn: Connection, stg: str, spec: KindSpec, ctx: Context, cols: dict
     changed_sj = " OR ".join(f"x.{c}{neq}{sel(c, 's.')}" for c in update_cols) or "false"
     answers = "answers" in ctx.present
     if answers:
-        d = _answer_diff(conn, stg, pg)
-        changed_sj = f"({changed_sj}) OR x.id IN (SELECT rid FROM {d})"
+        table = _answer_diff(conn, stg, pg)
+        changed_sj = f"({changed_sj}) OR x.id IN (SELECT rid FROM {table})"
     row = conn.execute(text(
         f"SELECT count(*), coalesce(sum(CASE WHEN {changed_sj} THEN 1 ELSE 0 END), 0), "
         f"(SELECT count(*) FROM {t}) FROM {t} s JOIN {target} x ON x.external_no = s.external_no")).one()
@@ -608,7 +608,7 @@ def _upsert(conn: Connection, stg: str, spec: KindSpec, ctx: Context, cols: dict
             f"UPDATE {target} SET {upd_set} FROM {t} s WHERE {target}.external_no = s.external_no "
             f"AND ({changed_st})"), params)
     if answers and changed:
-        conn.exec_driver_sql(f"DELETE FROM answer WHERE response_id IN (SELECT rid FROM {d})")
+        conn.exec_driver_sql(f"DELETE FROM answer WHERE response_id IN (SELECT rid FROM {table})")
     _trace("updated")
     if staged - existing:
         restore = None
@@ -621,10 +621,13 @@ def _upsert(conn: Connection, stg: str, spec: KindSpec, ctx: Context, cols: dict
             select_list_s = select_list_s.replace(":now", "CAST(:now AS timestamp)")
         # Without the unique index (bulk load, no staged row exists yet) the anti-join is not needed; it would be a
         # nested loop over a growing heap.
-        anti = "" if restore is not None and existing == 0 else (
-            f" WHERE NOT EXISTS (SELECT 1 FROM {target} x WHERE x.external_no = s.external_no)")
-        conn.execute(text(f"INSERT INTO {target} ({', '.join(all_cols)}) SELECT {select_list_s} FROM {t} s{anti}"),
-                     params)
+        if restore is not None and existing == 0:
+            conn.execute(text(f"INSERT INTO {target} ({', '.join(all_cols)}) SELECT {select_list_s} FROM {t} s"),
+                         params)
+        else:
+            conn.execute(text(
+                f"INSERT INTO {target} ({', '.join(all_cols)}) SELECT {select_list_s} FROM {t} s "
+                f"WHERE NOT EXISTS (SELECT 1 FROM {target} x WHERE x.external_no = s.external_no)"), params)
         if restore is not None:
             _trace("inserted")
             _bulk_end(conn, restore)
@@ -636,28 +639,34 @@ def _upsert(conn: Connection, stg: str, spec: KindSpec, ctx: Context, cols: dict
 
 def _answer_diff(conn: Connection, stg: str, pg: bool) -> str:
     """A temporary table ``rid`` of the existing responses in the file whose answer rows differ from the file's
-    (compared as sets of (item_key, dimension, value_num, value_text)); returns its name."""
-    t, ta, d = (stg, f"{stg}_a", f"{stg}_d") if pg else (f"temp.{stg}", f"temp.{stg}_a", f"temp.{stg}_d")
-    conn.exec_driver_sql(f"CREATE TEMP TABLE {stg}_d (rid INTEGER){' ON COMMIT DROP' if pg else ''}")
-    staged = (f"SELECT x.id AS rid, a.item_key, a.dimension, a.value_num, a.value_text FROM {ta} a "
-              f"JOIN {t} s ON s.row_no = a.row_no JOIN response x ON x.external_no = s.external_no")
-    stored = (f"SELECT w.response_id AS rid, w.item_key, w.dimension, w.value_num, w.value_text FROM answer w "
-              f"JOIN response x ON x.id = w.response_id JOIN {t} s ON s.external_no = x.external_no")
+    (compared as sets of (item_key, dimension, value_num, value_text)); returns its name. Staging tables are named
+    unqualified: SQLite looks in its temp schema first."""
+    if pg:
+        conn.exec_driver_sql(f"CREATE TEMP TABLE {stg}_d (rid INTEGER) ON COMMIT DROP")
+    else:
+        conn.exec_driver_sql(f"CREATE TEMP TABLE {stg}_d (rid INTEGER)")
     conn.exec_driver_sql(
-        f"INSERT INTO {d} (rid) SELECT rid FROM ({staged} EXCEPT {stored}) n "
-        f"UNION SELECT rid FROM ({stored} EXCEPT {staged}) o")
-    return d
+        f"INSERT INTO {stg}_d (rid) SELECT rid FROM ("
+        f"SELECT x.id AS rid, a.item_key, a.dimension, a.value_num, a.value_text FROM {stg}_a a "
+        f"JOIN {stg} s ON s.row_no = a.row_no JOIN response x ON x.external_no = s.external_no "
+        f"EXCEPT SELECT w.response_id, w.item_key, w.dimension, w.value_num, w.value_text FROM answer w "
+        f"JOIN response x ON x.id = w.response_id JOIN {stg} s ON s.external_no = x.external_no) n "
+        f"UNION SELECT rid FROM ("
+        f"SELECT w.response_id AS rid, w.item_key, w.dimension, w.value_num, w.value_text FROM answer w "
+        f"JOIN response x ON x.id = w.response_id JOIN {stg} s ON s.external_no = x.external_no "
+        f"EXCEPT SELECT x.id, a.item_key, a.dimension, a.value_num, a.value_text FROM {stg}_a a "
+        f"JOIN {stg} s ON s.row_no = a.row_no JOIN response x ON x.external_no = s.external_no) o")
+    return f"{stg}_d"
 
 
 def _insert_answers(conn: Connection, stg: str, pg: bool) -> None:
     """The file's answers of every staged response that has none (new ones, and changed ones after the delete)."""
-    t, ta = (stg, f"{stg}_a") if pg else (f"temp.{stg}", f"temp.{stg}_a")
     if pg:
         _bump_sequence(conn, "answer")
     conn.exec_driver_sql(
         f"INSERT INTO answer (response_id, item_key, dimension, value_num, value_text) "
-        f"SELECT x.id, a.item_key, a.dimension, a.value_num, a.value_text FROM {ta} a "
-        f"JOIN {t} s ON s.row_no = a.row_no JOIN response x ON x.external_no = s.external_no "
+        f"SELECT x.id, a.item_key, a.dimension, a.value_num, a.value_text FROM {stg}_a a "
+        f"JOIN {stg} s ON s.row_no = a.row_no JOIN response x ON x.external_no = s.external_no "
         f"WHERE NOT EXISTS (SELECT 1 FROM answer w WHERE w.response_id = x.id) ORDER BY a.row_no, a.ord")
 
 
@@ -683,27 +692,28 @@ def _bulk_begin(conn: Connection, table: str, keep_unique: bool) -> list[str] | 
     them wait). When those locks are not free within ``BULK_LOCK_TIMEOUT`` (someone is reading), the import falls
     back to the ordinary row-by-row path and returns None."""
     rows = conn.execute(text(
-        "SELECT c.conname, c.contype, pg_get_constraintdef(c.oid) FROM pg_constraint c "
-        "WHERE c.conrelid = CAST(:t AS regclass) AND c.contype IN ('f', 'u') ORDER BY c.contype DESC, c.conname"),
-        {"t": table}).all()
-    constraints = [(n, ty, d) for n, ty, d in rows if not (keep_unique and ty == "u")]
+        "SELECT c.contype, format('ALTER TABLE %s DROP CONSTRAINT %I', c.conrelid::regclass, c.conname), "
+        "format('ALTER TABLE %s ADD CONSTRAINT %I %s', c.conrelid::regclass, c.conname, pg_get_constraintdef(c.oid)) "
+        "FROM pg_constraint c WHERE c.conrelid = CAST(:t AS regclass) AND c.contype IN ('f', 'u') "
+        "ORDER BY c.contype DESC, c.conname"), {"t": table}).all()
+    constraints = [(drop, add) for kind, drop, add in rows if not (keep_unique and kind == "u")]
     indexes = conn.execute(text(
-        "SELECT CAST(i.indexrelid AS regclass)::text, pg_get_indexdef(i.indexrelid) FROM pg_index i "
-        "WHERE i.indrelid = CAST(:t AS regclass) AND NOT i.indisprimary AND NOT EXISTS ("
+        "SELECT format('DROP INDEX %s', CAST(i.indexrelid AS regclass)), pg_get_indexdef(i.indexrelid) "
+        "FROM pg_index i WHERE i.indrelid = CAST(:t AS regclass) AND NOT i.indisprimary AND NOT EXISTS ("
         "SELECT 1 FROM pg_constraint c WHERE c.conrelid = i.indrelid AND c.conindid = i.indexrelid) "
-        "ORDER BY 1"), {"t": table}).all()
+        "ORDER BY 2"), {"t": table}).all()
     if not constraints and not indexes:
         return None
     before = conn.exec_driver_sql("SHOW lock_timeout").scalar_one()
     sp = conn.begin_nested()
     try:
-        conn.exec_driver_sql(f"SET LOCAL lock_timeout = '{BULK_LOCK_TIMEOUT}'")
+        conn.execute(text("SELECT set_config('lock_timeout', :v, true)"), {"v": BULK_LOCK_TIMEOUT})
         conn.exec_driver_sql(f"LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE")
-        if constraints:
-            conn.exec_driver_sql(f"ALTER TABLE {table} " + ", ".join(
-                f'DROP CONSTRAINT "{n}"' for n, _t, _d in constraints))
-        for name, _def in indexes:
-            conn.exec_driver_sql(f"DROP INDEX {name}")
+        # The statements are PostgreSQL's own (format() with %I, pg_get_indexdef, pg_get_constraintdef).
+        for drop, _add in constraints:
+            conn.exec_driver_sql(drop)
+        for drop, _create in indexes:
+            conn.exec_driver_sql(drop)
         sp.commit()
     except SQLAlchemyError:  # lock not granted in time, or a deadlock: take the ordinary path
         sp.rollback()
@@ -713,10 +723,7 @@ def _bulk_begin(conn: Connection, table: str, keep_unique: bool) -> list[str] | 
         conn.execute(text("SELECT set_config('lock_timeout', :v, true)"), {"v": before})
     conn.exec_driver_sql("SET LOCAL maintenance_work_mem = '256MB'")
     _trace("bulk_dropped")
-    restore = [d for _n, d in indexes]
-    if constraints:
-        restore.append(f"ALTER TABLE {table} " + ", ".join(f'ADD CONSTRAINT "{n}" {d}' for n, _t, d in constraints))
-    return restore
+    return [create for _drop, create in indexes] + [add for _drop, add in constraints]
 
 
 def _bulk_end(conn: Connection, restore: list[str]) -> None:
