@@ -19,6 +19,9 @@ SQL = re.compile(r"\b(SELECT|INSERT|UPDATE|DELETE|FROM|WHERE|CREATE|DROP|ALTER|C
 # Reviewed: file -> interpolated expressions that are identifiers or placeholder lists we generate ourselves.
 REVIEWED: dict[str, set[str]] = {
     "data/demo.py": {"', '.join('?' * len(cols))", "', '.join(cols)", "table", "name"},
+    # the XL loader's DDL: table / column names from demo.World.TABLES and demo.COLUMNS, constraint and index names
+    # and definitions read back from PostgreSQL's own catalogue for those tables
+    "data/demo_xl.py": {"', '.join(cols)", "table", "tbl", "name", "definition"},
     "data/io/bench.py": {"', '.join((c + ' TEXT' for c in cols))", "', '.join('?' * len(cols))", "', '.join(cols)"},
     "data/io/exporter.py": {"', '.join((f'{expr} AS {name}' for name, expr in cols))",
                             "'WHERE ' + ' AND '.join(where) if where else ''", "table", "seq", "table.name"},
