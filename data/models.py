@@ -195,7 +195,7 @@ class Contact(Base):
 
 
 class SlaPolicy(Base):
-    """One time-limit commitment of a policy pack (loaded from data/reference/sla_policies.csv)."""
+    """One time-limit commitment of a policy pack (loaded from data/refdata/sla_policies.csv)."""
 
     __tablename__ = "sla_policy"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

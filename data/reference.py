@@ -1,4 +1,4 @@
-"""Reference data shipped as CSV files under ``data/reference/``: regions, channels, service types, segments,
+"""Reference data shipped as CSV files under ``data/refdata/``: regions, channels, service types, segments,
 SLA policy packs and the local holiday file.
 
 Every loader is cached and returns a *copy*, so callers may modify the frame they get. ``normalise`` maps free-text
@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pandas as pd
 
-REFERENCE_DIR = Path(__file__).resolve().parent / "reference"
+REFERENCE_DIR = Path(__file__).resolve().parent / "refdata"
 
 LEVELS = ("province", "city", "county", "station")
 STATION_KINDS = ("supply_station", "hall")

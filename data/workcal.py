@@ -1,7 +1,7 @@
 """The working-day calendar: official Chinese public holidays and make-up working days (调休).
 
 Sources, in order: the ``chinese_calendar`` package (the State Council's published schedules; version 1.11 knows
-2004-2026) and the site's own ``data/reference/holidays_local.csv`` (date, kind holiday|workday, name), where a site
+2004-2026) and the site's own ``data/refdata/holidays_local.csv`` (date, kind holiday|workday, name), where a site
 adds a newly published year without waiting for a package release; a local row overrides the package for its date.
 A year neither source knows falls back to plain Monday-Friday, and a visible warning is recorded
 (:func:`calendar_warnings`, also issued through :mod:`warnings`). Nothing here is a hand-typed holiday list.
@@ -49,7 +49,7 @@ def _local() -> pd.DataFrame:
 
 def _warn(year: int) -> None:
     msg = (f"no official holiday schedule for {year}: working days fall back to Monday-Friday "
-           f"(add the year to data/reference/holidays_local.csv or upgrade chinesecalendar)")
+           f"(add the year to data/refdata/holidays_local.csv or upgrade chinesecalendar)")
     if msg not in _WARNINGS:
         _WARNINGS.append(msg)
         warnings.warn(msg, CalendarFallbackWarning, stacklevel=3)

@@ -68,7 +68,7 @@ _CONVENTIONS = """\
 - 'average' commitments (十项承诺 2023) are judged on the mean (`mean_ratio`, `commitment_met`) beside the share.
 - System FCR shows its window N (`window_days`) and excludes the last N days of the window and outage contacts.
 - Hotline service level: abandoned calls are failures, abandons under 5 s are excluded (`convention` column).
-- Channel codes follow `data/reference/channels.csv` (`hotline`, `hall`, online: `app`, `wechat`, `alipay`, `web`);
+- Channel codes follow `data/refdata/channels.csv` (`hotline`, `hall`, online: `app`, `wechat`, `alipay`, `web`);
   complaints are `service_type == 'complaint'`.
 - XmR reference data: the qcc `viscosity` phase-I batches are 33.75, 33.05, 34.00, 33.81, 33.46, 34.02, 33.68,
   33.27, 33.49, 33.20, 33.62, 33.00, 33.54, 33.12, 33.84 (these reproduce CL 33.52333 and [32.24484, 34.80183]).

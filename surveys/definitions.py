@@ -130,7 +130,7 @@ class Definition(_Strict):
     def _known_service_types(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         unknown = sorted(set(value) - set(_field_work()))
         if unknown:
-            raise ValueError(f"unknown service type(s) {', '.join(unknown)} (see data/reference/service_types.csv)")
+            raise ValueError(f"unknown service type(s) {', '.join(unknown)} (see data/refdata/service_types.csv)")
         return value
 
     @model_validator(mode="after")
