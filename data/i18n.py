@@ -1,6 +1,6 @@
 """Translation catalogues (zh-CN default, English complete) and zh-CN/English number, date and duration formats.
 
-The catalogues are flat JSON files in ``data/i18n/`` (key -> text with ``{name}`` placeholders). They live in the
+The catalogues are flat JSON files in ``data/locales/`` (key -> text with ``{name}`` placeholders). They live in the
 data layer because every layer shows text: import reject reasons, survey messages, reports and pages.
 """
 
@@ -13,7 +13,7 @@ from pathlib import Path
 
 from babel.numbers import format_decimal, format_percent
 
-CATALOGUE_DIR = Path(__file__).resolve().parent / "i18n"
+CATALOGUE_DIR = Path(__file__).resolve().parent / "locales"
 LANGS = ("zh-CN", "en")
 DEFAULT_LANG = "zh-CN"
 _FILES = {"zh-CN": "zh_CN.json", "en": "en.json"}

@@ -9,7 +9,7 @@ from metrics import docs
 from metrics.registry import REGISTRY
 
 ROOT = Path(__file__).resolve().parents[2]
-CATALOGUES = {"zh-CN": ROOT / "data" / "i18n" / "zh_CN.json", "en": ROOT / "data" / "i18n" / "en.json"}
+CATALOGUES = {"zh-CN": ROOT / "data" / "locales" / "zh_CN.json", "en": ROOT / "data" / "locales" / "en.json"}
 
 
 def _catalogues() -> dict[str, dict[str, str]]:
