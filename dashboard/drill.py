@@ -32,6 +32,7 @@ from dashboard.filters import (
 from dashboard.i18n import lang, t
 from dashboard.scope import identity
 from dashboard.tiles import fmt_value, kpi_label
+from data.masking import mask_account, mask_address, mask_free_text, mask_name, mask_phone
 from data.reference import DEFAULT_PACK
 from data.repositories import Scope
 from data.repositories.drill import customer_history, customers
@@ -39,7 +40,6 @@ from data.users import audit
 from metrics import registry
 from metrics.dashboard_support import row_outcomes
 from metrics.overview import kpi_params
-from surveys.tokens import mask_address, mask_phone
 
 DRILL_KEY = "drill_spec"
 PAGE_KEY = "drill_page"
@@ -111,17 +111,7 @@ def rows_for(spec: DrillSpec, state: FilterState, db_url: str, scope_path: str) 
     return df.sort_values(df.columns[0]).reset_index(drop=True), summary
 
 
-# --- masking and display ----------------------------------------------------------------------------------------------
-
-
-def mask_name(name: object) -> str:
-    s = "" if name is None or (isinstance(name, float) and math.isnan(name)) else str(name)
-    return (s[0] + "*" * max(1, len(s) - 1)) if s else ""
-
-
-def mask_account(acct: object) -> str:
-    s = "" if acct is None or (isinstance(acct, float) and math.isnan(acct)) else str(acct)
-    return s[:3] + "****" + s[-3:] if len(s) > 6 else "****"
+# --- display (personal data masked by data.masking) -------------------------------------------------------------------
 
 
 def _local(ts: pd.Series) -> pd.Series:
@@ -175,7 +165,7 @@ def display(kind: str, df: pd.DataFrame, db_url: str, scope_path: str, with_cust
         for k in ("csat", "nps", "ces"):
             out[c(k)] = df[k]
         out[c("fcr")] = df["fcr"].map(lambda v: "" if v is None or pd.isna(v) else (t("yes") if v else t("no")))
-        out[c("comment")] = df["comment"].fillna("").map(mask_comment)
+        out[c("comment")] = df["comment"].fillna("").map(mask_free_text)
     elif kind == "follow_up":
         out[c("follow_up_id")] = df["id"]
         out[c("region")] = df["region_id"].map(names)
@@ -196,14 +186,6 @@ def display(kind: str, df: pd.DataFrame, db_url: str, scope_path: str, with_cust
         out[c("phone")] = cid.map(lambda i: mask_phone(cmap.at[int(i), "phone"])
                                   if cmap is not None and pd.notna(i) and int(i) in cmap.index else "")
     return out.reset_index(drop=True)
-
-
-_PHONE_LIKE = __import__("re").compile(r"1\d{10}|\d{3,4}-?\d{7,8}")
-
-
-def mask_comment(text: str) -> str:
-    """Comments may contain phone numbers: mask them."""
-    return _PHONE_LIKE.sub(lambda m: mask_phone(m.group(0)), text)
 
 
 # --- rendering ---------------------------------------------------------------------------------------------------
@@ -345,7 +327,7 @@ def render_archive() -> None:
     if len(rs):
         st.dataframe(pd.DataFrame({
             c("submitted_at"): _local(rs["submitted_at"]), c("csat"): rs["csat"], c("nps"): rs["nps"],
-            c("ces"): rs["ces"], c("comment"): rs["comment"].fillna("").map(mask_comment),
+            c("ces"): rs["ces"], c("comment"): rs["comment"].fillna("").map(mask_free_text),
         }), hide_index=True, width="stretch", key="archive_responses")
     fu = hist["follow_ups"]
     st.markdown("**" + t("archive.follow_ups", n=len(fu)) + "**")

@@ -10,6 +10,8 @@ import hashlib
 import re
 import secrets
 
+from data.masking import mask_address as mask_address  # re-exported: callers import the maskers from here
+from data.masking import mask_phone as mask_phone
 from surveys.settings import public_url
 
 TOKEN_BYTES = 24  # 192 bits (at least 128 required)
@@ -32,22 +34,3 @@ def well_formed(token: object) -> bool:
 
 def survey_link(token: str, base: str | None = None) -> str:
     return f"{(base or public_url()).rstrip('/')}/survey?t={token}"
-
-
-def mask_phone(phone: str | None) -> str:
-    """13812345678 -> 138****5678; short or missing numbers are masked entirely."""
-    digits = "".join(ch for ch in (phone or "") if ch.isdigit())
-    if len(digits) == 13 and digits.startswith("86"):  # +86 mobile numbers
-        digits = digits[2:]
-    if len(digits) < 7:
-        return "****" if digits else ""
-    return f"{digits[:3]}****{digits[-4:]}"
-
-
-def mask_address(address: str | None) -> str:
-    """Keep the first part (street level at most), hide the rest: 济宁市任城区古槐路12号3单元 -> 济宁市任城区****."""
-    text = (address or "").strip()
-    if not text:
-        return ""
-    keep = min(6, max(1, len(text) // 2))
-    return text[:keep] + "****"
