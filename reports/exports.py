@@ -291,7 +291,11 @@ def _method_sheet(ws: Any, a: Assessment, f: dict[str, Any]) -> None:
 # --- PDF ----------------------------------------------------------------------------------------------------------
 
 
-_NB = "{nb:pages}"  # the page-count alias: its width reserves room for a four- or five-digit count
+def _nb_alias(expected_pages: int) -> str:
+    """The page-count alias, as wide as the count it will hold: fpdf2 reserves one digit per alias character
+    ("{nb}": three), so a wider alias leaves a gap before the number and a narrower one crowds the footer."""
+    digits = len(str(max(expected_pages, 1)))
+    return "{nb}" if digits <= 3 else "{" + "N" * (digits - 2) + "}"
 
 
 def to_pdf(a: Assessment, staff_ids: list[int] | None = None) -> bytes:
@@ -310,14 +314,17 @@ def to_pdf(a: Assessment, staff_ids: list[int] | None = None) -> bytes:
             self.set_text_color(110, 110, 110)
             self.cell(0, 5, footer, align="L")
             self.set_x(self.l_margin)
-            self.cell(0, 5, page_word.format(page=self.page_no(), pages=_NB), align="R")
+            self.cell(0, 5, page_word.format(page=self.page_no(), pages=nb), align="R")
             self.set_text_color(0, 0, 0)
 
     pdf = _PDF(orientation="P", unit="mm", format="A4")
     pdf.add_font("cjk", style="", fname=font, collection_font_number=2)
     pdf.add_font("cjk", style="B", fname=font, collection_font_number=2)
     pdf.set_auto_page_break(auto=True, margin=16)
-    pdf.alias_nb_pages(_NB, align="R")
+    t = a.table
+    # a page per person plus the team summary (about 40 table rows a page)
+    nb = _nb_alias(len(staff_ids if staff_ids is not None else t) + len(t) // 40 + 2)
+    pdf.alias_nb_pages(nb, align="R")
     pdf.set_title(a.t("hr.report_title"))
     pdf.set_author("GridCX")
     title = a.t("hr.report_title")
@@ -329,7 +336,6 @@ def to_pdf(a: Assessment, staff_ids: list[int] | None = None) -> bytes:
     pdf.set_font("cjk", size=9)
     pdf.cell(0, 6, caption, new_x="LMARGIN", new_y="NEXT")
     pdf.cell(0, 6, a.t("hr.pdf.counts", **a.counts), new_x="LMARGIN", new_y="NEXT")
-    t = a.table
     graded = t[t["total"].notna()]
     grade_counts = graded["grade"].value_counts()
     pdf.cell(0, 6, "  ".join(f"{g.name(a.lang)} {int(grade_counts.get(g.name(a.lang), 0))}"
