@@ -18,9 +18,12 @@ Method (stated again on every report's method sheet):
    weights. Insufficient totals get no grade and no rank.
 4. **Total** = Σ w̃ₖ·vₖ (w̃ renormalised over scored KPIs); its variance Σ w̃ₖ²·Var(vₖ) (KPIs taken as independent);
    the interval ± z·sd.
-5. **Grade**: the total's mid-rank percentile among the role's graded staff, read against the bands. **Rank band**:
-   the best rank is 1 + the number of peers whose interval lies wholly above, the worst is N − the number whose
-   interval lies wholly below.
+5. **Grade**: the total's mid-rank percentile among the role's graded staff, read against the bands. The top and
+   bottom bands also need evidence (``extremes_need_evidence``): the top band only when the interval lies wholly
+   above the role's median total, the bottom band only when it lies wholly below; otherwise the grade moves one
+   band toward the middle (a noisy score near the median is never graded best or worst). **Rank band**: the best
+   rank is 1 + the number of peers whose interval lies wholly above, the worst is N − the number whose interval
+   lies wholly below.
 6. **Critical items** (after grading): ``cap`` lowers the grade to at most ``max_grade``; ``zero`` sets the final
    score to 0 and the lowest grade. The performance grade stays visible beside the final one.
 7. **Training flag**: the scored KPI with the largest relative shortfall (b − v)/b against the benchmark
@@ -80,6 +83,7 @@ class ScorecardConfig:
     min_cell: int = 20
     min_weight_share: float = 0.6
     min_shortfall: float = 0.0
+    extremes_need_evidence: bool = True
 
 
 @dataclass(frozen=True, eq=False)
@@ -305,6 +309,11 @@ def _totals(roster: pd.DataFrame, k: pd.DataFrame, config: ScorecardConfig, z: f
     pct = t["percentile"].to_numpy(float)
     # index of the first band whose minimum the percentile reaches (bands run best to worst)
     gi = np.argmax(pct[:, None] >= mins[None, :] - 1e-9, axis=1)
+    if config.extremes_need_evidence and len(keys) > 2:
+        median = t["total"].where(graded).groupby(t["role"]).transform("median").to_numpy(float)
+        low, high = t["total_low"].to_numpy(float), t["total_high"].to_numpy(float)
+        gi = np.where((gi == 0) & ~(low > median), 1, gi)
+        gi = np.where((gi == len(keys) - 1) & ~(high < median), len(keys) - 2, gi)
     t["perf_grade_idx"] = np.where(graded, gi, -1)
     final = t["perf_grade_idx"].to_numpy().copy()
     t["final_total"] = t["total"]

@@ -147,3 +147,30 @@ def test_a_harsh_reviewer_is_visible() -> None:
     assert per.loc["c", "flag"] == "harsh" and per.loc["c", "mean_diff"] < -9
     assert (per.drop(index="c")["flag"] != "harsh").all()
     assert res.items == 200 and res.icc > 0.5
+
+
+def test_extreme_grades_need_an_interval_clear_of_the_median() -> None:
+    """Bottom of the ranking on a noisy score is not enough for the bottom grade (nor top for the top grade):
+    the interval must lie wholly beyond the role's median; the percentile alone places the others."""
+    # twenty staff with 400 surveys around 80 %, one poor performer with 400 (clearly below), one with 12 surveys
+    # that rank last but whose interval reaches the median, and one lucky 5/5 ranking first
+    x = [320 + d for d in (-6, -4, -3, -2, -1, 0, 0, 1, 2, 3, 4, 6, -5, 5, -2, 2, -1, 1, 0, 0)] + [240, 8, 5]
+    n = [400] * 20 + [400, 12, 5]
+    ids = list(range(1, len(x) + 1))
+    roster = pd.DataFrame({"staff_id": ids, "role": "crew"})
+    obs = pd.DataFrame({"staff_id": ids, "kpi": "sat", "n": n, "x": x})
+    kpis = {"sat": KpiSpec("sat", "proportion", False)}
+    cfg = _config(kpis, {"sat": 1.0}, {"sat": 0.8}, {"sat": 1}, max_prior_strength=5.0)
+    t = compute_scorecards(roster, obs, cfg).totals.set_index("staff_id")
+    median = t["total"].median()
+    poor, noisy_low, lucky = len(x) - 2, len(x) - 1, len(x)
+    assert t.loc[poor, "total_high"] < median and t.loc[poor, "grade"] == "improve"
+    assert t.loc[noisy_low, "percentile"] < 10 and t.loc[noisy_low, "total_high"] >= median
+    assert t.loc[noisy_low, "grade"] == "pass"
+    assert t.loc[lucky, "percentile"] >= 85 and t.loc[lucky, "total_low"] <= median
+    assert t.loc[lucky, "grade"] == "good"
+    # without the rule the percentile alone decides (the previous behaviour)
+    plain = compute_scorecards(roster, obs, _config(kpis, {"sat": 1.0}, {"sat": 0.8}, {"sat": 1},
+                                                    max_prior_strength=5.0, extremes_need_evidence=False))
+    p = plain.totals.set_index("staff_id")
+    assert p.loc[noisy_low, "grade"] == "improve" and p.loc[lucky, "grade"] == "excellent"
