@@ -1,5 +1,6 @@
-"""What every manager page does first (identity, filters, the line saying what is shown) and small shared helpers:
-charts whose marks open the rows behind them, the policy-pack choice, region names."""
+"""What every manager page does first (identity, filters, the line saying what is shown, the frames and pack for the
+filter state with the empty and error states) and small shared helpers: charts whose marks open the rows behind
+them, the policy-pack choice, region names."""
 
 from __future__ import annotations
 
@@ -11,13 +12,14 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from dashboard import filters
+from dashboard import datasets, filters
 from dashboard.db import url
 from dashboard.filters import FilterState
 from dashboard.i18n import lang, t
 from dashboard.scope import identity
 from data.reference import DEFAULT_PACK, PACKS
 from data.users import Identity
+from metrics.overview import Frames, OverviewPack
 
 MANAGER_ROLES = ("admin", "manager")
 
@@ -41,6 +43,26 @@ def start(title_key: str, roles: tuple[str, ...] = MANAGER_ROLES) -> Ctx:
     state = filters.current()
     filters.caption(state)
     return Ctx(ident, state, url(), ident.scope_path)
+
+
+def frames_and_pack(ctx: Ctx, policy_pack: str = DEFAULT_PACK,
+                    rows: str = "tickets") -> tuple[Frames, OverviewPack] | None:
+    """The fact frames and the overview pack for the page's filter state (time limits judged by ``policy_pack``).
+
+    None when the page has nothing to show, after showing why: the error state when reading fails, the empty state
+    when the filters leave no work orders or the ``rows`` frame the page is about (``tickets``, ``responses``, ...)
+    is empty. The page returns on None.
+    """
+    try:
+        fr = datasets.frames(ctx.db, ctx.scope_path, ctx.state.key(), policy_pack)
+        pk = datasets.state_pack(ctx.state, ctx.db, ctx.scope_path, policy_pack) if len(fr.tickets) else None
+    except Exception:  # noqa: BLE001 - a clear state, never a traceback
+        failed()
+        return None
+    if pk is None or empty(fr.get(rows)):
+        st.info(t("state.empty"))
+        return None
+    return fr, pk
 
 
 def chart(ch: alt.TopLevelMixin, key: str, on_pick: Callable[[dict[str, Any]], None] | None = None) -> None:

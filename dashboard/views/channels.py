@@ -22,18 +22,10 @@ SWITCH_DAYS = 7
 def render() -> None:
     ctx = page.start("nav.channels")
     state = ctx.state
-    try:
-        fr = datasets.frames(ctx.db, ctx.scope_path, state.key())
-        pk = datasets.state_pack(state, ctx.db, ctx.scope_path) if len(fr.tickets) else None
-    except Exception:  # noqa: BLE001
-        page.failed()
+    loaded = page.frames_and_pack(ctx)
+    if loaded is None:
         return
-    if pk is None:
-        st.info(t("state.empty"))
-        return
-    if fr.tickets.empty:
-        st.info(t("state.empty"))
-        return
+    fr, pk = loaded
     with st.columns(3)[0]:
         tile(pk.headline.get("online_share"), "online_share", comparing=state.comparison_period is not None,
              drill=False)

@@ -22,19 +22,10 @@ def render() -> None:
     ctx = page.start("nav.quality")
     state = ctx.state
     pack = page.policy_pack("sq_pack")
-    try:
-        fr = datasets.frames(ctx.db, ctx.scope_path, state.key(), pack)
-        pk = datasets.pack(ctx.db, ctx.scope_path, state.key(), state.comparison_key(), pack) if len(
-            fr.tickets) else None
-    except Exception:  # noqa: BLE001
-        page.failed()
+    loaded = page.frames_and_pack(ctx, pack)
+    if loaded is None:
         return
-    if pk is None:
-        st.info(t("state.empty"))
-        return
-    if fr.tickets.empty:
-        st.info(t("state.empty"))
-        return
+    fr, pk = loaded
     cols = st.columns(len(SLA_KPIS))
     for col, key in zip(cols, SLA_KPIS, strict=False):
         with col:
@@ -74,11 +65,7 @@ def _matrix(ctx: page.Ctx, pack: str) -> None:
     def pick(p: dict[str, object]) -> None:
         row = d.loc[(d["area_label"] == p.get("area_label")) & (d["service_label"] == p.get("service_label"))]
         if len(row):
-            r = row.iloc[0]
-            drill.open_drill(drill.DrillSpec(
-                kind="ticket", kpi=str(r["kpi"]), outcome="miss", policy_pack=pack,
-                title=f"{r['service_label']} · {r['area_label']} · {t('drill.miss')}",
-                where=(("service_type", str(r["service_type"])), ("area_class", str(r["area_class"])))))
+            _open_misses(row.iloc[0], pack)
 
     page.chart(ch, "sq_matrix", pick)
     table = d[["service_label", "area_label", "value", "ci_low", "ci_high", "n", "n_exception", "n_open_overdue",
@@ -99,10 +86,7 @@ def _matrix(ctx: page.Ctx, pack: str) -> None:
     if rows and st.session_state.get(marker) != rows[0]:
         st.session_state[marker] = rows[0]
         r = table.iloc[rows[0]]
-        drill.open_drill(drill.DrillSpec(
-            kind="ticket", kpi=str(r["kpi"]), outcome="miss", policy_pack=pack,
-            title=f"{r['service_label']} · {r['area_label']} · {t('drill.miss')}",
-            where=(("service_type", str(r["service_type"])), ("area_class", str(r["area_class"])))))
+        _open_misses(r, pack)
     # a keyboard-friendly way to open the misses of a cell (and the one tests and the browser journey use)
     options = [None] + list(range(len(table)))
     choice = st.selectbox(t("quality.open_misses"), options, key="sq_open_cell",
@@ -111,11 +95,16 @@ def _matrix(ctx: page.Ctx, pack: str) -> None:
     if choice is not None and st.session_state.get("_sq_cell_handled") != choice:
         st.session_state["_sq_cell_handled"] = choice
         r = table.iloc[int(choice)]
-        drill.open_drill(drill.DrillSpec(
-            kind="ticket", kpi=str(r["kpi"]), outcome="miss", policy_pack=pack,
-            title=f"{r['service_label']} · {r['area_label']} · {t('drill.miss')}",
-            where=(("service_type", str(r["service_type"])), ("area_class", str(r["area_class"])))))
+        _open_misses(r, pack)
     st.caption(t("quality.matrix_note"))
+
+
+def _open_misses(cell: pd.Series, pack: str) -> None:
+    """Open the work orders that missed the time limit in one service type × area class cell of the matrix."""
+    drill.open_drill(drill.DrillSpec(
+        kind="ticket", kpi=str(cell["kpi"]), outcome="miss", policy_pack=pack,
+        title=f"{cell['service_label']} · {cell['area_label']} · {t('drill.miss')}",
+        where=(("service_type", str(cell["service_type"])), ("area_class", str(cell["area_class"])))))
 
 
 def _distributions(tickets: pd.DataFrame) -> None:

@@ -27,18 +27,10 @@ X_FORMAT = {"share": ".0%", "index": ".0f", "score": ".2f"}
 def render() -> None:
     ctx = page.start("nav.satisfaction")
     state = ctx.state
-    try:
-        fr = datasets.frames(ctx.db, ctx.scope_path, state.key())
-        pk = datasets.state_pack(state, ctx.db, ctx.scope_path) if len(fr.tickets) else None
-    except Exception:  # noqa: BLE001
-        page.failed()
+    loaded = page.frames_and_pack(ctx, rows="responses")
+    if loaded is None:
         return
-    if pk is None:
-        st.info(t("state.empty"))
-        return
-    if fr.responses is None or fr.responses.empty:
-        st.info(t("state.empty"))
-        return
+    fr, pk = loaded
     weighted = st.toggle(t("sat.weighted"), key="sat_weighted", help=t("sat.weighted_help"))
     cols = st.columns(len(SURVEY_KPIS))
     for col, key in zip(cols, SURVEY_KPIS, strict=False):

@@ -103,3 +103,29 @@ def test_satisfaction_page_states(tiny_app_db: str) -> None:
     at.toggle(key="sat_weighted").set_value(True).run()
     assert not at.error
     assert any("本期没有客户意见" in i.value for i in at.info)
+
+
+@pytest.mark.parametrize("page", ["channels", "quality", "satisfaction"])
+def test_channel_quality_satisfaction_empty_state(tiny_app_db: str, page: str) -> None:
+    """Filters that leave no work orders (the tiny world has only hotline ones): the empty state, nothing else."""
+    at = goto(login("manager"), page)
+    at.multiselect(key="f_channel").set_value(["app"]).run()
+    assert not at.error and not at.exception
+    assert [i.value for i in at.info] == ["当前筛选条件下没有数据，请放宽期间或地区。"]
+    assert not at.metric and not at.dataframe
+
+
+@pytest.mark.parametrize("page", ["channels", "quality", "satisfaction"])
+def test_channel_quality_satisfaction_error_state(tiny_app_db: str, page: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Reading the frames fails: the error state (no traceback, no empty state on top)."""
+    from dashboard import datasets
+
+    at = login("manager")
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("database gone")
+
+    monkeypatch.setattr(datasets, "frames", broken)
+    at = goto(at, page)
+    assert [e.value for e in at.error] == ["数据暂时无法加载，请稍后重试；若持续出现，请联系系统管理员。"]
+    assert not at.info and not at.metric
