@@ -22,6 +22,9 @@ from data.users import Identity
 from metrics.overview import Frames, OverviewPack
 
 MANAGER_ROLES = ("admin", "manager")
+# the chart types st.altair_chart draws (every builder in dashboard.charts returns one of them)
+AltairChart = alt.Chart | alt.ConcatChart | alt.FacetChart | alt.HConcatChart | alt.LayerChart | alt.RepeatChart | \
+    alt.VConcatChart
 
 
 @dataclass(frozen=True)
@@ -65,7 +68,7 @@ def frames_and_pack(ctx: Ctx, policy_pack: str = DEFAULT_PACK,
     return fr, pk
 
 
-def chart(ch: alt.TopLevelMixin, key: str, on_pick: Callable[[dict[str, Any]], None] | None = None) -> None:
+def chart(ch: AltairChart, key: str, on_pick: Callable[[dict[str, Any]], None] | None = None) -> None:
     """Draw an Altair chart; with ``on_pick`` a click on a mark (the ``pick`` selection) calls it once."""
     if on_pick is None:
         st.altair_chart(ch, key=key, width="stretch")
