@@ -625,9 +625,11 @@ def _upsert(conn: Connection, stg: str, spec: KindSpec, ctx: Context, cols: dict
             conn.execute(text(f"INSERT INTO {target} ({', '.join(all_cols)}) SELECT {select_list_s} FROM {t} s"),
                          params)
         else:
-            conn.execute(text(
-                f"INSERT INTO {target} ({', '.join(all_cols)}) SELECT {select_list_s} FROM {t} s "
-                f"WHERE NOT EXISTS (SELECT 1 FROM {target} x WHERE x.external_no = s.external_no)"), params)
+            sql = (f"INSERT INTO {target} ({', '.join(all_cols)}) SELECT {select_list_s} FROM {t} s "
+                   f"WHERE NOT EXISTS (SELECT 1 FROM {target} x WHERE x.external_no = s.external_no)")
+            if pg:  # new ids follow the file's order (a hash anti-join shuffles it): the target exports the file
+                sql += " ORDER BY s.row_no"
+            conn.execute(text(sql), params)
         if restore is not None:
             _trace("inserted")
             _bulk_end(conn, restore)
