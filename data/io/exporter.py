@@ -1,5 +1,7 @@
 """Exports: the canonical format per kind (what the ``gridcx_*`` mappings read back) and whole-site moves.
 
+A survey response without an ``external_no`` (submitted through the web survey) is exported with a reserved key
+derived from the row (:mod:`data.io.keys`), which the importer matches back to it.
 Text that a spreadsheet would run as a formula is neutralised in CSV exports with a leading apostrophe by the shared
 rule (:func:`data.safety.safe_cell`); the canonical mappings strip it again on import (:func:`unescape`), so a round
 trip is exact.
@@ -24,6 +26,7 @@ from sqlalchemy.types import Date, DateTime
 
 from data import snapshot
 from data.io.errors import FileError
+from data.io.keys import response_keys
 from data.models import UTC, Base, UTCDateTime
 from data.safety import safe_cell
 from data.users import audit
@@ -61,7 +64,7 @@ _CANONICAL: dict[str, tuple[str, str, list[tuple[str, str]]]] = {
         ("region_code", "r.code"), ("channel", "t.channel"), ("survey_key", "t.survey_key"),
         ("survey_version", "t.survey_version"), ("csat", "t.csat"), ("nps", "t.nps"), ("ces", "t.ces"),
         ("fcr", "t.fcr"), ("comment", "t.comment"), ("language", "t.language"),
-        ("answers", "t.id"),  # replaced by the response's answer rows as JSON (_answers)
+        ("answers", "t.id"),  # the response id: its reserved key when keyless, then its answer rows as JSON
     ]),
 }
 _TIMES = {"created_at", "first_response_at", "arrived_at", "resolved_at", "closed_at", "queued_at", "answered_at",
@@ -165,7 +168,11 @@ def export_table(engine: Engine, kind: str, out: str | Path, start: dt.date | st
         first = True
         with open(out, "w", encoding="utf-8-sig", newline="") if not xlsx else _Null() as fh:
             for df in pd.read_sql(text(sql), conn, params=params, chunksize=chunk_rows, dtype=object):
-                if "answers" in df:
+                if kind == "responses":
+                    keyless = df["external_no"].isna()
+                    if keyless.any():  # web-survey responses: the key derived from the row (data.io.keys)
+                        df.loc[keyless, "external_no"] = response_keys(df.loc[keyless, "answers"],
+                                                                      df.loc[keyless, "submitted_at"])
                     df["answers"] = _answers(conn, df["answers"])
                 df = _format(df, zone)
                 n += len(df)

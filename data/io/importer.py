@@ -4,7 +4,9 @@ Everything a user can start (the CLI, the admin upload page, the benchmark) goes
 The whole import is one transaction: rows are staged in a temporary table (``COPY`` on PostgreSQL, ``executemany``
 on SQLite), references are resolved in SQL, and one ``INSERT .. ON CONFLICT (external_no) DO UPDATE .. WHERE
 <something changed>`` writes them, so re-importing a file changes nothing and a newer export updates only what
-changed. Killing the process at any point leaves the database as it was.
+changed. Killing the process at any point leaves the database as it was. A responses file's reserved keys (keyless
+web-survey responses, :mod:`data.io.keys`) are first matched to the rows they were derived from
+(:func:`_match_reserved`).
 
 On PostgreSQL the ``COPY`` of one chunk overlaps the validation of the next, and a large load into a smaller table
 runs in bulk mode (:func:`_bulk_begin`: the table's secondary indexes, unique constraints and foreign keys are
@@ -266,6 +268,9 @@ def _run(engine: Engine, spec: KindSpec, m: Mapping, src: Source, res: ImportRes
                 answers = "answers" in ctx.present
                 if answers:
                     _create_staging(conn, f"{stg}_a", ANSWER_COLS, pg)
+                keyed = spec.kind == "responses" and "external_no" in ctx.present
+                if keyed:
+                    _create_staging(conn, f"{stg}_k", KEY_COLS, pg)
                 with _Stager(conn, pg) as stager:
                     for chunk in reading.chunks(src, chunk_rows):
                         n_rows += len(chunk)
@@ -276,6 +281,8 @@ def _run(engine: Engine, spec: KindSpec, m: Mapping, src: Source, res: ImportRes
                             stager.put(valid, stg, cols)
                             if answers:
                                 stager.put(_answer_rows(valid), f"{stg}_a", ANSWER_COLS)
+                            if keyed and "key_rid" in valid:
+                                stager.put(_key_rows(valid), f"{stg}_k", KEY_COLS)
                 if n_rows == 0:
                     raise FileError("no_rows", row=src.header_row)
                 if os.environ.get("GRIDCX_IMPORT_PAUSE_STAGED"):  # test hook: kill -9 while staged
@@ -284,7 +291,7 @@ def _run(engine: Engine, spec: KindSpec, m: Mapping, src: Source, res: ImportRes
                 _trace("staged")
                 res.regions_created = _create_regions(conn, stg, ctx, codes, pol, pg)
                 problems += _resolve_refs(conn, stg, spec, ctx, pg)
-                counts = _upsert(conn, stg, spec, ctx, cols, pg, now)
+                counts = _upsert(conn, stg, spec, ctx, cols, pg, now, keyed)
                 res.imported, res.updated, res.unchanged = counts
                 rejects = _reasons(pd.concat(problems, ignore_index=True) if problems else
                                    pd.DataFrame(columns=PROBLEM_COLS))
@@ -307,7 +314,7 @@ def _run(engine: Engine, spec: KindSpec, m: Mapping, src: Source, res: ImportRes
         finally:
             if not pg:
                 conn.rollback()
-                for t in (stg, f"{stg}_a", f"{stg}_d"):
+                for t in (stg, f"{stg}_a", f"{stg}_d", f"{stg}_k", f"{stg}_m", f"{stg}_e"):
                     conn.exec_driver_sql(f"DROP TABLE IF EXISTS temp.{t}")
                 conn.exec_driver_sql("PRAGMA cache_size=-2000")
                 conn.exec_driver_sql("PRAGMA temp_store=DEFAULT")
@@ -455,6 +462,16 @@ ANSWER_COLS = {"row_no": "int", "ord": "int", "item_key": "str", "dimension": "s
                "value_text": "text"}
 
 
+# Staged reserved response keys (data.io.keys): file row -> the id and submission instant the key names.
+KEY_COLS = {"row_no": "int", "rid": "int", "at": "datetime"}
+
+
+def _key_rows(valid: pd.DataFrame) -> pd.DataFrame:
+    k = valid[valid["key_rid"].notna()]
+    return pd.DataFrame({"row_no": k["row_no"].astype("int64"), "rid": k["key_rid"].astype("int64"),
+                         "at": k["key_at"].astype("datetime64[us]")})
+
+
 def _answer_rows(valid: pd.DataFrame) -> pd.DataFrame:
     recs = [(r, i, a["item_key"], a["dimension"], a["value_num"], a["value_text"])
             for r, items in zip(valid["row_no"].tolist(), valid["answers"].tolist(), strict=True)
@@ -550,7 +567,7 @@ def _resolve_refs(conn: Connection, stg: str, spec: KindSpec, ctx: Context, pg: 
 
 
 def _upsert(conn: Connection, stg: str, spec: KindSpec, ctx: Context, cols: dict[str, str], pg: bool,
-            now: dt.datetime) -> tuple[int, int, int]:
+            now: dt.datetime, keyed: bool = False) -> tuple[int, int, int]:
     t = f"temp.{stg}" if not pg else stg
     target = spec.table
     insert_cols = [c for c in cols if c != "row_no" and not c.endswith("_ref")]
@@ -583,6 +600,9 @@ def _upsert(conn: Connection, stg: str, spec: KindSpec, ctx: Context, cols: dict
     neq = " IS DISTINCT FROM " if pg else " IS NOT "
     changed_sj = " OR ".join(f"x.{c}{neq}{sel(c, 's.')}" for c in update_cols) or "false"
     answers = "answers" in ctx.present
+    # Reserved keys of keyless responses (data.io.keys): unchanged matches leave the staging table, changed ones
+    # get their key stored, so from here on every match is by external_no.
+    same = _match_reserved(conn, stg, t, changed_sj, answers, pg) if keyed else 0
     if answers:
         table = _answer_diff(conn, stg, pg)
         changed_sj = f"({changed_sj}) OR x.id IN (SELECT rid FROM {table})"
@@ -596,7 +616,7 @@ def _upsert(conn: Connection, stg: str, spec: KindSpec, ctx: Context, cols: dict
         params["now"] = now.astimezone(UTC).replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
     all_cols = insert_cols + extra_cols
     if existing - changed == staged:
-        return 0, 0, staged
+        return 0, 0, staged + same
     snapshot.touch_import(conn, target, t, cols, existing=existing)  # same transaction: the fact snapshot's months go stale
     # Changed rows first (UPDATE .. FROM, only where something differs), then the new ones (plain INSERT with
     # an anti-join): cheaper than INSERT .. ON CONFLICT, which probes, locks and speculatively inserts every row.
@@ -636,7 +656,50 @@ def _upsert(conn: Connection, stg: str, spec: KindSpec, ctx: Context, cols: dict
     if answers:
         _insert_answers(conn, stg, pg)
     _trace("upserted")
-    return staged - existing, changed, existing - changed
+    return staged - existing, changed, existing - changed + same
+
+
+def _match_reserved(conn: Connection, stg: str, t: str, changed_sj: str, answers: bool, pg: bool) -> int:
+    """Match the staged reserved keys (``{stg}_k``: file row, id, submission instant) to the keyless responses they
+    were derived from: same id, same submission instant, no ``external_no``; a key stored as some response's
+    ``external_no`` is matched the ordinary way instead. Matched rows the file does not change (``changed_sj`` over
+    ``x``/``s``, and the answer rows as sets) are removed from the staging table; the others get the key stored as
+    their ``external_no`` and are then updated like any existing row. Returns how many were unchanged. Staging
+    tables are named unqualified (SQLite looks in its temp schema first)."""
+    conn.exec_driver_sql(f"CREATE TEMP TABLE {stg}_m (row_no INTEGER, rid INTEGER, changed INTEGER)"
+                         + (" ON COMMIT DROP" if pg else ""))
+    same_instant = "x.submitted_at = k.at" if pg else "x.submitted_at = replace(k.at, 'T', ' ')"
+    n = conn.exec_driver_sql(
+        f"INSERT INTO {stg}_m (row_no, rid, changed) SELECT k.row_no, x.id, 0 FROM {stg}_k k "
+        f"JOIN {t} s ON s.row_no = k.row_no JOIN response x ON x.id = k.rid "
+        "WHERE x.external_no IS NULL AND " + same_instant + " "
+        "AND NOT EXISTS (SELECT 1 FROM response y WHERE y.external_no = s.external_no)").rowcount
+    if not n:
+        return 0
+    conn.exec_driver_sql(
+        f"UPDATE {stg}_m SET changed = 1 WHERE row_no IN (SELECT s.row_no FROM {t} s "
+        f"JOIN {stg}_m m ON m.row_no = s.row_no JOIN response x ON x.id = m.rid WHERE {changed_sj})")
+    if answers:
+        conn.exec_driver_sql(
+            f"UPDATE {stg}_m SET changed = 1 WHERE rid IN (SELECT rid FROM ("
+            f"SELECT m.rid, a.item_key, a.dimension, a.value_num, a.value_text FROM {stg}_a a "
+            f"JOIN {stg}_m m ON m.row_no = a.row_no "
+            f"EXCEPT SELECT w.response_id, w.item_key, w.dimension, w.value_num, w.value_text FROM answer w "
+            f"JOIN {stg}_m m ON m.rid = w.response_id) n "
+            f"UNION SELECT rid FROM ("
+            f"SELECT w.response_id AS rid, w.item_key, w.dimension, w.value_num, w.value_text FROM answer w "
+            f"JOIN {stg}_m m ON m.rid = w.response_id "
+            f"EXCEPT SELECT m.rid, a.item_key, a.dimension, a.value_num, a.value_text FROM {stg}_a a "
+            f"JOIN {stg}_m m ON m.row_no = a.row_no) o)")
+    same = int(conn.exec_driver_sql(f"SELECT count(*) FROM {stg}_m WHERE changed = 0").scalar_one())
+    if same:
+        conn.exec_driver_sql(f"DELETE FROM {t} WHERE row_no IN (SELECT row_no FROM {stg}_m WHERE changed = 0)")
+    if same < n:
+        conn.exec_driver_sql(
+            f"UPDATE response SET external_no = (SELECT s.external_no FROM {t} s JOIN {stg}_m m "
+            f"ON m.row_no = s.row_no WHERE m.rid = response.id) WHERE id IN (SELECT rid FROM {stg}_m WHERE changed = 1)")
+    _trace("reserved_keys")
+    return same
 
 
 def _answer_diff(conn: Connection, stg: str, pg: bool) -> str:

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from data import reference
+from data.io.keys import parse_response_keys
 from data.io.mapping import Mapping, enums, key
 from data.io.reading import EXTRA, ROW
 from data.io.spec import Field, KindSpec
@@ -206,6 +207,14 @@ def validate_chunk(df: pd.DataFrame, ctx: Context) -> tuple[pd.DataFrame, pd.Dat
                 _regions(s, ctx, rows, label, probs, out)
             else:
                 out[f"{f.ref}_ref"] = s
+
+    # Reserved keys (data.io.keys): a response key the export derived from a keyless row; parsed for matching.
+    if spec.kind == "responses" and "external_no" in raw:
+        rid, at, bad = parse_response_keys(raw["external_no"])
+        if bad.any():
+            probs.append(_problems(rows[bad], ctx.label("external_no"), raw["external_no"][bad], "reserved_key"))
+        if rid.notna().any():
+            out["key_rid"], out["key_at"] = rid, at
 
     # Status derived from the timestamps where the file gives none.
     if "status" in spec.by_name:
