@@ -7,8 +7,7 @@ it is data, checked by the tests and printed in SECURITY.md. Free text (comments
 numbers and other long numbers (account numbers) masked.
 
 This module is the one place that masks personal data: the dashboard's drill-down and archive, the survey pages and
-invitations all call these functions (``dashboard.drill`` and ``surveys.tokens`` re-export some of them for older
-callers).
+invitations and the HR reports all call these functions.
 
     >>> mask_phone("13812345678"), mask_name("张三丰"), mask_account("3700123456789"), mask_address("济宁市任城区古槐路12号")
     ('138****5678', '张**', '370****789', '济宁市任城区****')
@@ -29,6 +28,8 @@ _ID_LIKE = re.compile(r"(?<!\d)\d{17}[\dXx](?!\d)")  # 18-digit resident identit
 # any other number of ten or more digits (account numbers, phone numbers run into other digits): the drill-down's
 # comment pattern before the masking code was folded here, kept so that nothing it hid is shown now
 _LONG_NUMBER = re.compile(r"1\d{10}|\d{3,4}-?\d{7,8}")
+_DIGIT_RUN = re.compile(r"\d{5,}")  # what is left of account numbers and the like
+_SELF_NAME = re.compile(r"(我(?:叫|是|姓))([\u4e00-\u9fff]{1,3})")  # "我叫张三" -> "我叫**"
 
 
 def _text(value: object) -> str:
@@ -69,11 +70,18 @@ def mask_address(address: object) -> str:
 
 
 def mask_free_text(text: object) -> str:
-    """Comments and notes: identity numbers, phone numbers and other long numbers inside the text are masked."""
+    """Comments and notes: identity numbers, phone numbers and other long numbers inside the text are masked, any
+    digit run of five or more left after that is starred out, and a name the writer gives ("我叫张三") is masked.
+
+    >>> mask_free_text("我叫张三，电话13812345678，户号 3700123456789，等了3个小时")
+    '我叫**，电话138****5678，户号 370*********，等了3个小时'
+    """
     s = _text(text)
     s = _ID_LIKE.sub(lambda m: m.group(0)[:4] + "**********" + m.group(0)[-4:], s)
     s = _PHONE_LIKE.sub(lambda m: mask_phone(m.group(0)), s)
-    return _LONG_NUMBER.sub(lambda m: mask_phone(m.group(0)), s)
+    s = _LONG_NUMBER.sub(lambda m: mask_phone(m.group(0)), s)
+    s = _DIGIT_RUN.sub(lambda m: "*" * len(m.group(0)), s)
+    return _SELF_NAME.sub(lambda m: m.group(1) + "*" * len(m.group(2)), s)
 
 
 _MASKERS = {"name": mask_name, "phone": mask_phone, "account_no": mask_account, "address": mask_address,

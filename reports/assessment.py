@@ -6,7 +6,6 @@ exactly what the page shows).
 from __future__ import annotations
 
 import datetime as dt
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,6 +14,7 @@ import pandas as pd
 from sqlalchemy import Engine
 
 from data.i18n import translate
+from data.masking import mask_free_text
 from data.repositories import (
     Scope,
     region_names,
@@ -350,20 +350,6 @@ def staff_details(assessment: Assessment) -> pd.DataFrame:
 
 # --- per-staff trend and comments ---------------------------------------------------------------------------------
 
-_DIGITS = re.compile(r"\d{5,}")
-_SELF_NAME = re.compile(r"(我(?:叫|是|姓))([\u4e00-\u9fff]{1,3})")
-_PHONE_LIKE = re.compile(r"1[3-9]\d[\s-]?\d{4}[\s-]?\d{4}")
-
-
-def mask_comment(text: str | None) -> str:
-    """Personal data out of a free-text comment: phone-like numbers, long digit runs (account numbers), names."""
-    if not text:
-        return ""
-    out = _PHONE_LIKE.sub(lambda m: m.group(0)[:3] + "****" + m.group(0)[-4:], text)
-    out = _DIGITS.sub(lambda m: "*" * len(m.group(0)), out)
-    return _SELF_NAME.sub(lambda m: m.group(1) + "*" * len(m.group(2)), out)
-
-
 def staff_trend(engine: Engine, scope: Scope, staff_id: int, end_period: Period, months: int = 12) -> pd.DataFrame:
     """Monthly survey satisfaction (top-2 share, points) of one person over the ``months`` before the period end."""
     end_local = end_period.end
@@ -390,5 +376,5 @@ def staff_comments(engine: Engine, scope: Scope, staff_id: int, period: Period, 
     return pd.DataFrame({
         "date": rows["submitted_at"].dt.tz_convert(SITE_TZ).dt.strftime("%Y-%m-%d").to_numpy(),
         "csat": rows["csat"].to_numpy(), "service_type": rows["service_type"].to_numpy(),
-        "comment": [mask_comment(c) for c in rows["comment"]],
+        "comment": [mask_free_text(c) for c in rows["comment"]],
     })

@@ -32,11 +32,12 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import aliased
 
 from data import snapshot
+from data.masking import mask_address
 from data.models import UTC, Answer, Customer, FollowUp, Invitation, Region, Response, Staff, Team, Ticket, UTCDateTime
 from surveys.definitions import COMMENT_MAX_CHARS, SCALE_RANGE, Definition, DefinitionError, definition_for
 from surveys.followups import decide, due_at
 from surveys.settings import settings
-from surveys.tokens import hash_token, mask_address, well_formed
+from surveys.tokens import hash_token, well_formed
 
 T = TypeVar("T")
 LINK_STATES = ("ok", "malformed", "unknown", "expired", "used", "unavailable")

@@ -27,12 +27,13 @@ import segno
 from sqlalchemy import Engine, and_, insert, select, update
 
 from data.i18n import translate
+from data.masking import mask_phone
 from data.models import UTC, Customer, Invitation, Region, Ticket
 from data.reference import service_types as reference_service_types
 from surveys.definitions import Registry, registry
 from surveys.intake import new_id
 from surveys.settings import Settings, settings
-from surveys.tokens import hash_token, mask_phone, new_token, survey_link
+from surveys.tokens import hash_token, new_token, survey_link
 
 CHANNELS = ("sms", "wechat", "qr")
 DEFAULT_OUTBOX = Path("outbox")

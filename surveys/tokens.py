@@ -10,8 +10,6 @@ import hashlib
 import re
 import secrets
 
-from data.masking import mask_address as mask_address  # re-exported: callers import the maskers from here
-from data.masking import mask_phone as mask_phone
 from surveys.settings import public_url
 
 TOKEN_BYTES = 24  # 192 bits (at least 128 required)

@@ -14,6 +14,7 @@ from dashboard.filters import frozen
 from dashboard.i18n import lang, t
 from dashboard.tiles import fmt_value, tile
 from data.i18n import fmt_number
+from data.masking import mask_name
 from data.models import UTC
 from data.repositories import Scope
 from data.repositories.drill import follow_up_queue, staff_in_scope
@@ -98,7 +99,7 @@ def _table(q: pd.DataFrame, names: dict[int, str]) -> pd.DataFrame:
         c("reason"): q["reason"].map(lambda s: t(f"fu_reason.{s}")).to_numpy(),
         c("fu_status"): q["status"].map(lambda s: t(f"fu_status.{s}")).to_numpy(),
         c("escalation"): q["escalation_level"].to_numpy(),
-        c("owner"): q["owner_name"].fillna("—").map(drill.mask_name).where(q["owner_name"].notna(), "—").to_numpy(),
+        c("owner"): q["owner_name"].fillna("—").map(mask_name).where(q["owner_name"].notna(), "—").to_numpy(),
         c("region"): q["region_id"].map(lambda r: names.get(int(r), "")).to_numpy(),
         c("external_no"): q["ticket_no"].fillna("").to_numpy(),
         c("due_at"): local(q["due_at"]).to_numpy(),
@@ -127,7 +128,7 @@ def _actions(ctx: page.Ctx, scope: Scope, q: pd.DataFrame) -> None:
             st.info(t("fu.no_staff"))
         else:
             opts = staff["id"].astype(int).tolist()
-            labels = dict(zip(opts, staff["code"] + " " + staff["name"].map(drill.mask_name), strict=False))
+            labels = dict(zip(opts, staff["code"] + " " + staff["name"].map(mask_name), strict=False))
             cur = row["owner_staff_id"]
             idx = opts.index(int(cur)) if pd.notna(cur) and int(cur) in opts else 0
             who = st.selectbox(t("col.owner"), opts, index=idx, key="fu_owner", format_func=lambda i: labels[i])

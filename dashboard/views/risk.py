@@ -13,10 +13,10 @@ import streamlit as st
 
 from dashboard import filters, page
 from dashboard.db import engine
-from dashboard.drill import mask_account, mask_name
 from dashboard.filters import channel_label, service_label
 from dashboard.i18n import lang, t
 from data.i18n import fmt_number, fmt_percent
+from data.masking import mask_account, mask_name
 from data.repositories import Scope
 from data.repositories.customers import customer_profiles
 from data.repositories.drill import customers

@@ -9,9 +9,10 @@ import pytest
 from sqlalchemy import func, select
 
 from data.engine import get_engine
+from data.masking import mask_address, mask_phone
 from data.models import Invitation, Response
 from surveys.intake import open_link, submit
-from surveys.tokens import TOKEN_BYTES, hash_token, mask_address, mask_phone, new_token, survey_link, well_formed
+from surveys.tokens import TOKEN_BYTES, hash_token, new_token, survey_link, well_formed
 from tests.surveys.helpers import HAPPY, NOW, build_survey_world, new_invitation
 
 pytestmark = pytest.mark.security
