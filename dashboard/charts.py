@@ -78,10 +78,12 @@ def control_chart(df: pd.DataFrame, *, title: str, y_title: str, y_format: str =
 
 
 def dot_interval(df: pd.DataFrame, *, label: str, title: str, x_title: str, target: float | None,
-                 higher_is_better: bool = True, x_format: str = ",.1f", pick_field: str | None = None) -> alt.Chart:
+                 higher_is_better: bool = True, x_format: str = ",.1f", pick_field: str | None = None,
+                 x_domain: tuple[float, float] | None = None) -> alt.Chart:
     """Dot with interval whiskers, sorted best to worst, status by colour and shape, the target as a rule.
 
-    Columns: ``label``, value, ci_low, ci_high, n, status (status codes).
+    Columns: ``label``, value, ci_low, ci_high, n, status (status codes). ``x_domain``: the scale's range when
+    the measure has one (a 1-7 item), instead of an axis from zero.
     """
     d = df.copy()
     d["status_label"] = d["status"].map(lambda s: t(f"status.{s}"))
@@ -89,7 +91,8 @@ def dot_interval(df: pd.DataFrame, *, label: str, title: str, x_title: str, targ
     y = alt.Y(f"{label}:N", sort=order, title=None)
     base = alt.Chart(d).encode(y=y)
     whisk = base.mark_rule(color="#555").encode(
-        x=alt.X("ci_low:Q", title=x_title, axis=alt.Axis(format=x_format)), x2="ci_high:Q")
+        x=alt.X("ci_low:Q", title=x_title, axis=alt.Axis(format=x_format),
+                scale=alt.Scale(domain=list(x_domain)) if x_domain else alt.Undefined), x2="ci_high:Q")
     pick = alt.selection_point(name="pick", fields=[pick_field or label])
     dots = base.mark_point(filled=True, size=90).encode(
         x="value:Q",

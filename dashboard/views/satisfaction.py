@@ -92,7 +92,8 @@ def _by_segment(ctx: page.Ctx) -> None:
                 continue
             ch = charts.dot_interval(ranked, label="segment_label", title=kpi_label(key), x_title=kpi_label(key),
                                      target=k.target * (k.display_scale if k.unit == "index" else 1.0),
-                                     higher_is_better=True, x_format=X_FORMAT.get(k.unit, ",.2f"))
+                                     higher_is_better=True, x_format=X_FORMAT.get(k.unit, ",.2f"),
+                                     x_domain=(1.0, 7.0) if key == "ces_mean" else None)  # the CES 2.0 item's scale
 
             def pick(p: dict[str, object], key: str = key, d: pd.DataFrame = d) -> None:
                 row = d.loc[d["segment_label"] == p.get("segment_label")]
