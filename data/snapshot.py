@@ -35,7 +35,7 @@ import logging
 import os
 import uuid
 import weakref
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -147,9 +147,16 @@ def _utc(value: dt.datetime) -> dt.datetime:
 def touch(conn: Connection, kind: str, months: Iterable[dt.datetime | dt.date | str | None]) -> None:
     """Give the partitions (kind, month) a new version token, inside the caller's transaction. Every write to fact
     rows calls this (or a helper below) in the same transaction as the write."""
-    if kind not in PERIOD:
-        raise ValueError(f"unknown fact kind {kind!r}")
-    keys = sorted({month_key(m) for m in months if m is not None})
+    touch_many(conn, {kind: months})
+
+
+def touch_many(conn: Connection, months: Mapping[str, Iterable[dt.datetime | dt.date | str | None]]) -> None:
+    """:func:`touch` for several kinds in one statement, rows in (kind, month) order. Concurrent writers of the same
+    month queue on these rows until they commit, so a short transaction calls this last, just before its commit."""
+    for kind in months:
+        if kind not in PERIOD:
+            raise ValueError(f"unknown fact kind {kind!r}")
+    keys = sorted({(kind, month_key(m)) for kind, ms in months.items() for m in ms if m is not None})
     if not keys:
         return
     if conn.dialect.name == "postgresql":
@@ -158,7 +165,7 @@ def touch(conn: Connection, kind: str, months: Iterable[dt.datetime | dt.date | 
         from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]
     stmt = insert(fact_version)
     stmt = stmt.on_conflict_do_update(index_elements=["kind", "month"], set_={"version": stmt.excluded.version})
-    conn.execute(stmt, [{"kind": kind, "month": k, "version": uuid.uuid4().hex} for k in keys])
+    conn.execute(stmt, [{"kind": kind, "month": k, "version": uuid.uuid4().hex} for kind, k in keys])
 
 
 def _month_sql(conn: Connection, column: str) -> str:

@@ -250,18 +250,19 @@ def store_response(
         ces=ces, fcr=fcr, comment=comment, language=language)))
     if answers:
         conn.execute(_INSERT_ANSWER, [{**a, "response_id": response_id} for a in answers])
-    snapshot.touch(conn, "response", [now])  # same transaction: the fact snapshot's month goes stale
-    if answers:
-        snapshot.touch(conn, "answer", [now])
+    touched = {"response": [now], "answer": [now] if answers else []}
     decision = decide(csat, nps, fcr, comment)
-    if decision is None:
-        return response_id, None
-    follow_up_id = new_id(conn.execute(_INSERT_FOLLOW_UP, dict(
-        response_id=response_id, ticket_id=ticket_id, customer_id=customer_id, region_id=region_id,
-        reason=decision.reason, severity=decision.severity, owner_staff_id=owner, created_at=now,
-        due_at=due_at(decision.severity, now), status="open", escalation_level=0, proactive=False,
-        notes=decision.notes())))
-    snapshot.touch(conn, "follow_up", [now])
+    follow_up_id = None
+    if decision is not None:
+        follow_up_id = new_id(conn.execute(_INSERT_FOLLOW_UP, dict(
+            response_id=response_id, ticket_id=ticket_id, customer_id=customer_id, region_id=region_id,
+            reason=decision.reason, severity=decision.severity, owner_staff_id=owner, created_at=now,
+            due_at=due_at(decision.severity, now), status="open", escalation_level=0, proactive=False,
+            notes=decision.notes())))
+        touched["follow_up"] = [now]
+    # same transaction, last: the fact snapshot's months go stale (concurrent submitters queue on these rows
+    # until commit, so they are taken as late as possible, in one statement)
+    snapshot.touch_many(conn, touched)
     return response_id, follow_up_id
 
 
