@@ -294,28 +294,13 @@ def team_company(cards: Scorecards, inp: Inputs) -> pd.DataFrame:
 
 
 def staff_detail(assessment: Assessment, staff_id: int) -> pd.DataFrame:
-    """One person's KPIs against their team and the company (same role, within scope), in points."""
-    a = assessment
-    k = a.cards.kpis[a.cards.kpis["staff_id"] == staff_id]
-    if k.empty:
+    """One person's KPIs against their team and the company (same role, within scope), in points: their rows of
+    :func:`staff_details` (empty when the person has no KPIs)."""
+    d = staff_details(assessment)
+    d = d.loc[d["staff_id"] == staff_id]
+    if d.empty:
         return pd.DataFrame()
-    team_id = a.roster.loc[a.roster["staff_id"] == staff_id, "team_id"].iloc[0]
-    tc = a.team_company[a.team_company["team_id"] == team_id].set_index("kpi")
-    status = {s: translate(f"hr.status.{s}", a.lang) for s in ("met", "warn", "miss", "insufficient")}
-    return pd.DataFrame({
-        "kpi": [a.scheme.kpis[x].name(a.lang) for x in k["kpi"]],
-        "key": k["kpi"].to_numpy(),
-        "n": k["n"].astype("int64").to_numpy(),
-        "raw": _pts(k["raw"]).to_numpy(),
-        "value": _pts(k["value"].where(k["sufficient"])).to_numpy(),
-        "low": _pts(k["low"].where(k["sufficient"])).to_numpy(),
-        "high": _pts(k["high"].where(k["sufficient"])).to_numpy(),
-        "target": _pts(k["target"]).to_numpy(),
-        "team": _pts(k["kpi"].map(tc["team_value"]) if len(tc) else pd.Series(np.nan, index=k.index)).to_numpy(),
-        "company": _pts(k["kpi"].map(tc["company_value"]) if len(tc) else pd.Series(np.nan, index=k.index)
-                        ).to_numpy(),
-        "status": k["status"].map(status).to_numpy(),
-    })
+    return d.drop(columns=["staff_id", "status_key"]).reset_index(drop=True)
 
 
 def staff_details(assessment: Assessment) -> pd.DataFrame:
