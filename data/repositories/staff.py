@@ -174,21 +174,30 @@ def _epoch_s(col: pa.ChunkedArray) -> np.ndarray:
     return pc.divide(pc.cast(us, pa.float64()), 1e6).to_numpy(zero_copy_only=False)
 
 
+def _staff_partition_rows(engine: Engine, kind: str, columns: list[str], period: str, start: dt.datetime,
+                          end: dt.datetime, staff_ids: np.ndarray) -> pa.Table | None:
+    """The snapshot rows of ``kind`` with ``period`` in [start, end) and one of ``staff_ids`` as their staff member;
+    None when the snapshot is off or unavailable (the callers then use SQL)."""
+    if not snapshot.enabled():
+        return None
+    table = snapshot.safe_read(engine, kind, snapshot.months_between(start, end), columns)
+    if table is None:
+        return None
+    ts = pa.timestamp("us", tz="UTC")
+    keep = pc.and_(pc.and_(pc.greater_equal(table[period], pa.scalar(_utc(start), ts)),
+                           pc.less(table[period], pa.scalar(_utc(end), ts))),
+                   pc.is_in(table["staff_id"], value_set=pa.array(staff_ids, pa.int64())))
+    return table.filter(pc.fill_null(keep, False))
+
+
 def _ticket_cells_snapshot(engine: Engine, scope: Scope, start: dt.datetime, end: dt.datetime,
                            arrival_limits: Mapping[str, float], long_minutes: float, team_id: int | None,
                            region_id: int | None) -> pd.DataFrame | None:
     """:func:`staff_ticket_cells` from the fact snapshot, or None when the snapshot is off or unavailable."""
-    if not snapshot.enabled():
-        return None
-    table = snapshot.safe_read(engine, "ticket", snapshot.months_between(start, end), _SNAPSHOT_TICKET_COLUMNS)
+    table = _staff_partition_rows(engine, "ticket", _SNAPSHOT_TICKET_COLUMNS, "created_at", start, end,
+                                  _staff_ids(engine, scope, team_id, region_id))
     if table is None:
         return None
-    ts = pa.timestamp("us", tz="UTC")
-    ids = _staff_ids(engine, scope, team_id, region_id)
-    keep = pc.and_(pc.and_(pc.greater_equal(table["created_at"], pa.scalar(_utc(start), ts)),
-                           pc.less(table["created_at"], pa.scalar(_utc(end), ts))),
-                   pc.is_in(table["staff_id"], value_set=pa.array(ids, pa.int64())))
-    table = table.filter(pc.fill_null(keep, False))
     with engine.connect() as conn:
         reg = conn.execute(select(Region.id, Region.area_class)).all()
     area_of = pd.Series([r[1] for r in reg], index=pd.Index([r[0] for r in reg], dtype="int64"), dtype=object)
@@ -288,20 +297,12 @@ def _survey_cells_sql(engine: Engine, scope: Scope, start: dt.datetime, end: dt.
 def _survey_cells_snapshot(engine: Engine, scope: Scope, start: dt.datetime, end: dt.datetime,
                            team_id: int | None, region_id: int | None) -> pd.DataFrame | None:
     """:func:`staff_survey_cells` from the response and ticket partitions, or None without the snapshot."""
-    if not snapshot.enabled():
-        return None
-    table = snapshot.safe_read(engine, "response", snapshot.months_between(start, end),
-                               ["ticket_id", "staff_id", "service_type", "channel", "submitted_at",
-                                "ticket_created_at", "csat", "fcr"])
+    table = _staff_partition_rows(engine, "response", ["ticket_id", "staff_id", "service_type", "channel",
+                                                       "submitted_at", "ticket_created_at", "csat", "fcr"],
+                                  "submitted_at", start, end, _staff_ids(engine, scope, team_id, region_id))
     if table is None:
         return None
-    ts = pa.timestamp("us", tz="UTC")
-    ids = _staff_ids(engine, scope, team_id, region_id)
-    keep = pc.and_(pc.and_(pc.greater_equal(table["submitted_at"], pa.scalar(_utc(start), ts)),
-                           pc.less(table["submitted_at"], pa.scalar(_utc(end), ts))),
-                   pc.and_(pc.is_valid(table["ticket_id"]),
-                           pc.is_in(table["staff_id"], value_set=pa.array(ids, pa.int64()))))
-    table = table.filter(pc.fill_null(keep, False))
+    table = table.filter(pc.is_valid(table["ticket_id"]))
     if table.num_rows == 0:
         return pd.DataFrame(columns=[*CELL_KEYS, *SURVEY_COUNTS])
     # the work order's region (the SQL joins ticket.region_id): from the partitions of the orders' months
