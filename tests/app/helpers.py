@@ -18,10 +18,14 @@ def new_app() -> AppTest:
     return at
 
 
-def login(username: str, password: str = PASSWORD, lang: str | None = None) -> AppTest:
+def login(username: str, password: str = PASSWORD, lang: str | None = None,
+          params: dict[str, str] | None = None) -> AppTest:
+    """Log in through the form; ``params`` are URL query parameters present before the first run (a shared link)."""
     at = AppTest.from_file(APP, default_timeout=60)
     if lang:
         at.session_state["lang"] = lang
+    for k, v in (params or {}).items():
+        at.query_params[k] = v
     at.run()
     at.text_input(key="login_username").input(username)
     at.text_input(key="login_password").input(password)

@@ -102,27 +102,11 @@ def test_customer_archive_from_a_row(tiny_app_db: str) -> None:
 
 
 def test_url_filters_narrow_and_a_tampered_region_is_ignored(tiny_app_db: str) -> None:
-    from streamlit.testing.v1 import AppTest
-
-    from tests.app.helpers import APP
-    from tests.factories import PASSWORD
-
-    def with_params(user: str, **params: str) -> AppTest:
-        at = AppTest.from_file(APP, default_timeout=60)
-        for k, v in params.items():
-            at.query_params[k] = v
-        at.run()
-        at.text_input(key="login_username").input(user)
-        at.text_input(key="login_password").input(PASSWORD)
-        at.button[0].click().run()
-        assert not at.exception, at.exception
-        return at
-
-    at = with_params("manager", region="A1", cmp="none")
+    at = login("manager", params={"region": "A1", "cmp": "none"})
     assert metric(at, "工单量") == "10"
     assert "甲一区 · 2026年10月（截至2026-10-10） · 对比：无" in markdown(at)
     # mgr_a1 may see only A1: a link that asks for city B is ignored (and the data layer would refuse it anyway)
-    at = with_params("mgr_a1", region="B")
+    at = login("mgr_a1", params={"region": "B"})
     assert metric(at, "工单量") == "10"
     assert any("超出您的权限范围" in w.value for w in at.sidebar.warning)
     assert at.query_params.get("region") in (None, [], "")

@@ -44,17 +44,7 @@ def _metric(at, label: str) -> str:  # type: ignore[no-untyped-def]
 
 
 def _login_with(params: dict[str, str], username: str = "mgr_a1"):  # type: ignore[no-untyped-def]
-    from streamlit.testing.v1 import AppTest
-
-    at = AppTest.from_file(APP, default_timeout=60)
-    for k, v in params.items():
-        at.query_params[k] = v
-    at.run()
-    at.text_input(key="login_username").input(username)
-    at.text_input(key="login_password").input(PASSWORD)
-    at.button[0].click().run()
-    assert not at.exception, at.exception
-    return at
+    return login(username, params=params)
 
 
 def _drill(at, spec):  # type: ignore[no-untyped-def]
