@@ -22,7 +22,8 @@ then the sequences are moved past the ids, the indexes and constraints re-create
 by PostgreSQL as they are added), the fact-snapshot tokens planned, and the transaction committed; ANALYZE of the
 loaded tables follows. The fact snapshot (data.snapshot) is written from the generated rows: each chunk's rows per
 (kind, month) go to a temporary Arrow file, and each month's partition is assembled from those files while the
-server builds the indexes.
+server builds the indexes. A contact's ``next_queued_at`` (its customer's next contact of the same category) is
+computed per chunk, before the split by month: a chunk holds its customers' every contact.
 
 Memory is bounded by about three chunks' frames (one generating, one queued, one being sent) plus one month's
 partition of the largest fact kind plus the ground-truth accumulators (repair arrival minutes, ~25 MB at XL).
@@ -51,6 +52,7 @@ import pyarrow.ipc as ipc
 from sqlalchemy import Engine
 
 from data import demo, snapshot
+from data.repositories.facts import with_next_contact
 
 log = logging.getLogger(__name__)
 
@@ -386,6 +388,8 @@ class Facts:
 
     def add(self, chunk: int, world: demo.World) -> None:
         for kind, (table, months) in demo._fact_tables(world).items():
+            if kind == "contact":  # a chunk holds all contacts of its customers: their next contacts are in it
+                table = with_next_contact(table)
             order = np.argsort(months, kind="stable")  # by month, ids ascending within each month
             table = table.cast(snapshot.SCHEMAS[kind]).take(pa.array(order))
             months = months[order]

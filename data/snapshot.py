@@ -21,6 +21,11 @@ customer's segment: a future writer that changes a customer's segment must touch
 months of that customer (today only the demo loader writes customers). Region attributes (area class, path) are
 not stored: they are joined at read time, so region changes need no touch.
 
+Contact rows also carry ``next_queued_at``, the same customer's next contact of the same category up to 31 days
+later (data.repositories.facts), so a contact partition depends on later months' contacts: :func:`touch_many` (and
+with it :func:`touch`, :func:`touch_rows` and :func:`touch_import`) touching contact month m also touches every
+month that may hold a contact up to 31 days before m starts: m−1, and m−2 when m−1 is shorter than 31 days.
+
 ``fact_version`` is bookkeeping, not site data: it lives outside ``data.models.Base`` and is neither exported nor
 imported with a site.
 """
@@ -58,7 +63,8 @@ PERIOD: dict[str, tuple[str, str]] = {
     "follow_up": ("follow_up", "created_at"),
 }
 VERSION_KEY = b"gridcx.version"
-FORMAT = "2"  # bump when the stored columns change: every file is then rebuilt
+FORMAT = "3"  # bump when the stored columns change: every file is then rebuilt (3: contact next_queued_at)
+LOOK_BACK = dt.timedelta(days=31)  # a contact month's rows look this far ahead: touching it touches this far back
 DATA_DIR = Path(__file__).resolve().parent
 
 _metadata = MetaData(naming_convention=NAMING_CONVENTION)
@@ -152,11 +158,14 @@ def touch(conn: Connection, kind: str, months: Iterable[dt.datetime | dt.date | 
 
 def touch_many(conn: Connection, months: Mapping[str, Iterable[dt.datetime | dt.date | str | None]]) -> None:
     """:func:`touch` for several kinds in one statement, rows in (kind, month) order. Concurrent writers of the same
-    month queue on these rows until they commit, so a short transaction calls this last, just before its commit."""
+    month queue on these rows until they commit, so a short transaction calls this last, just before its commit.
+    A contact month brings the earlier months whose ``next_queued_at`` it may hold (see the module docstring)."""
     for kind in months:
         if kind not in PERIOD:
             raise ValueError(f"unknown fact kind {kind!r}")
     keys = sorted({(kind, month_key(m)) for kind, ms in months.items() for m in ms if m is not None})
+    keys = sorted({(kind, m) for kind, month in keys for m in
+                   (_with_earlier(month) if kind == "contact" else (month,))})
     if not keys:
         return
     if conn.dialect.name == "postgresql":
@@ -166,6 +175,12 @@ def touch_many(conn: Connection, months: Mapping[str, Iterable[dt.datetime | dt.
     stmt = insert(fact_version)
     stmt = stmt.on_conflict_do_update(index_elements=["kind", "month"], set_={"version": stmt.excluded.version})
     conn.execute(stmt, [{"kind": kind, "month": k, "version": uuid.uuid4().hex} for kind, k in keys])
+
+
+def _with_earlier(month: str) -> list[str]:
+    """A contact month and the months whose rows may have their next contact in it (up to 31 days back)."""
+    start, end = month_bounds(month)
+    return months_between(start - LOOK_BACK, end)
 
 
 def _month_sql(conn: Connection, column: str) -> str:
@@ -315,8 +330,14 @@ PLAN_SQL = ("INSERT INTO fact_version (kind, month, version) VALUES ({0}, {0}, {
 
 def write_planned(engine: Engine, kind: str, month: str, table: pa.Table, version: str) -> None:
     """Write one partition from a loader's in-memory rows (``table`` has the kind's stored schema) under the token
-    the loader committed with them; if the month was written again since, the token differs and readers rebuild."""
+    the loader committed with them; if the month was written again since, the token differs and readers rebuild.
+    A table lacking some of the stored columns is not written: readers (or :func:`refresh`) build that month from
+    SQL instead."""
     _builders()
+    missing = [name for name in SCHEMAS[kind].names if name not in table.column_names]
+    if missing:
+        log.debug("partition %s/%s built from SQL: the loader's rows lack %s", kind, month, missing)
+        return
     path = directory(engine) / kind / f"{month}.parquet"
     with _locked(path):
         _write(path, table.cast(SCHEMAS[kind]), version)

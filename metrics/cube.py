@@ -322,18 +322,23 @@ def _fcr_system(c: RowCache, p: Mapping[str, Any]) -> Parts:
     n = len(c.df)
     t = c.ts("queued_at")
     has_t = t != NAT
-    outage = c.notna("outage_event_id") if c.has("outage_event_id") else np.zeros(n, bool)
+    outage = c.notna("outage_event_id") if c.has("outage_event_id") else c.flag("outage")
     cust_ok = c.notna("customer_id")
     pool = ~outage & cust_ok & has_t
-    # pool rows in (customer, category, time) order, stable; same group = same (customer, category)
-    group = c._get(("fcr_group",), lambda: _fcr_group(c))
-    order = c.row_order(("fcr_order",), lambda: _fcr_order(c, pool, group))
     window = days * 86_400 * 10**9
     repeat = np.zeros(n, bool)
-    if len(order) > 1:
-        same = group[order[1:]] == group[order[:-1]]
-        gap_ok = (t[order[1:]] - t[order[:-1]]) <= window
-        repeat[order[:-1]] = same & gap_ok
+    if c.has("next_queued_at"):  # the next contact on any channel, from the fact reader: no sort, no other rows
+        nq = c.ts("next_queued_at")
+        ok = pool & (nq != NAT)
+        repeat[ok] = (nq[ok] - t[ok]) <= window
+    else:
+        # pool rows in (customer, category, time) order, stable; same group = same (customer, category)
+        group = c._get(("fcr_group",), lambda: _fcr_group(c))
+        order = c.row_order(("fcr_order",), lambda: _fcr_order(c, pool, group))
+        if len(order) > 1:
+            same = group[order[1:]] == group[order[:-1]]
+            gap_ok = (t[order[1:]] - t[order[:-1]]) <= window
+            repeat[order[:-1]] = same & gap_ok
     until = _max_ts(t)
     cutoff = until - window if until != NAT else NAT
     in_period = has_t.copy()

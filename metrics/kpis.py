@@ -428,7 +428,12 @@ def fcr_system(
     Judgeable: contacts in [period_start, period_end) with a customer id, not linked to an outage event, not
     abandoned (``exclude_abandoned``), and queued no later than ``observed_until`` − N days (``observed_until``
     defaults to the latest contact in the frame; pass the frame with the N days after the period so the tail can
-    be judged). Outage-linked contacts are neither judged nor counted as repeats.
+    be judged). Outage-linked contacts (``outage_event_id`` set, or the fact frames' ``outage`` flag) are neither
+    judged nor counted as repeats.
+    Repeats: with a ``next_queued_at`` column (the fact frames: the customer's next contact of the same category on
+    ANY channel, found in SQL whatever the frame was filtered to), a pool row is a repeat when that next contact is
+    at most N days later; without it (hand-made frames, or ``category_col`` other than ``category``), the next
+    contact is looked for among the frame's own rows (sorted by customer, category, time; ties in row order).
     Extras: ``successes``, ``n_repeat``, ``n_excluded_tail``, ``n_excluded_outage``, ``n_no_customer``,
     ``window_days``. Source: KPIS.md §2 first-contact resolution, system (show N).
     """
@@ -437,15 +442,22 @@ def fcr_system(
     _need(frame, "customer_id", category_col, "queued_at")
     idx = frame.index
     t = _ts(frame, "queued_at")
-    outage = frame["outage_event_id"].notna() if "outage_event_id" in frame.columns else pd.Series(False, index=idx)
+    if "outage_event_id" in frame.columns:
+        outage = frame["outage_event_id"].notna()
+    else:
+        outage = _flag(frame, "outage")
     cust = frame["customer_id"]
     pool = ~outage & cust.notna() & t.notna()
-    d = pd.DataFrame({"c": cust[pool], "k": frame.loc[pool, category_col], "t": t[pool]})
-    d = d.sort_values(["c", "k", "t"], kind="mergesort")
-    nxt = d.groupby(["c", "k"], dropna=False, sort=False)["t"].shift(-1)
-    gap = (nxt - d["t"]).reindex(idx)
     window = pd.Timedelta(days=int(days))
-    repeat = (gap <= window).fillna(False).astype(bool)
+    if "next_queued_at" in frame.columns and category_col == "category":
+        nq = _ts(frame, "next_queued_at")
+        repeat = (pool & nq.notna() & ((nq - t) <= window)).astype(bool)
+    else:
+        d = pd.DataFrame({"c": cust[pool], "k": frame.loc[pool, category_col], "t": t[pool]})
+        d = d.sort_values(["c", "k", "t"], kind="mergesort")
+        nxt = d.groupby(["c", "k"], dropna=False, sort=False)["t"].shift(-1)
+        gap = (nxt - d["t"]).reindex(idx)
+        repeat = (gap <= window).fillna(False).astype(bool)
     until = _as_of(frame, ["queued_at"], observed_until)
     cutoff = until - window if pd.notna(until) else pd.NaT
     in_period = t.notna()

@@ -11,6 +11,14 @@ they build the snapshot partitions (one month, all regions) and are the fallback
 (``GRIDCX_FACT_SNAPSHOT=0``) or its folder is not writable. Both return the same columns and dtypes: timestamps as
 tz-aware UTC ``datetime64[us]``, optional ids as ``Int64``, flags as bool, other columns as
 ``DataFrame.from_records`` infers them.
+
+Contact rows carry ``next_queued_at``: when the same customer next contacted about the same business category, on
+any channel (system first-contact resolution, KPIS.md: "across all channels"), so the KPI needs neither the other
+channels' rows nor a sort. Only "pool" contacts take part, as giver or receiver: not outage-linked, with a customer
+and a queue time. Ties at the same queue second follow the contact id. NULL when the row is not a pool contact or
+the next one is more than :data:`LOOK_AHEAD` later (the KPI window is at most 30 days). It is computed in SQL over
+all regions (the scope never hides a repeat), so a contact partition depends on the next month's contacts too
+(:mod:`data.snapshot` touches the earlier months with it).
 """
 
 from __future__ import annotations
@@ -23,7 +31,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, case, func, select
 
 from data import snapshot
 from data.models import UTC, Answer, Contact, Customer, FollowUp, Invitation, Region, Response, Ticket
@@ -31,6 +39,8 @@ from data.repositories.core import AnySelect, Filters, Scope, epoch_seconds, sco
 
 TICKET_TIMES = ("created_at", "first_response_at", "arrived_at", "resolved_at", "closed_at")
 CONTACT_TIMES = ("queued_at", "answered_at", "ended_at")
+CONTACT_FACT_TIMES = (*CONTACT_TIMES, "next_queued_at")
+LOOK_AHEAD = dt.timedelta(days=31)  # next_queued_at is kept up to 31 days later (the FCR window N is 1-30 days)
 FOLLOW_UP_TIMES = ("created_at", "due_at", "closed_at")
 RESPONSE_TIMES = ("submitted_at", "ticket_created_at", "arrived_at", "resolved_at")
 INVITATION_TIMES = ("created_at", "expires_at", "used_at")
@@ -95,7 +105,8 @@ def contact_facts(engine: Engine, scope: Scope, filters: Filters) -> pd.DataFram
     service-type filter on its business category).
 
     Columns: id, region_id, area_class, channel, category, segment, customer_id, ticket_id, staff_id, abandoned,
-    handle_seconds, outage (bool), queued_at, answered_at, ended_at.
+    handle_seconds, outage (bool), queued_at, answered_at, ended_at, next_queued_at (the same customer's next
+    contact of the same category on any channel, whatever the scope and filters; see the module docstring).
     """
     df = _from_snapshot(engine, "contact", scope, filters, "queued_at",
                         {"channel": filters.channels, "category": filters.service_types,
@@ -103,28 +114,84 @@ def contact_facts(engine: Engine, scope: Scope, filters: Filters) -> pd.DataFram
     return sql_contact_facts(engine, scope, filters) if df is None else df
 
 
-def _contact_stmt(engine: Engine) -> AnySelect:
+def _next_contact(engine: Engine, start: dt.datetime, end: dt.datetime) -> Any:
+    """The pool contacts queued in [start, end + LOOK_AHEAD), all regions and channels, as a subquery (id, q, nxt):
+    q = the queue time and nxt = the queue time of the same customer's next pool contact of the same category, in
+    epoch seconds (the values the readers return), ordered by (queue second, id)."""
+    q = epoch_seconds(engine, Contact.queued_at)
+    nxt = func.lead(q).over(partition_by=(Contact.customer_id, Contact.category), order_by=(q, Contact.id))
+    return (
+        select(Contact.id, q.label("q"), nxt.label("nxt"))
+        .where(Contact.outage_event_id.is_(None), Contact.customer_id.is_not(None), Contact.queued_at.is_not(None),
+               Contact.queued_at >= start, Contact.queued_at < end + LOOK_AHEAD)
+        .subquery("next_contact")
+    )
+
+
+def _contact_stmt(engine: Engine, start: dt.datetime, end: dt.datetime) -> AnySelect:
+    """Contact rows with ``next_queued_at`` looked up among the pool contacts of [start, end + LOOK_AHEAD): the
+    caller keeps rows of [start, end)."""
     times = [epoch_seconds(engine, getattr(Contact, c)).label(c) for c in CONTACT_TIMES]
+    nc = _next_contact(engine, start, end)
+    within = nc.c.nxt - nc.c.q <= int(LOOK_AHEAD.total_seconds())
     return (
         select(
             Contact.id, Contact.region_id, Region.area_class, Contact.channel, Contact.category, Customer.segment,
             Contact.customer_id, Contact.ticket_id, Contact.staff_id, Contact.abandoned, Contact.handle_seconds,
             Contact.outage_event_id.is_not(None).label("outage"), *times,
+            case((within, nc.c.nxt)).label("next_queued_at"),
         )
         .select_from(Contact)
         .outerjoin(Customer, Customer.id == Contact.customer_id)
+        .outerjoin(nc, nc.c.id == Contact.id)
     )
 
 
 def sql_contact_facts(engine: Engine, scope: Scope, filters: Filters) -> pd.DataFrame:
     """:func:`contact_facts` straight from SQL."""
-    stmt = scoped(_contact_stmt(engine), Contact.region_id, scope, filters, engine)
+    stmt = scoped(_contact_stmt(engine, filters.start, filters.end), Contact.region_id, scope, filters, engine)
     stmt = stmt.where(Contact.queued_at >= filters.start, Contact.queued_at < filters.end)
     if filters.channels:
         stmt = stmt.where(Contact.channel.in_(filters.channels))
     if filters.service_types:
         stmt = stmt.where(Contact.category.in_(filters.service_types))
-    return _frame(engine, _segments(stmt, filters), CONTACT_TIMES)
+    return _frame(engine, _segments(stmt, filters), CONTACT_FACT_TIMES)
+
+
+def next_contact_times(customer_id: Any, category: Any, queued_at: Any, contact_id: Any, pool: Any) -> np.ndarray:
+    """``next_queued_at`` computed in memory (as the SQL readers do) for rows holding ALL of their customers'
+    contacts: ``queued_at`` as ``datetime64``, ``pool`` = not outage-linked, with a customer and a queue time.
+    Returns ``datetime64[us]`` (NaT where NULL), one per row, in the rows' order."""
+    t = np.asarray(queued_at).astype("datetime64[us]")
+    out = np.full(len(t), np.datetime64("NaT"), dtype="datetime64[us]")
+    idx = np.flatnonzero(np.asarray(pool, dtype=bool))
+    if len(idx) < 2:
+        return out
+    cust, _ = pd.factorize(pd.Series(np.asarray(customer_id, dtype=object)[idx]), use_na_sentinel=False)
+    cat, _ = pd.factorize(pd.Series(np.asarray(category, dtype=object)[idx]), use_na_sentinel=False)
+    ti = t[idx].view(np.int64)
+    ids = np.asarray(contact_id, dtype=np.int64)[idx]
+    order = np.lexsort((ids, ti, cat, cust))  # (customer, category, time, id)
+    o = idx[order]
+    same = (cust[order][1:] == cust[order][:-1]) & (cat[order][1:] == cat[order][:-1])
+    gap = ti[order][1:] - ti[order][:-1]
+    keep = same & (gap <= LOOK_AHEAD // dt.timedelta(microseconds=1))
+    out[o[:-1][keep]] = t[o[1:][keep]]
+    return out
+
+
+def with_next_contact(table: pa.Table) -> pa.Table:
+    """A contact table of the stored columns but ``next_queued_at`` (e.g. a loader's generated rows, holding all
+    contacts of their customers) with that column added by :func:`next_contact_times`."""
+    if "next_queued_at" in table.column_names:
+        return table
+    pool = pc.and_(pc.and_(pc.invert(pc.fill_null(table["outage"], False)), pc.is_valid(table["customer_id"])),
+                   pc.is_valid(table["queued_at"])).to_numpy(zero_copy_only=False)
+    nxt = next_contact_times(table["customer_id"].to_numpy(zero_copy_only=False),
+                             table["category"].to_numpy(zero_copy_only=False),
+                             pc.cast(table["queued_at"], pa.timestamp("us")).to_numpy(zero_copy_only=False),
+                             table["id"].to_numpy(zero_copy_only=False), pool)
+    return table.append_column("next_queued_at", pa.array(nxt, pa.timestamp("us"), from_pandas=True).cast(_TS))
 
 
 def response_facts(engine: Engine, scope: Scope, filters: Filters) -> pd.DataFrame:
@@ -279,7 +346,7 @@ SCHEMAS: dict[str, pa.Schema] = {
     "contact": _schema(
         ("id", _I), ("region_id", _I), ("channel", _S), ("category", _S), ("segment", _S), ("customer_id", _I),
         ("ticket_id", _I), ("staff_id", _I), ("abandoned", _B), ("handle_seconds", _F), ("outage", _B),
-        *((c, _TS) for c in CONTACT_TIMES)),
+        *((c, _TS) for c in CONTACT_FACT_TIMES)),
     "response": _schema(
         ("id", _I), ("ticket_id", _I), ("region_id", _I), ("survey_channel", _S), ("channel", _S),
         ("service_type", _S), ("segment", _S), ("staff_id", _I), ("team_id", _I), ("csat", _I), ("nps", _I),
@@ -291,14 +358,14 @@ SCHEMAS: dict[str, pa.Schema] = {
         ("owner_staff_id", _I), ("status", _S), ("escalation_level", _I), ("outcome", _S), ("recovered", _B),
         ("recovery_score", _I), ("proactive", _B), ("risk_score", _F), *((c, _TS) for c in FOLLOW_UP_TIMES)),
 }
-TIMES: dict[str, tuple[str, ...]] = {"ticket": TICKET_TIMES, "contact": CONTACT_TIMES, "response": RESPONSE_TIMES,
+TIMES: dict[str, tuple[str, ...]] = {"ticket": TICKET_TIMES, "contact": CONTACT_FACT_TIMES, "response": RESPONSE_TIMES,
                                      "answer": (), "follow_up": FOLLOW_UP_TIMES}
 
 
-def _month_builder(kind: str, base: Callable[[Engine], AnySelect], period: Any, region_fk: Any,
-                   order: Any) -> snapshot.Builder:
+def _month_builder(kind: str, base: Callable[[Engine, dt.datetime, dt.datetime], AnySelect], period: Any,
+                   region_fk: Any, order: Any) -> snapshot.Builder:
     def build(engine: Engine, start: dt.datetime, end: dt.datetime) -> pa.Table:
-        stmt = base(engine)
+        stmt = base(engine, start, end)
         if region_fk is not None:
             stmt = stmt.join(Region, Region.id == region_fk)
         stmt = stmt.where(period >= start, period < end).order_by(order)
@@ -335,13 +402,19 @@ def _answer_stmt(engine: Engine) -> AnySelect:
             .join(Response, Response.id == Answer.response_id))
 
 
+def _any_month(stmt: Callable[[Engine], AnySelect]) -> Callable[[Engine, dt.datetime, dt.datetime], AnySelect]:
+    """A statement that does not depend on the month's bounds (all kinds but contact)."""
+    return lambda engine, _start, _end: stmt(engine)
+
+
 snapshot.SCHEMAS.update(SCHEMAS)
 snapshot.BUILDERS.update({
-    "ticket": _month_builder("ticket", _ticket_stmt, Ticket.created_at, Ticket.region_id, Ticket.id),
+    "ticket": _month_builder("ticket", _any_month(_ticket_stmt), Ticket.created_at, Ticket.region_id, Ticket.id),
     "contact": _month_builder("contact", _contact_stmt, Contact.queued_at, Contact.region_id, Contact.id),
-    "response": _month_builder("response", _response_stmt, Response.submitted_at, Response.region_id, Response.id),
-    "answer": _month_builder("answer", _answer_stmt, Response.submitted_at, None, Answer.id),
-    "follow_up": _month_builder("follow_up", _follow_up_stmt, FollowUp.created_at, FollowUp.region_id,
+    "response": _month_builder("response", _any_month(_response_stmt), Response.submitted_at, Response.region_id,
+                               Response.id),
+    "answer": _month_builder("answer", _any_month(_answer_stmt), Response.submitted_at, None, Answer.id),
+    "follow_up": _month_builder("follow_up", _any_month(_follow_up_stmt), FollowUp.created_at, FollowUp.region_id,
                                 FollowUp.id),
 })
 
