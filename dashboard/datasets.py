@@ -33,8 +33,10 @@ from data.repositories import (
     response_facts,
     ticket_facts,
 )
+from metrics.aggregate import Aggregated
 from metrics.businesstime import WorkCalendar
 from metrics.overview import Frames, OverviewPack, overview_pack, prepare
+from reports.aggregates import cells_apply, overview_source
 
 FRAME_TTL = 600
 RESULT_TTL = 600
@@ -78,13 +80,46 @@ def frames(db_url: str, scope_path: str, key: tuple[Any, ...], pack: str = DEFAU
     return fr
 
 
+@st.cache_resource(ttl=FRAME_TTL, max_entries=6, show_spinner=False)
+def _raw_source(db_url: str, scope_path: str, base_key: tuple[Any, ...], pack: str) -> Frames | Aggregated:
+    """The overview's period: pre-aggregated cells + remaining rows for the whole province (it would otherwise
+    read millions of rows), else the cached fact frames (``reports.aggregates.overview_source``)."""
+    engine = get_engine(db_url)
+    tree = scope_regions(db_url, scope_path)
+    root = _root_path(tree, scope_path, base_key)
+    f: Filters = filters_from_key(base_key)
+    if not cells_apply(engine, Scope(scope_path), root, f.start, f.end):
+        return _raw_frames(db_url, scope_path, base_key, pack)
+    cal = calendar_of(base_key)
+    src = overview_source(engine, Scope(scope_path), f.start, f.end, pack=pack, tz=cal.tz, root_path=root)
+    return prepare(src, sla_policies(pack), cal, regions=tree, root_path=root, pack=pack)
+
+
+def source(db_url: str, scope_path: str, key: tuple[Any, ...], pack: str = DEFAULT_PACK) -> Frames | Aggregated:
+    """:func:`frames` for the overview pack: cells where they apply (narrowed in memory like the frames)."""
+    src = _raw_source(db_url, scope_path, _base_key(key), pack)
+    _s, _e, _r, areas, chans, svcs, segs = key
+    if areas or chans or svcs or segs:
+        src = src.filter(area_classes=areas, channels=chans, service_types=svcs, segments=segs)
+    return src
+
+
+def volumes(db_url: str, scope_path: str, key: tuple[Any, ...], pack: str = DEFAULT_PACK) -> dict[str, int]:
+    """Work orders, open work orders and responses of the filtered period (the overview's volume tiles)."""
+    src = source(db_url, scope_path, key, pack)
+    if isinstance(src, Aggregated):
+        return src.volumes()
+    return {"tickets": len(src.tickets), "open": int(src.tickets["resolved_at"].isna().sum()),
+            "responses": 0 if src.responses is None else len(src.responses)}
+
+
 @st.cache_resource(ttl=RESULT_TTL, max_entries=32, show_spinner=False)
 def pack(db_url: str, scope_path: str, key: tuple[Any, ...], cmp_key: tuple[Any, ...] | None,
          policy_pack: str = DEFAULT_PACK) -> OverviewPack:
     """The overview pack (headline KPIs with comparison, region x channel breakdown, daily trend)."""
-    cur = frames(db_url, scope_path, key, policy_pack)
-    prev = frames(db_url, scope_path, cmp_key, policy_pack) if cmp_key is not None else None
-    if prev is not None and prev.tickets.empty:
+    cur = source(db_url, scope_path, key, policy_pack)
+    prev = source(db_url, scope_path, cmp_key, policy_pack) if cmp_key is not None else None
+    if prev is not None and (prev.volumes()["tickets"] == 0 if isinstance(prev, Aggregated) else prev.tickets.empty):
         prev = None  # nothing to compare with (the tiles then show no change rather than a change from zero)
     cal = calendar_for(dt.date.fromisoformat(str(key[0])), dt.date.fromisoformat(str(key[1])))
     tree = scope_regions(db_url, scope_path)

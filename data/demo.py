@@ -1432,7 +1432,12 @@ def _fact_tables(world: World) -> dict[str, tuple[pa.Table, np.ndarray]]:
         pos = np.argsort(order.to_numpy(), kind="stable")
         df = df.iloc[pos].reset_index(drop=True)
         months = np.datetime_as_string(pd.to_datetime(when).to_numpy()[pos].astype("datetime64[M]"), unit="M")
-        out[kind] = (_arrow_table(df), months)
+        table = _arrow_table(df)
+        if kind == "contact":  # the world holds every contact of its customers: each one's next contact
+            from data.repositories.facts import with_next_contact
+
+            table = with_next_contact(table)
+        out[kind] = (table, months)
     return out
 
 

@@ -197,7 +197,7 @@ def _prop(base: np.ndarray, success: np.ndarray, sums: Mapping[str, np.ndarray] 
 
 
 def _sla(c: RowCache, p: Mapping[str, Any]) -> Parts:
-    allowed = {"interval", "limit_col", "unit_col", "clock_col", "semantics_col", "calendar"}
+    allowed = {"interval", "limit_col", "unit_col", "clock_col", "semantics_col", "calendar", "censor_at"}
     if set(p) - allowed:
         raise _Unsupported
     interval = p.get("interval", "resolution")
@@ -219,7 +219,8 @@ def _sla(c: RowCache, p: Mapping[str, Any]) -> Parts:
     scode, sval = c.text(sem_col, "each")
     if not set(uval[np.bincount(ucode, minlength=len(uval)) > 0]) <= set(_UNITS):
         raise _Unsupported  # compute raises the error
-    cut = _max_ts(s, e, c.ts("created_at") if c.has("created_at") else s[:0])
+    cut = p.get("censor_at")  # the censoring time of open orders (default: the latest timestamp of these rows)
+    cut = _max_ts(s, e, c.ts("created_at") if c.has("created_at") else s[:0]) if cut is None else int(cut)
     factor_u = np.array([_UNIT_PER_MINUTE.get(u, np.nan) for u in uval], dtype=float)
     working_u = (uval == "working_days")
     working_c = (cval == "working")
@@ -314,7 +315,7 @@ def _reopen_rate(c: RowCache, p: Mapping[str, Any]) -> Parts:
 
 
 def _fcr_system(c: RowCache, p: Mapping[str, Any]) -> Parts:
-    if set(p) - {"days", "period_start", "period_end"}:
+    if set(p) - {"days", "period_start", "period_end", "observed_until"}:
         raise _Unsupported
     days = int(p.get("days", 7))
     if not 1 <= days <= 30 or not all(c.has(x) for x in ("customer_id", "category", "queued_at")):
@@ -339,7 +340,7 @@ def _fcr_system(c: RowCache, p: Mapping[str, Any]) -> Parts:
             same = group[order[1:]] == group[order[:-1]]
             gap_ok = (t[order[1:]] - t[order[:-1]]) <= window
             repeat[order[:-1]] = same & gap_ok
-    until = _max_ts(t)
+    until = _max_ts(t) if p.get("observed_until") is None else _ns(p["observed_until"])
     cutoff = until - window if until != NAT else NAT
     in_period = has_t.copy()
     for key, op in (("period_start", np.greater_equal), ("period_end", np.less)):
@@ -359,6 +360,11 @@ def _fcr_system(c: RowCache, p: Mapping[str, Any]) -> Parts:
         "n_excluded_outage": candidate & outage,
         "n_no_customer": candidate & ~outage & ~cust_ok,
     })
+
+
+def _ns(value: Any) -> int:
+    ts = pd.Timestamp(value)
+    return (ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")).as_unit("ns").value
 
 
 def _fcr_group(c: RowCache) -> np.ndarray:

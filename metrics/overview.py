@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from metrics import registry
+from metrics.aggregate import Aggregated, cell_cube
 from metrics.businesstime import WorkCalendar
 from metrics.compare import compare
 from metrics.control import laney_p_chart, p_chart, xmr_chart
@@ -83,6 +84,9 @@ class Frames:
     start: pd.Timestamp | None = None
     end: pd.Timestamp | None = None
     prepared: bool = False
+    #: the latest contact of the period before any filter (system FCR's judgement window ends there in every
+    #: filtered view: the tail is the last N days of the data, not of the filtered subset); set by :func:`prepare`
+    observed_until: pd.Timestamp | None = None
     #: column arrays of the frames (attr -> :class:`~metrics.cube.RowCache`), filled by :func:`prepare` and masked
     #: by :meth:`filter`; a cache whose frame is not the one held here is ignored
     row_caches: Mapping[str, RowCache] | None = field(default=None, repr=False)
@@ -212,17 +216,29 @@ def region_rollup(regions: pd.DataFrame, root_path: str | None = None) -> pd.Ser
 
 
 def prepare(
-    frames: Frames,
+    frames: Frames | Aggregated,
     policies: pd.DataFrame,
     calendar: WorkCalendar,
     *,
     regions: pd.DataFrame | None = None,
     root_path: str | None = None,
     pack: str | None = None,
-) -> Frames:
+) -> Any:
     """Join the SLA limits (arrival, restoration, resolution) onto the work orders, add the rolled-up ``region``
-    (or a copy of ``region_id`` without a region tree) and the local ``day`` to every frame."""
-    return _prepare(frames, policies, calendar, regions=regions, root_path=root_path, pack=pack, warm=True)
+    (or a copy of ``region_id`` without a region tree) and the local ``day`` to every frame (for
+    :class:`~metrics.aggregate.Aggregated`, to its rows: cells are stored prepared)."""
+    return _prepare_source(frames, policies, calendar, regions=regions, root_path=root_path, pack=pack, warm=True)
+
+
+def _prepare_source(src: Frames | Aggregated, policies: pd.DataFrame, calendar: WorkCalendar, *,
+                    regions: pd.DataFrame | None, root_path: str | None, pack: str | None, warm: bool) -> Any:
+    if isinstance(src, Aggregated):
+        if src.rows.prepared:
+            return src
+        rows = replace(src.rows, observed_until=src.contacts_until)
+        return replace(src, rows=_prepare(rows, policies, calendar, regions=regions, root_path=root_path,
+                                          pack=pack, warm=warm))
+    return _prepare(src, policies, calendar, regions=regions, root_path=root_path, pack=pack, warm=warm)
 
 
 def _prepare(frames: Frames, policies: pd.DataFrame, calendar: WorkCalendar, *, regions: pd.DataFrame | None,
@@ -246,9 +262,14 @@ def _prepare(frames: Frames, policies: pd.DataFrame, calendar: WorkCalendar, *, 
         return df
 
     tickets, limit_codes = _join_coded(frames.tickets, policies, tuple(SLA_KPIS.values()), pack=pack, suffix=True)
+    until = frames.observed_until
+    if until is None and frames.contacts is not None and "queued_at" in frames.contacts.columns \
+            and frames.contacts["queued_at"].notna().any():
+        until = pd.to_datetime(frames.contacts["queued_at"], utc=True).max()
     out = replace(frames, tickets=add(tickets, "tickets", copy=False), contacts=add(frames.contacts, "contacts"),
                   responses=add(frames.responses, "responses"), follow_ups=add(frames.follow_ups, "follow_ups"),
-                  invitations=add(frames.invitations, "invitations"), prepared=True, row_caches=None)
+                  invitations=add(frames.invitations, "invitations"), prepared=True, row_caches=None,
+                  observed_until=until)
     seed = {("codes", col): v for col, v in limit_codes.items()}
     caches = _warm_caches(out, calendar, seed=seed) if warm else _empty_caches(out, calendar, seed=seed)
     return replace(out, row_caches=MappingProxyType(caches))
@@ -291,7 +312,8 @@ def kpi_params(kpi: str, frames: Frames, calendar: WorkCalendar) -> dict[str, An
     if kpi in SLA_KPIS:
         return {**sla_columns(SLA_KPIS[kpi]), "calendar": calendar}
     if kpi == "fcr_system":
-        return {"period_start": frames.start, "period_end": frames.end}
+        out = {"period_start": frames.start, "period_end": frames.end}
+        return out if frames.observed_until is None else {**out, "observed_until": frames.observed_until}
     return {}
 
 
@@ -352,16 +374,26 @@ def _stack(tables: Sequence[Mapping[str, Any]], cols: Sequence[str]) -> pd.DataF
     return pd.DataFrame(data, index=pd.RangeIndex(n))
 
 
-def _cubes(frames: Frames, kpis: Sequence[str], by: Sequence[str], calendar: WorkCalendar,
+def _cubes(src: Frames | Aggregated, kpis: Sequence[str], by: Sequence[str], calendar: WorkCalendar,
            with_day: bool) -> dict[str, _Cube]:
-    """One compute() per KPI at the finest grain the pack needs (``by`` x day); everything else is rolled up."""
+    """One compute() per KPI at the finest grain the pack needs (``by`` x day); everything else is rolled up.
+    From :class:`~metrics.aggregate.Aggregated`, work-order and contact KPIs add the cells to their rows' cube."""
     out = {}
+    frames = src.rows if isinstance(src, Aggregated) else src
     for k in kpis:
         df = frames.get(registry.get(k).frame)
         if df is None:
             continue
-        grain = tuple(b for b in by if b in df.columns) + (("day",) if with_day and "day" in df.columns else ())
         params = kpi_params(k, frames, calendar)
+        cells = src.cells.get(_FRAME_ATTR[registry.get(k).frame]) if isinstance(src, Aggregated) else None
+        if cells is not None:
+            grain = tuple(b for b in by if b in cells.columns) + (("day",) if with_day else ())
+            fast = cell_cube(src, k, grain, params, calendar.tz)
+            if fast is None:
+                raise ValueError(f"{k}: the pre-aggregated cells hold no sums for it (rebuild them with it)")
+            out[k] = _Cube(k, cells, None, grain, MappingProxyType(params), fast)
+            continue
+        grain = tuple(b for b in by if b in df.columns) + (("day",) if with_day and "day" in df.columns else ())
         rollable = registry.get(k).kind in ROLLABLE_KINDS
         cache = frames.cache(registry.get(k).frame)
         fast = kpi_cube(k, cache, grain, params) if rollable and cache is not None else None
@@ -435,25 +467,29 @@ def _chart_rows(series: str, kpi: str | None, days: pd.DatetimeIndex, values: pd
                          "direction": direction})
 
 
-def _days(frames: Frames, tz: str) -> pd.DatetimeIndex:
+def _days(frames: Frames | Aggregated, tz: str) -> pd.DatetimeIndex:
     if frames.start is not None and frames.end is not None:
         lo = pd.Timestamp(frames.start).tz_convert(tz).tz_localize(None).floor("D")
         hi = (pd.Timestamp(frames.end) - pd.Timedelta(microseconds=1)).tz_convert(tz).tz_localize(None).floor("D")
         return pd.date_range(lo, hi, freq="D")
-    d = frames.tickets["day"] if "day" in frames.tickets.columns else pd.Series(dtype="datetime64[ns]")
+    t = frames.rows.tickets if isinstance(frames, Aggregated) else frames.tickets
+    d = t["day"] if "day" in t.columns else pd.Series(dtype="datetime64[ns]")
     if d.dropna().empty:
         return pd.DatetimeIndex([])
     return pd.date_range(d.min(), d.max(), freq="D")
 
 
-def _trend(frames: Frames, cubes: Mapping[str, _Cube], kpis: Sequence[str], tz: str,
+def _trend(frames: Frames | Aggregated, cubes: Mapping[str, _Cube], kpis: Sequence[str], tz: str,
            laney_min_n: float) -> pd.DataFrame:
     days = _days(frames, tz)
     parts = []
-    t = frames.tickets
     for name, stype in VOLUME_SERIES.items():
-        d = t["day"] if stype is None else t.loc[t["service_type"] == stype, "day"]
-        counts = d.value_counts().reindex(days, fill_value=0).astype(float)
+        if isinstance(frames, Aggregated):
+            per_day = frames.day_counts(stype)
+        else:
+            t = frames.tickets
+            per_day = (t["day"] if stype is None else t.loc[t["service_type"] == stype, "day"]).value_counts()
+        counts = per_day.reindex(days, fill_value=0).astype(float)
         rows = _chart_rows(name, None, days, counts, counts, None, laney_min_n)
         rows["lcl"] = rows["lcl"].clip(lower=0.0)  # a count cannot go below zero
         parts.append(rows)
@@ -470,8 +506,8 @@ def _trend(frames: Frames, cubes: Mapping[str, _Cube], kpis: Sequence[str], tz: 
 
 
 def overview_pack(
-    current: Frames,
-    previous: Frames | None,
+    current: Frames | Aggregated,
+    previous: Frames | Aggregated | None,
     policies: pd.DataFrame,
     calendar: WorkCalendar,
     *,
@@ -495,9 +531,9 @@ def overview_pack(
     Trend: daily p-chart for proportions (Laney p' when the mean daily n >= ``laney_min_n``), XmR for means and
     for the daily volumes; every day of the period appears (n = 0 days have no value).
     """
-    cur = _prepare(current, policies, calendar, regions=regions, root_path=root_path, pack=pack, warm=False)
-    prev = _prepare(previous, policies, calendar, regions=regions, root_path=root_path, pack=pack, warm=False) \
-        if previous is not None else None
+    cur = _prepare_source(current, policies, calendar, regions=regions, root_path=root_path, pack=pack, warm=False)
+    prev = _prepare_source(previous, policies, calendar, regions=regions, root_path=root_path, pack=pack,
+                           warm=False) if previous is not None else None
     by = tuple(by)
     cubes = _cubes(cur, kpis, by, calendar, with_day=True)
     cubes_prev = _cubes(prev, kpis, by, calendar, with_day=False) if prev is not None else {}
@@ -528,10 +564,15 @@ def overview_pack(
     trend = _trend(cur, cubes, trend_kpis, calendar.tz, laney_min_n)
     ooc = trend.loc[trend["signal"]].reset_index(drop=True) if len(trend) else trend
     weighted = pd.DataFrame()
-    if cur.responses is not None and len(cur.responses) and len(cur.tickets):
-        weighted = weighted_survey(cur.responses, cur.tickets, margins=[m for m in weight_margins
-                                                                        if m in cur.responses.columns])
-    notes = {"breakdown_skipped": tuple(k for k in kpis if k not in cells),
+    rows = cur.rows if isinstance(cur, Aggregated) else cur
+    volumes = cur.volumes() if isinstance(cur, Aggregated) else {
+        "tickets": len(cur.tickets), "responses": 0 if cur.responses is None else len(cur.responses),
+        "open": int(cur.tickets["resolved_at"].isna().sum()) if "resolved_at" in cur.tickets.columns else 0}
+    if rows.responses is not None and len(rows.responses) and volumes["tickets"]:
+        margins = [m for m in weight_margins if m in rows.responses.columns]
+        log = cur.service_log(margins) if isinstance(cur, Aggregated) else cur.tickets
+        weighted = weighted_survey(rows.responses, log, margins=margins)
+    notes = {"breakdown_skipped": tuple(k for k in kpis if k not in cells), "volumes": MappingProxyType(volumes),
              "laney_min_n": laney_min_n, "headline_adjust": headline_adjust, "cell_adjust": cell_adjust}
     return OverviewPack(MappingProxyType(headline), comparison, breakdown, trend, ooc, weighted, by,
                         MappingProxyType(notes))

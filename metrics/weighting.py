@@ -94,8 +94,7 @@ def rake(
     if not shares and max(totals) - min(totals) > 1e-6 * max(totals):
         raise ValueError(f"margins disagree on the total: {totals}")
     scaled = {c: t / t.sum() * total for c, t in targets.items()}
-    codes = {c: frame[c].map({k: i for i, k in enumerate(scaled[c].index)}).to_numpy(dtype=float)
-             for c in scaled}
+    codes = {c: _positions(pd.Index(scaled[c].index), frame[c]) for c in scaled}
     valid = np.all([np.isfinite(codes[c]) for c in scaled], axis=0)
     w = np.where(valid, w, 0.0)
     converged = False
@@ -127,10 +126,28 @@ def rake(
     return RakeResult(weights, iterations, converged, err, kish_deff(wv), effective_n(wv))
 
 
+def _positions(categories: pd.Index, values: pd.Series) -> np.ndarray:
+    """Each value's position among ``categories`` as float (NaN where it is missing or not a category)."""
+    pos = categories.get_indexer(values).astype(float)
+    pos[pos < 0] = np.nan
+    return pos
+
+
 def service_margins(service_log: pd.DataFrame, columns: Sequence[str]) -> dict[str, pd.Series]:
     """The service log's marginal counts per column (work orders per region, per channel, per service type),
-    the targets survey respondents are raked to. Missing values are not counted."""
+    the targets survey respondents are raked to. Missing values are not counted. A log of pre-counted rows gives
+    each row's count in ``__rows`` (pre-aggregated cells)."""
+    if "__rows" in service_log.columns:
+        return {c: _counts(service_log, c) for c in columns}
     return {c: service_log[c].dropna().value_counts() for c in columns}
+
+
+def _counts(log: pd.DataFrame, col: str) -> pd.Series:
+    """``value_counts`` of a column whose rows stand for ``__rows`` work orders each (same order: count
+    descending, ties in first-seen order)."""
+    s = log.loc[log[col].notna()].groupby(col, sort=False)["__rows"].sum()
+    s = s.iloc[np.argsort(-s.to_numpy(), kind="stable")]
+    return s.rename("count").rename_axis(col).astype("int64")
 
 
 def weighted_survey(

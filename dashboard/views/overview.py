@@ -22,24 +22,19 @@ def render() -> None:
     ctx = page.start("nav.home", roles=("admin", "manager", "hr"))
     state = ctx.state
     try:
-        fr = datasets.frames(ctx.db, ctx.scope_path, state.key())
-        pk = datasets.state_pack(state, ctx.db, ctx.scope_path) if len(fr.tickets) else None
+        n = datasets.volumes(ctx.db, ctx.scope_path, state.key())
+        pk = datasets.state_pack(state, ctx.db, ctx.scope_path) if n["tickets"] else None
     except Exception:  # noqa: BLE001 - a clear state, never a traceback
         page.failed()
         return
     if pk is None:
         st.info(t("state.empty"))
         return
-    if fr.tickets.empty and (fr.responses is None or fr.responses.empty):
-        st.info(t("state.empty"))
-        return
     lg = lang()
-    n_open = int(fr.tickets["resolved_at"].isna().sum())
     vol = st.columns(3)
-    vol[0].metric(t("home.tickets"), fmt_number(len(fr.tickets), lg), help=t("home.help.tickets"), border=True)
-    vol[1].metric(t("home.open"), fmt_number(n_open, lg), help=t("home.help.open"), border=True)
-    vol[2].metric(t("home.responses"), fmt_number(0 if fr.responses is None else len(fr.responses), lg),
-                  help=t("home.help.responses"), border=True)
+    vol[0].metric(t("home.tickets"), fmt_number(n["tickets"], lg), help=t("home.help.tickets"), border=True)
+    vol[1].metric(t("home.open"), fmt_number(n["open"], lg), help=t("home.help.open"), border=True)
+    vol[2].metric(t("home.responses"), fmt_number(n["responses"], lg), help=t("home.help.responses"), border=True)
     comparing = state.comparison_period is not None
     st.subheader(t("overview.tiles"))
     keys = [k for k in HEADLINE_KPIS if k in pk.headline]

@@ -100,7 +100,7 @@ def sql_ticket_facts(engine: Engine, scope: Scope, filters: Filters) -> pd.DataF
     return _frame(engine, _segments(ticket_filters(stmt, filters), filters), TICKET_TIMES)
 
 
-def contact_facts(engine: Engine, scope: Scope, filters: Filters) -> pd.DataFrame:
+def contact_facts(engine: Engine, scope: Scope, filters: Filters, columns: list[str] | None = None) -> pd.DataFrame:
     """Inbound contacts queued in the period, within scope and filters (channel filter on the contact's channel,
     service-type filter on its business category).
 
@@ -110,8 +110,11 @@ def contact_facts(engine: Engine, scope: Scope, filters: Filters) -> pd.DataFram
     """
     df = _from_snapshot(engine, "contact", scope, filters, "queued_at",
                         {"channel": filters.channels, "category": filters.service_types,
-                         "segment": filters.segments})
-    return sql_contact_facts(engine, scope, filters) if df is None else df
+                         "segment": filters.segments}, columns)
+    if df is None:
+        df = sql_contact_facts(engine, scope, filters)
+        return df if columns is None else df[columns]
+    return df
 
 
 def _next_contact(engine: Engine, start: dt.datetime, end: dt.datetime) -> Any:
@@ -194,19 +197,22 @@ def with_next_contact(table: pa.Table) -> pa.Table:
     return table.append_column("next_queued_at", pa.array(nxt, pa.timestamp("us"), from_pandas=True).cast(_TS))
 
 
-def response_facts(engine: Engine, scope: Scope, filters: Filters) -> pd.DataFrame:
+def response_facts(engine: Engine, scope: Scope, filters: Filters, columns: list[str] | None = None) -> pd.DataFrame:
     """Survey responses submitted in the period, within scope and filters, with their work order's attributes.
 
     Columns: id, ticket_id, region_id, area_class, survey_channel, channel (the work order's service channel),
     service_type, segment, staff_id, team_id, csat, nps, ces, fcr, comment, survey_key, submitted_at,
     ticket_created_at, arrived_at, resolved_at, progress_updates.
     Channel and service-type filters apply to the work order (responses without one, e.g. kiosk, pass only
-    when those filters are empty).
+    when those filters are empty). ``columns`` reads only those (a snapshot read skips the others' bytes).
     """
     df = _from_snapshot(engine, "response", scope, filters, "submitted_at",
                         {"channel": filters.channels, "service_type": filters.service_types,
-                         "segment": filters.segments})
-    return sql_response_facts(engine, scope, filters) if df is None else df
+                         "segment": filters.segments}, columns)
+    if df is None:
+        df = sql_response_facts(engine, scope, filters)
+        return df if columns is None else df[columns]
+    return df
 
 
 def _response_stmt(engine: Engine) -> AnySelect:
@@ -440,8 +446,10 @@ def _from_snapshot(engine: Engine, kind: str, scope: Scope, filters: Filters, pe
     """Rows of ``kind`` from the snapshot within scope, period and filters, or None when the snapshot is off."""
     if not snapshot.enabled():
         return None
-    needed = None if columns is None else list(dict.fromkeys(
-        [*columns, "region_id", period, *(c for c, v in narrow.items() if v)]))
+    with_area = columns is None or "area_class" in columns
+    stored = None if columns is None else [c for c in columns if c != "area_class"]
+    needed = None if stored is None else list(dict.fromkeys(
+        [*stored, "region_id", period, *(c for c, v in narrow.items() if v)]))
     table = snapshot.safe_read(engine, kind, snapshot.months_between(filters.start, filters.end), needed)
     if table is None:
         return None
@@ -454,12 +462,11 @@ def _from_snapshot(engine: Engine, kind: str, scope: Scope, filters: Filters, pe
         if values:
             keep = pc.and_(keep, pc.is_in(table[col], value_set=pa.array(list(values), pa.string())))
     table = table.filter(pc.fill_null(keep, False))
-    if columns is not None:
-        return _to_frame(table.select(columns), TIMES[kind])
-    pos = np.searchsorted(reg["id"].to_numpy(), table["region_id"].to_numpy())
-    area = pa.array(reg["area_class"].tolist(), pa.string()).take(pa.array(pos, pa.int64()))
-    table = table.add_column(table.schema.get_field_index("region_id") + 1, "area_class", area)
-    return _to_frame(table, TIMES[kind])
+    if with_area:
+        pos = np.searchsorted(reg["id"].to_numpy(), table["region_id"].to_numpy())
+        area = pa.array(reg["area_class"].tolist(), pa.string()).take(pa.array(pos, pa.int64()))
+        table = table.add_column(table.schema.get_field_index("region_id") + 1, "area_class", area)
+    return _to_frame(table if columns is None else table.select(columns), TIMES[kind])
 
 
 def _all_regions(engine: Engine) -> int:

@@ -119,3 +119,19 @@ def test_period_and_area_filters(tiny_app_db: str) -> None:
     assert metric(at, "到达现场时限达标率") == "0.0%"  # A2 100 > 90, B1 150 > 120
     at.selectbox(key="f_period").set_value("last_month").run()
     assert any("当前筛选条件下没有数据" in i.value for i in at.info)
+
+
+def test_province_overview_from_cells_shows_the_same_figures(tiny_app_db: str, monkeypatch) -> None:
+    """The province-wide overview from pre-aggregated cells (used for large periods; forced here) draws the same
+    tiles as from the rows."""
+    import streamlit as st
+
+    st.cache_resource.clear()
+    rows = login("manager")
+    monkeypatch.setenv("GRIDCX_CELLS_MIN_ROWS", "0")
+    st.cache_resource.clear()
+    cells = login("manager")
+    assert not cells.error, [e.value for e in cells.error]
+    for label in ("工单量", "未办结工单", "到达现场时限达标率", "客户满意度(满意率)", "净推荐值"):
+        assert metric(cells, label) == metric(rows, label), label
+    assert markdown(cells) == markdown(rows)
