@@ -103,7 +103,7 @@ def build_cells(cache: RowCache, attr: str, kpis: Sequence[str], params: Mapping
         for name, v in cube.sums.items():
             col = np.zeros(len(keys))
             col[at] = v
-            out[f"{k}:{name}"] = col
+            out[f"{k}:{name}"] = _compact(col)
         iv = _sla_interval(k)
         if iv is not None:
             s_col, e_col = SLA_INTERVALS[iv]
@@ -111,6 +111,13 @@ def build_cells(cache: RowCache, attr: str, kpis: Sequence[str], params: Mapping
                                          if cache.has(c)])
             out[k + _CUT] = _cell_max(inv, len(keys), row_max)
     return pd.DataFrame(out)
+
+
+def _compact(col: np.ndarray) -> np.ndarray:
+    """A sum column as int32 when it holds counts (most do): half the bytes to store and read, the same values."""
+    if len(col) and np.all(col == np.floor(col)) and np.abs(col).max() < 2**31:
+        return col.astype(np.int32)
+    return col
 
 
 def _cell_max(inv: np.ndarray, n: int, values: np.ndarray) -> np.ndarray:
@@ -329,8 +336,13 @@ def _cube_of(kpi: str, grain: tuple[str, ...], codes: Sequence[np.ndarray], uniq
         return KpiCube(kpi, grain, (), (), {k: np.array([v.sum()]) for k, v in sums.items()})
     shape = [max(len(u), 1) for u in uniques]
     flat = np.ravel_multi_index(list(codes), shape)
-    ks, inv = np.unique(flat, return_inverse=True)
-    out = {k: np.bincount(inv, weights=v, minlength=len(ks)) for k, v in sums.items()}
+    size = int(np.prod(shape))
+    if size <= max(4 * len(flat), 1 << 16):  # a dense count over the grain's cells: no sort
+        ks = np.flatnonzero(np.bincount(flat, minlength=size))
+        out = {k: np.bincount(flat, weights=v, minlength=size)[ks] for k, v in sums.items()}
+    else:
+        ks, inv = np.unique(flat, return_inverse=True)
+        out = {k: np.bincount(inv, weights=v, minlength=len(ks)) for k, v in sums.items()}
     return KpiCube(kpi, grain, tuple(np.asarray(x) for x in np.unravel_index(ks, shape)), tuple(uniques), out)
 
 

@@ -32,7 +32,7 @@ class Period:
 
     def utc_bounds(self, tz: ZoneInfo = SITE_TZ) -> tuple[dt.datetime, dt.datetime]:
         def edge(d: dt.date) -> dt.datetime:
-            return dt.datetime.combine(d, dt.time(), tzinfo=tz).astimezone(dt.timezone.utc)
+            return dt.datetime.combine(d, dt.time(), tzinfo=tz).astimezone(dt.UTC)
 
         return edge(self.start), edge(self.end)
 

@@ -43,7 +43,7 @@ from metrics.overview import HEADLINE_KPIS, Frames, prepare
 __all__ = ["overview_source", "load_frames", "CELL_FORMAT", "build_all", "cells_apply"]
 
 DIMS_ALL = frozenset(d for dims in DIMS.values() for d in dims)
-CELL_FORMAT = "2"  # bump when the cells' columns or meaning change
+CELL_FORMAT = "4"  # bump when the cells' columns or meaning change
 #: Cells pay off for large periods only (below this, reading the rows is as fast and needs no derived files): the
 #: work orders stored for the period's months; ``GRIDCX_CELLS_MIN_ROWS`` overrides it (0 = always, tests).
 CELLS_MIN_ROWS = 400_000
@@ -63,12 +63,11 @@ def load_frames(engine: Any, scope: Scope, start: dt.datetime, end: dt.datetime,
     return _load(engine, scope, start, end, kinds=kinds)
 
 
-def _top_path(engine: Any) -> str:
-    tree = scope_regions_with_paths(engine)
+def _top_path(tree: pd.DataFrame) -> str:
     return str(min(tree["path"], key=len)) if len(tree) else "/"
 
 
-def scope_regions_with_paths(engine: Any) -> pd.DataFrame:
+def whole_tree(engine: Any) -> pd.DataFrame:
     """The whole region tree."""
     from data.repositories import regions
     from data.repositories.lookup import scope_for
@@ -77,13 +76,13 @@ def scope_regions_with_paths(engine: Any) -> pd.DataFrame:
 
 
 def cells_apply(engine: Any, scope: Scope, root_path: str | None = None, start: dt.datetime | None = None,
-                end: dt.datetime | None = None) -> bool:
+                end: dt.datetime | None = None, tree: pd.DataFrame | None = None) -> bool:
     """Whether cells stand for this scope's rows: the snapshot is on, the overview rolls up from the top of the
     region tree (cells hold the regions one level below it) and, given the period, its months hold at least
     :data:`CELLS_MIN_ROWS` work orders."""
     if not snapshot.enabled():
         return False
-    top = _top_path(engine)
+    top = _top_path(whole_tree(engine) if tree is None else tree)
     if scope.path != top or (root_path is not None and root_path != top):
         return False
     if start is None or end is None:
@@ -110,12 +109,11 @@ def _context(url: str, pack: str) -> tuple[WorkCalendar, str]:
     return cal, hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-def _fingerprint(engine: Any, pack: str) -> tuple[WorkCalendar, str, pd.DataFrame]:
+def _fingerprint(engine: Any, pack: str, tree: pd.DataFrame) -> tuple[WorkCalendar, str]:
     cal, base = _context(engine.url.render_as_string(hide_password=True), pack)
-    tree = scope_regions_with_paths(engine)
     cols = [c for c in ("id", "path", "area_class") if c in tree.columns]
     tree_hash = hashlib.sha256(tree[cols].to_csv(index=False).encode()).hexdigest()[:16]
-    return cal, f"{base}-{tree_hash}", tree
+    return cal, f"{base}-{tree_hash}"
 
 
 def _build(engine: Any, kind: str, pack: str, cal: WorkCalendar, tree: pd.DataFrame, month: str
@@ -141,6 +139,9 @@ def _build(engine: Any, kind: str, pack: str, cal: WorkCalendar, tree: pd.DataFr
         out["open"] = pa.Table.from_pandas(rows.loc[open_], preserve_index=False)
     else:
         cells = build_cells(cache, attr, kpis, params)
+        # the contacts themselves sorted by time: a day of them (system FCR's cut-off, partial days) reads fast
+        out["rows"] = pa.Table.from_pandas(rows[CONTACT_COLUMNS].sort_values("queued_at", kind="stable"),
+                                           preserve_index=False)
     text_dims = [d for d in DIMS_ALL if d in cells.columns and d not in ("day", "region")]
     cells[text_dims] = cells[text_dims].astype("category")  # stored as dictionaries: cheap to read and code
     out["cells"] = pa.Table.from_pandas(cells, preserve_index=False)
@@ -148,16 +149,38 @@ def _build(engine: Any, kind: str, pack: str, cal: WorkCalendar, tree: pd.DataFr
 
 
 def _parts(kind: str) -> tuple[str, ...]:
-    return ("cells", "open") if kind == "ticket" else ("cells",)
+    return ("cells", "open") if kind == "ticket" else ("cells", "rows")
 
 
-def _read_cells(engine: Any, kind: str, months: Sequence[str], pack: str) -> dict[str, list[pa.Table]]:
-    """The derived tables of ``months`` (built where missing or stale), one per month and part."""
-    cal, fp, tree = _fingerprint(engine, pack)
-    got: dict[str, list[pa.Table]] = {p: [] for p in _parts(kind)}
+def _contact_rows(engine: Any, pack: str, tree: pd.DataFrame,
+                  ranges: Sequence[tuple[pd.Timestamp, pd.Timestamp]]) -> pd.DataFrame:
+    """The contacts (all regions: the cells' scope) queued in the time ranges, from the time-sorted derived rows."""
+    _cal, fp = _fingerprint(engine, pack, tree)
+    parts = []
+    for lo, hi in ranges:
+        if lo >= hi:
+            continue
+        for m in snapshot.months_between(lo.to_pydatetime(), hi.to_pydatetime()):
+            flt = [("queued_at", ">=", lo.to_pydatetime()), ("queued_at", "<", hi.to_pydatetime())]
+            got = snapshot.read_derived_rows(engine, "contact", m, "cells", fp, "rows", flt)
+            if got is None:  # stale: rebuilt (with its cells) and filtered here
+                got = _between(_read_cells(engine, "contact", [m], pack, tree, ["rows"])["rows"][0], "queued_at",
+                               lo.to_pydatetime(), hi.to_pydatetime())
+            parts.append(got)
+    if not parts:
+        return contact_facts(engine, Scope(_top_path(tree)), Filters(ranges[0][0], ranges[0][0]), CONTACT_COLUMNS)
+    return pa.concat_tables(parts, promote_options="permissive").to_pandas()
+
+
+def _read_cells(engine: Any, kind: str, months: Sequence[str], pack: str, tree: pd.DataFrame,
+                wanted: Sequence[str] | None = None) -> dict[str, list[pa.Table]]:
+    """The derived tables of ``months`` (built where missing or stale), one per month and part; ``tree``: the
+    whole region tree (read once by the caller)."""
+    cal, fp = _fingerprint(engine, pack, tree)
+    got: dict[str, list[pa.Table]] = {p: [] for p in (wanted or _parts(kind))}
     for m in months:
         tables = snapshot.read_derived(engine, kind, m, "cells", fp, _parts(kind),
-                                       functools.partial(_build, engine, kind, pack, cal, tree))
+                                       functools.partial(_build, engine, kind, pack, cal, tree), wanted)
         for p, t in tables.items():
             got[p].append(t)
     return got
@@ -167,10 +190,11 @@ def build_all(engine: Any, pack: str = reference.DEFAULT_PACK) -> dict[str, int]
     """Build (or check) the cells of every month holding data: the demo loader and the benchmark call this so the
     first overview reads finished cells."""
     out = {}
+    tree = whole_tree(engine)
     for kind in _KIND_ATTR:
         months = snapshot.data_months(engine, kind)
         if months:
-            _read_cells(engine, kind, months, pack)
+            _read_cells(engine, kind, months, pack, tree, ["cells"])
         out[kind] = len(months)
     return out
 
@@ -206,7 +230,8 @@ def overview_source(engine: Any, scope: Scope, start: dt.datetime, end: dt.datet
                     root_path: str | None = None) -> Aggregated | Frames:
     """The period [start, end) for :func:`metrics.overview.overview_pack`: cells + remaining rows where cells
     apply (:func:`cells_apply`), else the fact frames."""
-    if not cells_apply(engine, scope, root_path, start, end):
+    tree = whole_tree(engine)
+    if not cells_apply(engine, scope, root_path, start, end, tree):
         return load_frames(engine, scope, start, end)
     s, e = pd.Timestamp(start), pd.Timestamp(end)
     s = s.tz_localize("UTC") if s.tzinfo is None else s.tz_convert("UTC")
@@ -218,13 +243,12 @@ def overview_source(engine: Any, scope: Scope, start: dt.datetime, end: dt.datet
     lo_day, hi_day = _local_day(first, tz), _local_day(last, tz)  # whole days: [lo_day, hi_day)
     edges = [(s, first), (last, e)]
 
-    t = _read_cells(engine, "ticket", months, pack)
+    t = _read_cells(engine, "ticket", months, pack, tree)
     cells_t = _whole_days(t["cells"], lo_day, hi_day)
     open_t = _between(pa.concat_tables(t["open"], promote_options="permissive"), "created_at", first, last).to_pandas()
-    c = _read_cells(engine, "contact", months, pack)
+    c = _read_cells(engine, "contact", months, pack, tree, ["cells"])
     cells_c = _whole_days(c["cells"], lo_day, hi_day)
-    read_contacts = functools.partial(contact_facts, columns=CONTACT_COLUMNS)
-    edge_c = _rows(engine, scope, read_contacts, edges)
+    edge_c = _contact_rows(engine, pack, tree, edges)
     until_parts = [int(cells_c.values[UNTIL].max())] if cells_c.n else []
     if len(edge_c):
         until_parts.append(pd.Timestamp(edge_c["queued_at"].max()).as_unit("ns").value)
@@ -239,7 +263,7 @@ def overview_source(engine: Any, scope: Scope, start: dt.datetime, end: dt.datet
             contact_ranges.append(_day_bounds(cut_day, tz))
     edge_t = _rows(engine, scope, ticket_facts, edges)
     tickets = pd.concat([x for x in (edge_t, open_t) if len(x)] or [edge_t], ignore_index=True)
-    contacts = _rows(engine, scope, read_contacts, contact_ranges)
+    contacts = _contact_rows(engine, pack, tree, contact_ranges)
     f = Filters(start, end)
     rows = Frames(tickets=tickets, contacts=contacts, responses=response_facts(engine, scope, f, RESPONSE_COLUMNS),
                   follow_ups=follow_up_facts(engine, scope, f), start=pd.Timestamp(start), end=pd.Timestamp(end))

@@ -175,7 +175,9 @@ def overview_cold(size: str, db: str) -> dict[str, Any]:
 
     t_import = time.perf_counter()
     for module in ("data.engine", "data.reference", "data.repositories", "data.repositories.lookup",
-                   "metrics.__main__", "metrics.overview", "reports.aggregates"):
+                   "metrics.__main__", "metrics.overview", "reports.aggregates",
+                   # the database driver's dialect (create_engine imports it on first use: an app server has)
+                   "sqlalchemy.dialects.postgresql.psycopg" if db == "postgres" else "sqlalchemy.dialects.sqlite"):
         importlib.import_module(module)
     from metrics.overview import overview_pack
     from reports.aggregates import overview_source
