@@ -15,6 +15,7 @@ Nothing in this module defines a KPI: the numbers come from ``metrics``.
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import replace
 from typing import Any
 
 import pandas as pd
@@ -111,6 +112,44 @@ def volumes(db_url: str, scope_path: str, key: tuple[Any, ...], pack: str = DEFA
         return src.volumes()
     return {"tickets": len(src.tickets), "open": int(src.tickets["resolved_at"].isna().sum()),
             "responses": 0 if src.responses is None else len(src.responses)}
+
+
+_READERS = {"ticket": ticket_facts, "contact": contact_facts, "response": response_facts,
+            "follow_up": follow_up_facts}
+
+
+@st.cache_resource(ttl=FRAME_TTL, max_entries=4, show_spinner=False)
+def _drill_frames(db_url: str, scope_path: str, key: tuple[Any, ...], kind: str, where: tuple[tuple[str, Any], ...],
+                  pack: str) -> Frames:
+    """One kind's rows of the period, narrowed in the read by the drill's region and channel and the filters (at
+    province scale a cell's drill-down reads its rows, not the whole period's frames)."""
+    f: Filters = filters_from_key(key)
+    w = dict(where)
+    if w.get("region") is not None:
+        f = replace(f, region_id=int(w["region"]))
+    if w.get("channel") is not None and kind != "follow_up":
+        f = replace(f, channels=(str(w["channel"]),))
+    engine = get_engine(db_url)
+    rows = _READERS[kind](engine, Scope(scope_path), f)
+    empty = pd.DataFrame(columns=["id", "region_id", "area_class", "channel", "service_type", "segment",
+                                  "created_at"])
+    src = _raw_source(db_url, scope_path, _base_key(key), pack)
+    fr = Frames(tickets=rows if kind == "ticket" else empty, contacts=rows if kind == "contact" else None,
+                responses=rows if kind == "response" else None, follow_ups=rows if kind == "follow_up" else None,
+                start=pd.Timestamp(f.start), end=pd.Timestamp(f.end),
+                observed_until=src.contacts_until if isinstance(src, Aggregated) else None)
+    tree = scope_regions(db_url, scope_path)
+    root = _root_path(tree, scope_path, key)
+    return prepare(fr, sla_policies(pack), calendar_of(key), regions=tree, root_path=root, pack=pack)
+
+
+def drill_frames(db_url: str, scope_path: str, key: tuple[Any, ...], kind: str,
+                 where: tuple[tuple[str, Any], ...] = (), pack: str = DEFAULT_PACK) -> Frames:
+    """The frames a drill-down reads its rows from: the page's cached frames, or, where the overview came from
+    pre-aggregated cells (the province at scale, no frames in memory), only the rows of the drilled kind and cell."""
+    if kind in _READERS and isinstance(_raw_source(db_url, scope_path, _base_key(key), pack), Aggregated):
+        return _drill_frames(db_url, scope_path, key, kind, tuple(where), pack)
+    return frames(db_url, scope_path, key, pack)
 
 
 @st.cache_resource(ttl=RESULT_TTL, max_entries=32, show_spinner=False)

@@ -81,8 +81,8 @@ def close_drill() -> None:
 
 def rows_for(spec: DrillSpec, state: FilterState, db_url: str, scope_path: str) -> tuple[pd.DataFrame, dict[str, Any]]:
     """The fact rows behind ``spec`` (all of them, unpaged) and a summary {counted, hits, value} for KPI drills."""
-    fr = datasets.frames(db_url, scope_path, state.key(), spec.policy_pack)
     kind = spec.kind if spec.kpi is None else registry.get(spec.kpi).frame
+    fr = datasets.drill_frames(db_url, scope_path, state.key(), kind, spec.where, spec.policy_pack)
     df = fr.get(kind)
     if df is None:
         return pd.DataFrame(), {}

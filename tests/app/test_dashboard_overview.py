@@ -135,3 +135,7 @@ def test_province_overview_from_cells_shows_the_same_figures(tiny_app_db: str, m
     for label in ("工单量", "未办结工单", "到达现场时限达标率", "客户满意度(满意率)", "净推荐值"):
         assert metric(cells, label) == metric(rows, label), label
     assert markdown(cells) == markdown(rows)
+    # the drill-down behind a tile reads only its kind's rows there, and reproduces the same number
+    cells.button(key="drill_tile_sla_arrival").click().run()
+    assert "到达现场时限达标率：达标 20 / 计入 40 = 50.0%" in [c.value for c in cells.caption]
+    assert len(cells.dataframe[0].value) == 40
