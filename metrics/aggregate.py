@@ -279,7 +279,7 @@ def cell_cube(agg: Aggregated, kpi: str, grain: Sequence[str], params: Mapping[s
     """The KPI's cube at ``grain`` over cells and rows of ``agg`` (None when the KPI has no cells: use the rows)."""
     attr = {"ticket": "tickets", "contact": "contacts"}.get(registry.get(kpi).frame)
     ct = agg.cells.get(attr) if attr else None
-    if ct is None or (kpi + _PRESENT not in ct.values and ct.n):
+    if attr is None or ct is None or (kpi + _PRESENT not in ct.values and ct.n):
         return None
     cache = agg.rows.cache(registry.get(kpi).frame)
     p = dict(params)
@@ -312,18 +312,18 @@ def cell_cube(agg: Aggregated, kpi: str, grain: Sequence[str], params: Mapping[s
         u_cells = ct.uniques[g] if ct.n else None
         cell_codes = ct.codes[g][at] if ct.n else np.zeros(0, np.int64)
         if not len(raw.cell_codes[i]) and u_cells is not None:
-            u, c = u_cells, cell_codes
+            u, entry_codes = u_cells, cell_codes
         else:
             u_raw = raw.uniques[i]
             if u_cells is None:
-                u, c = u_raw, raw.cell_codes[i]
+                u, entry_codes = u_raw, raw.cell_codes[i]
             else:  # the union of both sets of values, re-coded in sorted order (missing last)
                 u_all = u_cells.astype(u_raw.dtype).append(u_raw)
-                new_codes, u = pd.factorize(u_all, sort=True, use_na_sentinel=False)
-                u = pd.Index(u).astype(u_raw.dtype)
-                c = np.concatenate([new_codes[:len(u_cells)][cell_codes],
-                                    new_codes[len(u_cells):][raw.cell_codes[i]]])
-        codes.append(np.asarray(c, np.int64))
+                new_codes, u_new = pd.factorize(u_all, sort=True, use_na_sentinel=False)
+                u = pd.Index(u_new).astype(u_raw.dtype)
+                entry_codes = np.concatenate([new_codes[:len(u_cells)][cell_codes],
+                                              new_codes[len(u_cells):][raw.cell_codes[i]]])
+        codes.append(np.asarray(entry_codes, np.int64))
         uniques.append(u)
     sums = {k: np.concatenate([v, raw.sums[k]]) for k, v in sums.items()} if len(at) else dict(raw.sums)
     return _cube_of(kpi, tuple(grain), codes, uniques, sums)

@@ -386,7 +386,7 @@ def _cubes(src: Frames | Aggregated, kpis: Sequence[str], by: Sequence[str], cal
             continue
         params = kpi_params(k, frames, calendar)
         cells = src.cells.get(_FRAME_ATTR[registry.get(k).frame]) if isinstance(src, Aggregated) else None
-        if cells is not None:
+        if isinstance(src, Aggregated) and cells is not None:
             grain = tuple(b for b in by if b in cells.columns) + (("day",) if with_day else ())
             fast = cell_cube(src, k, grain, params, calendar.tz)
             if fast is None:
