@@ -1,10 +1,12 @@
 """The overview's period source: pre-aggregated KPI cells stored beside the fact snapshot, or the fact frames.
 
 For the whole region tree (the province: the scope whose overview would otherwise read millions of rows), every
-month partition of work orders and contacts gets two derived files (:func:`data.snapshot.read_derived`, stamped with
+month partition of work orders and contacts gets derived files (:func:`data.snapshot.read_derived`, stamped with
 the partition's version token and a fingerprint of what the cells depend on — the SLA policy pack, the working
-calendar, the region tree and the KPI definitions): ``cells`` (:func:`metrics.aggregate.build_cells`) and, for work
-orders, ``open`` (the rows still open against a time limit, kept as rows). A write to a month gives it a new token,
+calendar, the region tree and the KPI definitions): ``cells`` (:func:`metrics.aggregate.build_cells`); for work
+orders ``open`` (the rows still open against a time limit, kept as rows); for contacts ``rows`` (the contacts sorted
+by time in small row groups: a day of them — system FCR's cut-off day, a partial edge day — reads fast). A write to
+a month gives it a new token,
 so its files are rebuilt on next read; nothing is ever served stale. :func:`overview_source` assembles a period from
 them (:class:`metrics.aggregate.Aggregated`); scopes below the province, or a snapshot that is off, get the fact
 frames (:func:`load_frames`), which are small there.
