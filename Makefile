@@ -25,7 +25,6 @@ install-dev: $(VENV)/.installed-dev
 run: install
 	$(PY) -m data init --demo-if-empty M
 	$(PY) -m reports demo-reviews >/dev/null
-	$(PY) -m reports cells >/dev/null
 	@echo "GridCX: http://localhost:$(PORT)"
 	$(PY) -m streamlit run streamlit_app.py --server.headless true --server.port $(PORT)
 
