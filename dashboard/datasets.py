@@ -36,7 +36,7 @@ from data.repositories import (
 )
 from metrics.aggregate import Aggregated
 from metrics.businesstime import WorkCalendar
-from metrics.overview import Frames, OverviewPack, overview_pack, prepare
+from metrics.overview import Frames, OverviewPack, no_tickets, overview_pack, prepare
 from reports.aggregates import cells_apply, overview_source
 
 FRAME_TTL = 600
@@ -131,10 +131,8 @@ def _drill_frames(db_url: str, scope_path: str, key: tuple[Any, ...], kind: str,
         f = replace(f, channels=(str(w["channel"]),))
     engine = get_engine(db_url)
     rows = _READERS[kind](engine, Scope(scope_path), f)
-    empty = pd.DataFrame(columns=["id", "region_id", "area_class", "channel", "service_type", "segment",
-                                  "created_at"])
     src = _raw_source(db_url, scope_path, _base_key(key), pack)
-    fr = Frames(tickets=rows if kind == "ticket" else empty, contacts=rows if kind == "contact" else None,
+    fr = Frames(tickets=rows if kind == "ticket" else no_tickets(), contacts=rows if kind == "contact" else None,
                 responses=rows if kind == "response" else None, follow_ups=rows if kind == "follow_up" else None,
                 start=pd.Timestamp(f.start), end=pd.Timestamp(f.end),
                 observed_until=src.contacts_until if isinstance(src, Aggregated) else None)

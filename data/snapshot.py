@@ -275,8 +275,7 @@ def _read_fresh(path: Path, version: str, columns: list[str] | None) -> pa.Table
         pf = pq.ParquetFile(path)
     except (FileNotFoundError, pa.ArrowInvalid, OSError):
         return None
-    meta = pf.schema_arrow.metadata or {}
-    if meta.get(VERSION_KEY, b"").decode() != _stamp(version):
+    if not _stamped(pf, version):
         return None
     try:
         return pf.read(columns=columns)
@@ -331,14 +330,8 @@ PLAN_SQL = ("INSERT INTO fact_version (kind, month, version) VALUES ({0}, {0}, {
 
 def write_planned(engine: Engine, kind: str, month: str, table: pa.Table, version: str) -> None:
     """Write one partition from a loader's in-memory rows (``table`` has the kind's stored schema) under the token
-    the loader committed with them; if the month was written again since, the token differs and readers rebuild.
-    A table lacking some of the stored columns is not written: readers (or :func:`refresh`) build that month from
-    SQL instead."""
+    the loader committed with them; if the month was written again since, the token differs and readers rebuild."""
     _builders()
-    missing = [name for name in SCHEMAS[kind].names if name not in table.column_names]
-    if missing:
-        log.debug("partition %s/%s built from SQL: the loader's rows lack %s", kind, month, missing)
-        return
     path = directory(engine) / kind / f"{month}.parquet"
     with _locked(path):
         _write(path, table.cast(SCHEMAS[kind]), version)
@@ -456,10 +449,14 @@ def read_derived(engine: Engine, kind: str, month: str, name: str, fingerprint: 
 
 def _has_stamp(path: Path, version: str) -> bool:
     try:
-        meta = pq.ParquetFile(path).schema_arrow.metadata or {}
+        return _stamped(pq.ParquetFile(path), version)
     except (FileNotFoundError, pa.ArrowInvalid, OSError):
         return False
-    return meta.get(VERSION_KEY, b"").decode() == _stamp(version)
+
+
+def _stamped(pf: pq.ParquetFile, version: str) -> bool:
+    """Whether the file was written under ``version`` (and this FORMAT)."""
+    return (pf.schema_arrow.metadata or {}).get(VERSION_KEY, b"").decode() == _stamp(version)
 
 
 DERIVED_ROW_GROUP = 32_768  # small row groups: a time-sorted derived file is read a day at a time

@@ -28,7 +28,7 @@ import pandas as pd
 from metrics import docs, registry
 from metrics.businesstime import WorkCalendar
 from metrics.kpis import compute
-from metrics.overview import Frames, kpi_params, prepare, region_rollup
+from metrics.overview import Frames, kpi_params, no_tickets, prepare, region_rollup
 from metrics.periods import Period
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -70,8 +70,7 @@ def load_frames(engine: Any, scope: Any, start: dt.datetime, end: dt.datetime,
     readers = {"ticket": ticket_facts, "contact": contact_facts, "response": response_facts,
                "answer": answer_facts, "follow_up": follow_up_facts, "invitation": invitation_facts}
     got = {k: readers[k](engine, scope, f) for k in kinds if k in readers}
-    empty = pd.DataFrame(columns=["id", "region_id", "area_class", "channel", "service_type", "segment",
-                                  "created_at"])
+    empty = no_tickets()
     return Frames(tickets=got.get("ticket", empty), contacts=got.get("contact"), responses=got.get("response"),
                   answers=got.get("answer"), follow_ups=got.get("follow_up"), invitations=got.get("invitation"),
                   start=pd.Timestamp(start),

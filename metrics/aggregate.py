@@ -33,7 +33,7 @@ from metrics.businesstime import WorkCalendar
 from metrics.cube import NAT, KpiCube, RowCache, kpi_cube
 from metrics.kpis import SLA_INTERVALS
 
-__all__ = ["DIMS", "Aggregated", "CellTable", "build_cells", "unsettled_tickets", "cell_cube", "ROWS", "OPEN",
+__all__ = ["DIMS", "ALL_DIMS", "Aggregated", "CellTable", "build_cells", "unsettled_tickets", "cell_cube", "ROWS", "OPEN",
            "UNTIL"]
 
 #: The cell dimensions per frame (contacts carry their own channel and business category).
@@ -146,7 +146,7 @@ class CellTable:
         n = 0
         for name, col in columns.items():
             n = len(col)
-            if name not in _ALL_DIMS:  # no Series around plain arrays (pandas would copy them)
+            if name not in ALL_DIMS:  # no Series around plain arrays (pandas would copy them)
                 values[name] = col.to_numpy() if isinstance(col, pd.Series) else np.asarray(col)
                 continue
             s = col if isinstance(col, pd.Series) else pd.Series(col)
@@ -184,7 +184,7 @@ class CellTable:
         return pd.Series(self.uniques[dim].take(self.codes[dim][rows]))
 
 
-_ALL_DIMS = frozenset(d for dims in DIMS.values() for d in dims)
+ALL_DIMS = frozenset(d for dims in DIMS.values() for d in dims)
 
 
 @dataclass(frozen=True, eq=False)

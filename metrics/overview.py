@@ -68,6 +68,11 @@ _DAY_COLUMN = {"tickets": "created_at", "contacts": "queued_at", "responses": "s
 _PREPARED = "__prepared__"
 
 
+def no_tickets() -> pd.DataFrame:
+    """An empty work-order frame with the columns the pack's preparation needs (frames of other kinds only)."""
+    return pd.DataFrame(columns=["id", "region_id", "area_class", "channel", "service_type", "segment", "created_at"])
+
+
 @dataclass(frozen=True, eq=False)
 class Frames:
     """The fact frames of one period (columns as ``data.repositories.facts`` returns them).

@@ -38,13 +38,12 @@ from data.repositories import (
     ticket_facts,
 )
 from metrics import registry
-from metrics.aggregate import DIMS, UNTIL, Aggregated, CellTable, build_cells, params_for, unsettled_tickets
+from metrics.aggregate import ALL_DIMS, UNTIL, Aggregated, CellTable, build_cells, params_for, unsettled_tickets
 from metrics.businesstime import WorkCalendar
-from metrics.overview import HEADLINE_KPIS, Frames, prepare
+from metrics.overview import HEADLINE_KPIS, Frames, no_tickets, prepare
 
 __all__ = ["overview_source", "load_frames", "CELL_FORMAT", "build_all", "cells_apply"]
 
-DIMS_ALL = frozenset(d for dims in DIMS.values() for d in dims)
 CELL_FORMAT = "4"  # bump when the cells' columns or meaning change
 #: Cells pay off for large periods only (below this, reading the rows is as fast and needs no derived files): the
 #: work orders stored for the period's months; ``GRIDCX_CELLS_MIN_ROWS`` overrides it (0 = always, tests).
@@ -126,8 +125,7 @@ def _build(engine: Any, kind: str, pack: str, cal: WorkCalendar, tree: pd.DataFr
     f = Filters(start, end)
     read = ticket_facts if kind == "ticket" else contact_facts
     rows = read(engine, top, f)
-    frames = Frames(tickets=rows if kind == "ticket" else pd.DataFrame(
-        columns=["id", "region_id", "area_class", "channel", "service_type", "segment", "created_at"]),
+    frames = Frames(tickets=rows if kind == "ticket" else no_tickets(),
         contacts=rows if kind == "contact" else None, start=pd.Timestamp(start), end=pd.Timestamp(end))
     prepared = prepare(frames, reference.sla_policies(pack), cal, regions=tree, root_path=top.path, pack=pack)
     attr = _KIND_ATTR[kind]
@@ -144,7 +142,7 @@ def _build(engine: Any, kind: str, pack: str, cal: WorkCalendar, tree: pd.DataFr
         # the contacts themselves sorted by time: a day of them (system FCR's cut-off, partial days) reads fast
         out["rows"] = pa.Table.from_pandas(rows[CONTACT_COLUMNS].sort_values("queued_at", kind="stable"),
                                            preserve_index=False)
-    text_dims = [d for d in DIMS_ALL if d in cells.columns and d not in ("day", "region")]
+    text_dims = [d for d in ALL_DIMS if d in cells.columns and d not in ("day", "region")]
     cells[text_dims] = cells[text_dims].astype("category")  # stored as dictionaries: cheap to read and code
     out["cells"] = pa.Table.from_pandas(cells, preserve_index=False)
     return out
@@ -307,7 +305,7 @@ def _whole_days(months: Sequence[pa.Table], lo_day: pd.Timestamp, hi_day: pd.Tim
     names = parts[0].column_names
     cols: dict[str, Any] = {}
     for c in names:
-        if c in DIMS_ALL:
+        if c in ALL_DIMS:
             cols[c] = pa.chunked_array([_dictionary(p.column(c)) for p in parts]).to_pandas() \
                 if c not in ("day", "region") else pa.concat_tables([p.select([c]) for p in parts]).column(c).to_pandas()
         else:
