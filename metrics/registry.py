@@ -309,15 +309,15 @@ def _build() -> dict[str, KPI]:
         at_risk_margin=0.05, min_n=30, source="KPIS.md §3 NPS; §4 NPS interval", breakdowns=SURVEY_BREAKDOWNS,
         kind="nps", frame="response", display_scale=100.0))
     add(_kpi(
-        key="ces_mean", label_zh="客户费力度均分", label_en="CES mean",
-        description_zh="CES 2.0: “公司让我处理问题很容易”1-7分同意程度平均分(越高越省力)。",
+        key="ces_mean", label_zh="办事便捷度均分", label_en="Ease of service (CES)",
+        description_zh="CES 2.0 办事便捷度: “公司让我处理问题很容易”1-7分同意程度平均分(越高越便捷, 即越省力)。",
         description_en="CES 2.0: mean 1-7 agreement with 'the company made it easy to handle my issue' (higher is "
                        "easier).",
         formula="mean(ces)", unit="score", direction="higher", target=5.5, at_risk_margin=0.2, min_n=30,
         source="KPIS.md §3 CES 2.0", breakdowns=SURVEY_BREAKDOWNS, kind="mean", frame="response"))
     add(_kpi(
-        key="ces_share", label_zh="省力客户占比", label_en="CES share 5-7",
-        description_zh="CES 选5-7分的比例。",
+        key="ces_share", label_zh="办事便捷客户占比", label_en="Found it easy (CES 5-7)",
+        description_zh="办事便捷度(CES)选5-7分(同意“处理问题很容易”)的比例。",
         description_en="Share of 5-7 on the CES 2.0 item.",
         formula="count(ces ≥ 5) / count(ces in 1..7)", unit="share", direction="higher", target=0.80,
         at_risk_margin=0.03, min_n=30, source="KPIS.md §3 CES 2.0", breakdowns=SURVEY_BREAKDOWNS,

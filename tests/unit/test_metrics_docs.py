@@ -49,3 +49,18 @@ def test_merge_keeps_other_keys_and_their_order() -> None:
     assert keys[:4] == ["app.title", "kpi.csat.label", "z.last", "kpi.csat.note"]
     assert "kpi.old.label" not in merged and merged["kpi.csat.label"] == REGISTRY["csat"].label_en
     assert set(docs.catalogue_entries()["en"]) <= set(merged)
+
+
+def test_a_higher_is_better_score_is_not_named_for_what_it_costs() -> None:
+    """Issue 16.8: "客户费力度均分 5.77 ✓ 达标 目标 ≥ 5.50" read backwards. A KPI whose higher values are better is named
+    for what it measures (办事便捷度 / ease), in the registry and every catalogue entry that labels it."""
+    cats = _catalogues()
+    costly = ("费力", "effort")
+    for key, k in REGISTRY.items():
+        if k.direction != "higher":
+            continue
+        for text in (k.label_zh, k.label_en, cats["zh-CN"][f"kpi.{key}.label"], cats["en"][f"kpi.{key}.label"]):
+            assert not any(word in text.lower() for word in costly), (key, text)
+    for lang, cat in cats.items():
+        for entry in ("col.ces", "import.field.ces"):
+            assert not any(word in cat[entry].lower() for word in costly), (lang, entry, cat[entry])
