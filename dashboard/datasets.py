@@ -161,7 +161,7 @@ def pack(db_url: str, scope_path: str, key: tuple[Any, ...], cmp_key: tuple[Any,
     cal = calendar_for(dt.date.fromisoformat(str(key[0])), dt.date.fromisoformat(str(key[1])))
     tree = scope_regions(db_url, scope_path)
     return overview_pack(cur, prev, sla_policies(policy_pack), cal, regions=tree, pack=policy_pack,
-                         root_path=_root_path(tree, scope_path, key))
+                         root_path=_root_path(tree, scope_path, key), filters=filters_from_key(key).kept())
 
 
 def _root_path(tree: pd.DataFrame, scope_path: str, key: tuple[Any, ...]) -> str:

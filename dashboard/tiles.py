@@ -13,8 +13,8 @@ from data.i18n import fmt_duration, fmt_number, fmt_percent
 from metrics import registry
 from metrics.registry import MetricResult
 
-STATUS_ICON = {"met": "✓", "at_risk": "!", "missed": "✗", "insufficient": "…"}
-STATUS_COLOUR = {"met": "green", "at_risk": "orange", "missed": "red", "insufficient": "gray"}
+STATUS_ICON = {"met": "✓", "at_risk": "!", "missed": "✗", "insufficient": "…", "not_applicable": "—"}
+STATUS_COLOUR = {"met": "green", "at_risk": "orange", "missed": "red", "insufficient": "gray", "not_applicable": "gray"}
 
 
 def _finite(v: Any) -> bool:
@@ -100,6 +100,10 @@ def tile(result: MetricResult | None, key: str, *, comparing: bool = True, drill
         if result is None:
             st.metric(label or kpi_label(key), "—", help=help_text(key))
             st.caption(t("state.empty_short"))
+            return False
+        if result.status == "not_applicable":  # a filter decides it by definition: no value, no target, no drill
+            st.metric(label or kpi_label(key), t("status.not_applicable"), help=help_text(key))
+            st.caption(f"{status_text('not_applicable')} · {t('tile.not_applicable')}")
             return False
         too_few = result.status == "insufficient" or result.n < k.min_n or not _finite(result.value)
         value = t("home.too_few") if too_few else fmt_value(result.value, unit)

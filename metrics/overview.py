@@ -30,7 +30,7 @@ from metrics.compare import compare
 from metrics.control import laney_p_chart, p_chart, xmr_chart
 from metrics.cube import KpiCube, RowCache, kpi_cube
 from metrics.kpis import compute
-from metrics.registry import MetricResult
+from metrics.registry import MetricResult, defined_away
 from metrics.rollup import ROLLABLE_KINDS, rollup
 from metrics.significance import adjust_pvalues
 from metrics.sla import _join_coded, sla_columns
@@ -526,6 +526,7 @@ def overview_pack(
     cell_adjust: str = "bh",
     laney_min_n: float = 500.0,
     weight_margins: Sequence[str] = ("region", "channel", "service_type"),
+    filters: Mapping[str, Sequence[str]] | None = None,
 ) -> OverviewPack:
     """All headline KPIs with intervals and comparison, the ``by`` breakdown, the daily trend and weighted CSAT/NPS.
 
@@ -561,7 +562,8 @@ def overview_pack(
                       "compare_method": crows["method"][i]})
         headline[k] = MetricResult(kpi=k, value=float(row["value"]), n=int(row["n"]), ci_low=float(row["ci_low"]),
                                    ci_high=float(row["ci_high"]), target=float(row["target"]),
-                                   status=row["status"], unit=row["unit"], extra=MappingProxyType(extra))
+                                   status="not_applicable" if defined_away(k, filters or {}) else row["status"],
+                                   unit=row["unit"], extra=MappingProxyType(extra))
     cell_kpis = [k for k, c in cubes.items() if _supports(k, by) and all(b in c.frame.columns for b in by)]
     cells = {k: cubes[k].table(by) for k in cell_kpis}
     cells_prev = {k: cubes_prev[k].table(by) for k in cell_kpis if k in cubes_prev}

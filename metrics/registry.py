@@ -7,6 +7,8 @@ configurable defaults; where a standard fixes the number (the time-limit commitm
 
 Status rule (:func:`status_of`): n < min_n or no value -> "insufficient"; otherwise, for higher-is-better,
 value >= target -> "met", value >= target − margin -> "at_risk", else "missed" (mirrored for lower-is-better).
+A KPI whose defining attribute a filter fixes (``defined_by``: online share under a filter that keeps only online,
+or only other, channels is 100 % or 0 % by definition) is "not_applicable" (:func:`defined_away`), never judged.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ __all__ = [
     "keys",
     "status_of",
     "status",
+    "defined_away",
     "ONLINE_CHANNELS",
     "TICKET_BREAKDOWNS",
     "CONTACT_BREAKDOWNS",
@@ -39,10 +42,10 @@ __all__ = [
 Unit = Literal["share", "minutes", "hours", "seconds", "score", "index", "count", "per_mille", "days"]
 Direction = Literal["higher", "lower"]
 Kind = Literal["proportion", "mean", "percentile", "nps", "rate"]
-Status = Literal["met", "at_risk", "missed", "insufficient"]
+Status = Literal["met", "at_risk", "missed", "insufficient", "not_applicable"]
 
 UNITS: tuple[str, ...] = ("share", "minutes", "hours", "seconds", "score", "index", "count", "per_mille", "days")
-STATUSES: tuple[str, ...] = ("met", "at_risk", "missed", "insufficient")
+STATUSES: tuple[str, ...] = ("met", "at_risk", "missed", "insufficient", "not_applicable")
 ONLINE_CHANNELS: tuple[str, ...] = ("app", "wechat", "alipay", "web")
 
 # "period" is the caller's time bucket column (day, week or month), added before compute().
@@ -74,6 +77,9 @@ class KPI:
     frame: str
     display_scale: float = 1.0  # multiply for display: 100 for shares (%) and NPS
     params: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    # attribute -> the values that make a row count as a success: a filter on that attribute that keeps only such
+    # values, or none of them, decides the KPI by definition (see defined_away)
+    defined_by: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: MappingProxyType({}))
 
     def __post_init__(self) -> None:
         if self.unit not in UNITS:
@@ -81,6 +87,7 @@ class KPI:
         if self.direction not in ("higher", "lower"):
             raise ValueError(f"{self.key}: unknown direction {self.direction!r}")
         object.__setattr__(self, "params", MappingProxyType(dict(self.params)))
+        object.__setattr__(self, "defined_by", MappingProxyType(dict(self.defined_by)))
 
 
 @dataclass(frozen=True)
@@ -129,6 +136,18 @@ def status(kpi: KPI | str, value: float, n: int, target: float | None = None) ->
     k = get(kpi) if isinstance(kpi, str) else kpi
     tgt = k.target if target is None else target
     return str(status_of(value, n, tgt, k.direction, k.at_risk_margin, k.min_n).ravel()[0])  # type: ignore[return-value]
+
+
+def defined_away(kpi: KPI | str, filters: Mapping[str, Any]) -> bool:
+    """True when ``filters`` (attribute -> the values kept; empty or missing = all) fix the KPI's defining attribute:
+    every kept value is a success value, or none is (online share under a hotline-only filter is 0 % by definition,
+    under an app-only filter 100 %). Such a KPI is "not applicable" to the view, not met or missed."""
+    k = get(kpi) if isinstance(kpi, str) else kpi
+    for attr, successes in k.defined_by.items():
+        kept = {str(v) for v in (filters.get(attr) or ())}
+        if kept and (kept <= set(successes) or not kept & set(successes)):
+            return True
+    return False
 
 
 def _kpi(**kw: Any) -> KPI:
@@ -250,7 +269,7 @@ def _build() -> dict[str, KPI]:
         formula="orders on online channels / all orders", unit="share", direction="higher", target=0.60,
         at_risk_margin=0.05, min_n=30, source="KPIS.md §2 online share",
         breakdowns=tuple(b for b in TICKET_BREAKDOWNS if b != "channel"), kind="proportion", frame="ticket",
-        display_scale=100.0, params={"online_channels": ONLINE_CHANNELS}))
+        display_scale=100.0, params={"online_channels": ONLINE_CHANNELS}, defined_by={"channel": ONLINE_CHANNELS}))
     add(_kpi(
         key="complaints_per_1000", label_zh="千户投诉率", label_en="Complaints per 1,000 customers",
         description_zh="投诉工单数 / 范围内客户数 × 1000(需各区域客户数)。",

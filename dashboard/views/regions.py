@@ -34,7 +34,9 @@ def render() -> None:
     except Exception:  # noqa: BLE001
         page.failed()
         return
-    if by_region.empty or int(by_region["n"].sum()) == 0:
+    if registry.defined_away(key, filters.filters_from_key(state.key()).kept()):
+        st.info(f"{kpi_label(key)}：{t('status.not_applicable')} · {t('tile.not_applicable')}")
+    elif by_region.empty or int(by_region["n"].sum()) == 0:
         st.info(t("state.empty"))
     else:
         _ranking(ctx, by_region, key, names, children)

@@ -46,6 +46,11 @@ class Filters:
     service_types: tuple[str, ...] = ()
     segments: tuple[str, ...] = field(default=())
 
+    def kept(self) -> dict[str, tuple[str, ...]]:
+        """The attribute filters as attribute -> values kept (empty: all), in the KPI registry's attribute names."""
+        return {"area_class": self.area_classes, "channel": self.channels, "service_type": self.service_types,
+                "segment": self.segments}
+
 
 def epoch_seconds(engine: Engine, column: Any) -> ColumnElement[Any]:
     """A timestamp column as integer seconds since 1970 UTC (cheap to fetch, no string parsing in Python)."""

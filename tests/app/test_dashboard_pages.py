@@ -129,3 +129,31 @@ def test_channel_quality_satisfaction_error_state(tiny_app_db: str, page: str, m
     at = goto(at, page)
     assert [e.value for e in at.error] == ["数据暂时无法加载，请稍后重试；若持续出现，请联系系统管理员。"]
     assert not at.info and not at.metric
+
+
+def test_a_kpi_a_filter_decides_is_not_applicable(tiny_app_db: str) -> None:
+    """Issue 16.10: under a hotline-only channel filter 线上办电率 is 0 % by definition: "不适用", never "0.0% ✗ 未达标"."""
+    at = goto(login("manager"), "channels")
+    at.multiselect(key="f_channel").set_value(["hotline"]).run()
+    assert not at.error and not at.exception
+    assert metric(at, "线上办电率") == "不适用"
+    captions = " ".join(c.value for c in at.caption)
+    assert "— 不适用" in captions and "只选热线渠道" in captions and "未达标" not in captions
+
+
+def test_defined_away_follows_the_declaration() -> None:
+    from metrics.registry import defined_away
+
+    assert defined_away("online_share", {"channel": ("hotline",)})
+    assert defined_away("online_share", {"channel": ("app", "wechat")})  # 100 % by definition
+    assert not defined_away("online_share", {"channel": ("app", "hotline")})  # a real share between the two
+    assert not defined_away("online_share", {"channel": ()})
+    assert not defined_away("csat", {"channel": ("hotline",)})
+
+
+def test_regions_ranking_of_a_kpi_a_filter_decides_says_not_applicable(tiny_app_db: str) -> None:
+    at = goto(login("manager"), "regions")
+    at.selectbox(key="rg_kpi").set_value("online_share").run()
+    at.multiselect(key="f_channel").set_value(["hotline"]).run()
+    assert not at.error and not at.exception
+    assert any("线上办电率：不适用" in i.value for i in at.info)
