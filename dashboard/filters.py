@@ -274,13 +274,13 @@ def sidebar(ident: Identity) -> FilterState | None:
 
         region_code = st.selectbox(t("filters.region"), codes, key="f_region", format_func=frozen(codes, region_fmt))
         areas = st.multiselect(t("filters.area"), AREA_CLASSES, key="f_area", format_func=frozen(AREA_CLASSES, area_label),
-                               placeholder=t("filters.all"))
+                               select_all=False, placeholder=t("filters.all"))
         chans = st.multiselect(t("filters.channel"), list(_ref_names("channel")), key="f_channel",
-                               format_func=frozen(_ref_names("channel"), channel_label), placeholder=t("filters.all"))
+                               format_func=frozen(_ref_names("channel"), channel_label), select_all=False, placeholder=t("filters.all"))
         svcs = st.multiselect(t("filters.service"), list(_ref_names("service")), key="f_service",
-                              format_func=frozen(_ref_names("service"), service_label), placeholder=t("filters.all"))
+                              format_func=frozen(_ref_names("service"), service_label), select_all=False, placeholder=t("filters.all"))
         segs = st.multiselect(t("filters.segment"), list(_ref_names("segment")), key="f_segment",
-                              format_func=frozen(_ref_names("segment"), segment_label), placeholder=t("filters.all"))
+                              format_func=frozen(_ref_names("segment"), segment_label), select_all=False, placeholder=t("filters.all"))
         ignored = st.session_state.pop(NOTICE_KEY, None)
         if ignored:
             st.warning(t("filters.url_ignored", params=", ".join(ignored)))

@@ -220,7 +220,7 @@ def _build() -> dict[str, KPI]:
             kind="proportion", frame="ticket", display_scale=100.0, params={"interval": interval}))
 
     add(_kpi(
-        key="fcr_system", label_zh="一次解决率(系统)", label_en="First-contact resolution (system)",
+        key="fcr_system", label_zh="一次解决率(系统)", label_en="System FCR (repeat contacts)",
         description_zh="同一客户在N天内(默认7天, 可设1-30天)未就同一业务类别再次来电/来访(全渠道)的接触占比; "
                        "不含窗口最后N天内的接触和大面积停电相关接触。",
         description_en="Share of contacts after which the same customer made no new contact of the same business "
@@ -297,7 +297,7 @@ def _build() -> dict[str, KPI]:
         frame="follow_up", display_scale=100.0))
 
     add(_kpi(
-        key="fcr_survey", label_zh="一次解决率(调查)", label_en="First-contact resolution (survey)",
+        key="fcr_survey", label_zh="一次解决率(调查)", label_en="Survey FCR (customer says)",
         description_zh="受访客户回答“首次联系即解决”的比例; 与系统口径分开, 不混合。",
         description_en="Share of respondents answering yes to 'was your issue resolved at the first contact?'. "
                        "A separate KPI, never blended with the system one.",

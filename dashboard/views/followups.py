@@ -49,8 +49,10 @@ def render() -> None:
         st.success(done)
     c1, c2, c3 = st.columns([2, 2, 1])
     statuses = c1.multiselect(t("fu.status_filter"), STATUSES, default=list(OPEN), key="fu_status",
+                              select_all=False, placeholder=t("filters.all"),
                               format_func=frozen(STATUSES, lambda s: t(f"fu_status.{s}")))
     severities = c2.multiselect(t("fu.severity_filter"), SEVERITIES, default=list(SEVERITIES), key="fu_severity",
+                                select_all=False, placeholder=t("filters.all"),
                                 format_func=frozen(SEVERITIES, lambda s: t(f"severity.{s}")))
     only_overdue = c3.toggle(t("fu.only_overdue"), key="fu_only_overdue")
     q = follow_up_queue(engine(), scope, region_path=region_path, statuses=tuple(statuses) or OPEN)

@@ -64,3 +64,12 @@ def test_a_higher_is_better_score_is_not_named_for_what_it_costs() -> None:
     for lang, cat in cats.items():
         for entry in ("col.ces", "import.field.ces"):
             assert not any(word in cat[entry].lower() for word in costly), (lang, entry, cat[entry])
+
+
+def test_english_tile_labels_are_told_apart_before_a_tile_cuts_them() -> None:
+    """Issue 16.7: two English tiles were cut to the same "First-contact resolution (s…". A tile shows about 24
+    characters of its label: the headline KPIs differ within them."""
+    from metrics.overview import HEADLINE_KPIS
+
+    heads = [REGISTRY[k].label_en[:24] for k in HEADLINE_KPIS]
+    assert len(set(heads)) == len(heads), sorted(heads)
