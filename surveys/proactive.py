@@ -181,6 +181,25 @@ def load(engine: Engine) -> dict[str, Any]:
     return payload
 
 
+RETRAIN_AFTER = dt.timedelta(days=7)
+
+
+def model_age(engine: Engine, now: dt.datetime | None = None) -> dt.timedelta | None:
+    """How long ago the stored model was trained (None: no model yet)."""
+    try:
+        trained_at = dt.datetime.fromisoformat(str(load(engine)["window"]["trained_at"]))
+    except NoModel:
+        return None
+    return (now or dt.datetime.now(UTC)) - trained_at
+
+
+def due_for_training(engine: Engine, now: dt.datetime | None = None, every: dt.timedelta = RETRAIN_AFTER) -> bool:
+    """True when there is no model yet or the stored one is older than ``every`` (the weekly schedule the product
+    keeps by itself; `python -m surveys risk train` from a scheduler does the same at a time the site chooses)."""
+    age = model_age(engine, now)
+    return age is None or age >= every
+
+
 # --- scoring ------------------------------------------------------------------------------------------------------
 
 

@@ -5,6 +5,9 @@ the outcomes of proactively contacted vs not-contacted cases with Wilson interva
 from __future__ import annotations
 
 import datetime as dt
+import logging
+import threading
+import time
 from typing import Any
 
 import altair as alt
@@ -15,6 +18,7 @@ from dashboard import filters, page
 from dashboard.db import engine
 from dashboard.filters import channel_label, service_label
 from dashboard.i18n import lang, t
+from data.engine import get_engine
 from data.i18n import fmt_number, fmt_percent
 from data.masking import mask_account, mask_name
 from data.repositories import Scope
@@ -83,16 +87,69 @@ def _view_scope(ctx: page.Ctx) -> str:
     return path if path.startswith(ctx.scope_path) else ctx.scope_path
 
 
+RETRY_FAILED_AFTER_S = 3600.0  # a training that found too little history is tried again after an hour (or a restart)
+_JOBS_LOCK = threading.Lock()
+
+
+@st.cache_resource(show_spinner=False)
+def _jobs() -> dict[str, dict[str, Any]]:
+    """The process's risk-model trainings, one per database: {"state": running|done|failed, "at", "thread"}."""
+    return {}
+
+
+def training_job(db_url: str) -> dict[str, Any] | None:
+    """Start the model's training in the background when it is due (no model yet, or the stored one is a week old:
+    the product keeps its own weekly schedule), at most one per process and database; returns the job, if any."""
+    jobs = _jobs()
+    with _JOBS_LOCK:
+        job = jobs.get(db_url)
+        if job is not None and (job["state"] == "running" or
+                                (job["state"] == "failed" and time.time() - job["at"] < RETRY_FAILED_AFTER_S)):
+            return job
+        if not proactive.due_for_training(get_engine(db_url)):
+            return job
+        job = {"state": "running", "at": time.time()}
+        job["thread"] = threading.Thread(target=_train, args=(db_url, job), name="gridcx-risk-training", daemon=True)
+        jobs[db_url] = job
+        job["thread"].start()
+        return job
+
+
+def _train(db_url: str, job: dict[str, Any]) -> None:
+    try:
+        proactive.train(get_engine(db_url), card=None)
+    except Exception as exc:  # noqa: BLE001 - too little history on a new site: said on the page, retried later
+        logging.getLogger("gridcx").warning("risk model not trained (too little judgeable history?): %s", exc)
+        job.update(state="failed", at=time.time())
+        return
+    _payload.clear()
+    _scored.clear()
+    job.update(state="done", at=time.time())
+
+
+@st.fragment(run_every=3)
+def _await_training(job: dict[str, Any]) -> None:
+    """While the first model is built: say so, and show the page as soon as it is ready."""
+    if job["state"] == "running":
+        st.info(t("risk.training"), icon=":material/model_training:")
+    elif job["state"] == "done":
+        st.rerun()
+    else:
+        st.info(t("risk.too_little"))
+
+
 def render() -> None:
     ctx = page.start("nav.risk")
     scope_path = _view_scope(ctx)
+    job = training_job(ctx.db)
     payload = _payload(ctx.db)
     if payload is None:
-        st.info(t("risk.no_model"))
+        if job is not None:
+            _await_training(job)
         _outcome_section(ctx, scope_path, 7.0)
         return
     _at_risk(ctx, scope_path)
-    _model_section(payload)
+    _model_section(payload, job)
     _outcome_section(ctx, scope_path, float(payload.get("horizon_days", 7.0)))
 
 
@@ -134,12 +191,14 @@ def _at_risk(ctx: page.Ctx, scope_path: str) -> None:
     st.dataframe(shown, hide_index=True, width="stretch", key="risk_table")
 
 
-def _model_section(payload: dict[str, Any]) -> None:
+def _model_section(payload: dict[str, Any], job: dict[str, Any] | None) -> None:
     st.subheader(t("risk.model_q"))
     w = payload["window"]
     day = lambda s: pd.Timestamp(s).tz_convert(SITE_TZ).strftime("%Y-%m-%d")  # noqa: E731
     st.caption(t("risk.model_caption", trained_at=day(w["trained_at"]), test_start=day(w["test_start"]),
-                 test_end=day(w["test_end"])))
+                 test_end=day(w["test_end"])) + " " + t("risk.schedule"))
+    if job is not None and job["state"] == "running":
+        st.caption(t("risk.retraining"))
     horizon = float(payload.get("horizon_days", 7.0))
     curves = []
     for target, ev in payload["evaluation"].items():

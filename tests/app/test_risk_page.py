@@ -69,6 +69,45 @@ def test_admin_sees_more_and_metrics_in_chinese(app_db: str) -> None:
     assert len(at.dataframe[0].value) == 20
 
 
-def test_page_without_a_model_says_how_to_train(tiny_app_db: str) -> None:
+def test_without_a_model_the_page_builds_one_itself_and_says_so(tiny_app_db: str) -> None:
+    """Issue 16.11: a fresh install told a manager to run a command. The page starts the training in the background
+    on first use, says so in the product's terms, and says plainly when the history is too short to learn from."""
+    from dashboard.views import risk as risk_view
+
     at = open_page(login("manager"), "risk")
-    assert "python -m surveys risk train" in texts(at)
+    body = texts(at)
+    assert "python -m" not in body
+    job = risk_view._jobs()[tiny_app_db]
+    assert "正在根据本单位的历史工单建立" in body or job["state"] != "running"
+    job["thread"].join(timeout=120)
+    at.run()
+    assert not at.exception
+    body = texts(at)
+    if job["state"] == "failed":  # the tiny world holds one month: too little history, said as such
+        assert "历史数据还不够建立风险模型" in body
+    else:
+        assert job["state"] == "done" and "模型每周根据最新数据自动重新训练" in body
+    assert "python -m" not in body
+
+
+def test_a_week_old_model_is_due_for_training(tiny_app_db: str) -> None:
+    import datetime as dt
+
+    from data.engine import get_engine
+    from surveys import proactive
+
+    engine = get_engine(tiny_app_db)
+    assert proactive.due_for_training(engine)  # no model yet
+    payload = {"version": 1, "horizon_days": 7.0, "window": {"trained_at": "2026-11-01T00:00:00+00:00"},
+               "rows": {}, "models": {}, "evaluation": {}, "policy_pack": "sgcc_2023"}
+    import json
+
+    from sqlalchemy import insert
+
+    from data.models import SiteSetting
+
+    with engine.begin() as conn:
+        conn.execute(insert(SiteSetting).values(key=proactive.MODEL_KEY, value=json.dumps(payload)))
+    utc = dt.UTC
+    assert not proactive.due_for_training(engine, now=dt.datetime(2026, 11, 7, 23, tzinfo=utc))
+    assert proactive.due_for_training(engine, now=dt.datetime(2026, 11, 8, 0, tzinfo=utc))
