@@ -27,6 +27,8 @@ STATUS_SHAPES = {"met": "circle", "at_risk": "triangle-up", "missed": "cross", "
 OUT_OF_CONTROL = "#D55E00"
 BAND = "#56B4E9"
 WIDTH = "container"
+TILE_TEXT_PX = 100  # a region tile is about 1/6 of a ~700 px plot
+LABEL_LIMIT = 320  # px: a category axis shows at least 20 Chinese characters before cutting a label
 # Fit the container's width only: the given height is the plot's own, so long axis labels and titles never squash
 # the marks (with "fit" the labels eat into a fixed total height).
 FIT_X = alt.AutoSizeParams(type="fit-x", contains="padding")
@@ -79,16 +81,18 @@ def control_chart(df: pd.DataFrame, *, title: str, y_title: str, y_format: str =
 
 def dot_interval(df: pd.DataFrame, *, label: str, title: str, x_title: str, target: float | None,
                  higher_is_better: bool = True, x_format: str = ",.1f", pick_field: str | None = None,
-                 x_domain: tuple[float, float] | None = None) -> alt.Chart:
+                 x_domain: tuple[float, float] | None = None, legend: bool = True) -> alt.Chart:
     """Dot with interval whiskers, sorted best to worst, status by colour and shape, the target as a rule.
 
     Columns: ``label``, value, ci_low, ci_high, n, status (status codes). ``x_domain``: the scale's range when
-    the measure has one (a 1-7 item), instead of an axis from zero.
+    the measure has one (a 1-7 item), instead of an axis from zero. ``legend=False`` leaves the status legend to
+    another chart of the same page (one legend, not one per chart). Labels are never cut short of 20 characters.
     """
     d = df.copy()
     d["status_label"] = d["status"].map(lambda s: t(f"status.{s}"))
     order = d.sort_values("value", ascending=not higher_is_better)[label].tolist()
-    y = alt.Y(f"{label}:N", sort=order, title=None)
+    y = alt.Y(f"{label}:N", sort=order, title=None, axis=alt.Axis(labelLimit=LABEL_LIMIT))
+    status_legend = alt.Legend(orient="bottom", direction="horizontal") if legend else None
     base = alt.Chart(d).encode(y=y)
     whisk = base.mark_rule(color="#555").encode(
         x=alt.X("ci_low:Q", title=x_title, axis=alt.Axis(format=x_format),
@@ -96,8 +100,8 @@ def dot_interval(df: pd.DataFrame, *, label: str, title: str, x_title: str, targ
     pick = alt.selection_point(name="pick", fields=[pick_field or label])
     dots = base.mark_point(filled=True, size=90).encode(
         x="value:Q",
-        color=alt.Color("status_label:N", title=t("chart.status"), scale=_status_scale()),
-        shape=alt.Shape("status_label:N", title=t("chart.status"), scale=_status_shape()),
+        color=alt.Color("status_label:N", title=t("chart.status"), scale=_status_scale(), legend=status_legend),
+        shape=alt.Shape("status_label:N", title=t("chart.status"), scale=_status_shape(), legend=status_legend),
         tooltip=[alt.Tooltip(f"{label}:N", title=t("chart.group")),
                  alt.Tooltip("value:Q", title=x_title, format=x_format),
                  alt.Tooltip("ci_low:Q", title=t("chart.ci_low"), format=x_format),
@@ -114,7 +118,7 @@ def dot_interval(df: pd.DataFrame, *, label: str, title: str, x_title: str, targ
 
 def histogram(df: pd.DataFrame, *, value: str, title: str, x_title: str, limits: pd.DataFrame | None = None,
               facet: str | None = None, facet_title: str | None = None, bins: int = 30,
-              colour_scale: alt.Scale | None = None) -> alt.Chart:
+              colour_scale: alt.Scale | None = None, facet_order: Sequence[str] | None = None) -> alt.Chart:
     """Distribution (histogram) with the limit as a rule; optional small multiples (same x and y scale).
 
     ``df`` holds pre-binned counts: ``bin_start``, ``bin_end``, ``count`` (+ ``facet``); ``limits`` has
@@ -137,26 +141,35 @@ def histogram(df: pd.DataFrame, *, value: str, title: str, x_title: str, limits:
     if facet:
         data = df if limits is None else pd.concat([df, limits], ignore_index=True)
         return alt.layer(*layers, data=data).properties(width=240, height=180).facet(
-            column=alt.Column(f"{facet}:N", title=facet_title, sort=None)).resolve_scale(
+            column=alt.Column(f"{facet}:N", title=facet_title,
+                              sort=list(facet_order) if facet_order is not None else None)).resolve_scale(
             x="shared", y="shared").properties(title=title)
     data = df if limits is None else pd.concat([df, limits], ignore_index=True)
     return alt.layer(*layers, data=data).properties(title=title, width=WIDTH, autosize=FIT_X, height=220)
 
 
 def boxplot(df: pd.DataFrame, *, group: str, title: str, y_title: str, limit: float | None = None) -> alt.Chart:
-    """Box per group from pre-computed quantiles (``q1``, ``median``, ``q3``, ``p10``, ``p90``, ``n``)."""
-    base = alt.Chart(df).encode(x=alt.X(f"{group}:N", title=None, sort=None,
-                                        axis=alt.Axis(labelAngle=-30, labelLimit=120)))
-    whisk = base.mark_rule(color="#555").encode(y=alt.Y("p10:Q", title=y_title), y2="p90:Q")
-    box = base.mark_bar(size=26, color="#56B4E9").encode(y="q1:Q", y2="q3:Q", tooltip=[
+    """Box per group from pre-computed quantiles (``q1``, ``median``, ``q3``, ``p10``, ``p90``, ``n``), one row per
+    group: horizontal, so every group's label is shown however many there are (``y_title`` names the value axis)."""
+    base = alt.Chart(df).encode(y=alt.Y(f"{group}:N", title=None, sort=None, axis=alt.Axis(labelLimit=LABEL_LIMIT)))
+    whisk = base.mark_rule(color="#555").encode(x=alt.X("p10:Q", title=y_title), x2="p90:Q")
+    box = base.mark_bar(size=18, color="#56B4E9").encode(x="q1:Q", x2="q3:Q", tooltip=[
         alt.Tooltip(f"{group}:N", title=t("chart.group")), alt.Tooltip("median:Q", title=t("chart.median"), format=",.1f"),
         alt.Tooltip("p90:Q", title="P90", format=",.1f"), alt.Tooltip("n:Q", title="n")])
-    med = base.mark_tick(color="#000", size=26, thickness=2).encode(y="median:Q")
+    med = base.mark_tick(color="#000", size=18, thickness=2, orient="vertical").encode(x="median:Q")
     layers: list[alt.Chart] = [whisk, box, med]
     if limit is not None:
         layers.append(alt.Chart(pd.DataFrame({"limit": [limit]})).mark_rule(color="#D55E00", strokeDash=[6, 3])
-                      .encode(y="limit:Q"))
-    return alt.layer(*layers).properties(title=title, width=WIDTH, autosize=FIT_X, height=240)
+                      .encode(x="limit:Q"))
+    return alt.layer(*layers).properties(title=title, width=WIDTH, autosize=FIT_X,
+                                         height=max(120, 30 * int(df[group].nunique())))
+
+
+def _text_px(label: object) -> int:
+    """Rough rendered width of a label at 11 px: CJK glyphs are square, Latin ones about 6.5 px."""
+    text = str(label)
+    wide = sum(1 for ch in text if ord(ch) > 0x2E80)
+    return int(11 * wide + 6.5 * (len(text) - wide))
 
 
 def heatmap(df: pd.DataFrame, *, x: str, y: str, value: str, title: str, x_title: str, y_title: str,
@@ -164,9 +177,15 @@ def heatmap(df: pd.DataFrame, *, x: str, y: str, value: str, title: str, x_title
             y_sort: Sequence[str] | None = None, scheme: str = "viridis", reverse: bool = False) -> alt.Chart:
     """Heatmap (e.g. hall waiting by hour × weekday, attainment by service type × area class); cells pickable."""
     pick = alt.selection_point(name="pick", fields=[x, y])
+    # Vega drops colliding labels silently (3 of 6 English channel names): slant them where a row would not fit a
+    # narrow column (~560 px of cells), and never drop one.
+    x_labels = df[x].dropna().unique()
+    slant = len(x_labels) * (max((_text_px(v) for v in x_labels), default=0) + 10) > 560
+    x_axis = alt.Axis(labelAngle=-35 if slant else 0, labelOverlap=False, labelLimit=LABEL_LIMIT)
     rect = alt.Chart(df).mark_rect(stroke="#fff").encode(
-        x=alt.X(f"{x}:O", title=x_title, sort=list(x_sort) if x_sort else None, axis=alt.Axis(labelAngle=0)),
-        y=alt.Y(f"{y}:O", title=y_title, sort=list(y_sort) if y_sort else None, axis=alt.Axis(labelLimit=260)),
+        x=alt.X(f"{x}:O", title=x_title, sort=list(x_sort) if x_sort else None, axis=x_axis),
+        y=alt.Y(f"{y}:O", title=y_title, sort=list(y_sort) if y_sort else None,
+                axis=alt.Axis(labelLimit=LABEL_LIMIT, labelOverlap=False)),
         color=alt.Color(f"{value}:Q", title=value_title, scale=alt.Scale(scheme=scheme, reverse=reverse),
                         legend=alt.Legend(format=value_format)),
         tooltip=[alt.Tooltip(f"{x}:O", title=x_title), alt.Tooltip(f"{y}:O", title=y_title),
@@ -188,30 +207,51 @@ def driver_bars(df: pd.DataFrame, *, title: str) -> alt.Chart:
 
 def importance_performance(df: pd.DataFrame, *, title: str, importance_cut: float, performance_cut: float,
                            perf_title: str) -> alt.Chart:
-    """Importance–performance scatter with the quadrant cut lines and quadrant labels."""
+    """Importance–performance scatter with the quadrant cut lines and quadrant labels.
+
+    The scales reach a margin beyond the data on every side and the quadrant captions sit in those margins' corners,
+    so no caption covers an item (the item to fix first is the one nearest the 重点改进 corner); item labels sit
+    beside their point, toward the middle of the chart.
+    """
     d = df.copy()
     d["quadrant_label"] = d["quadrant"].map(lambda q: t(f"ipa.{q}"))
+    lo_i, hi_i = float(d["importance"].min()), float(d["importance"].max())
+    lo_p, hi_p = float(d["performance"].min()), float(d["performance"].max())
+    pad_i = max(hi_i - lo_i, 0.05) * 0.35
+    pad_p = max(hi_p - lo_p, 0.2) * 0.35
+    x_dom = [max(0.0, lo_i - pad_i), hi_i + pad_i]
+    y_dom = [lo_p - pad_p, hi_p + pad_p]
+    x = alt.X("importance:Q", title=t("chart.importance"), axis=alt.Axis(format=".0%"),
+              scale=alt.Scale(domain=x_dom, nice=False))
+    y = alt.Y("performance:Q", title=perf_title, scale=alt.Scale(domain=y_dom, zero=False, nice=False))
+    d["right"] = d["importance"] > (lo_i + hi_i) / 2
     pts = alt.Chart(d).mark_point(filled=True, size=110).encode(
-        x=alt.X("importance:Q", title=t("chart.importance"), axis=alt.Axis(format=".0%")),
-        y=alt.Y("performance:Q", title=perf_title, scale=alt.Scale(zero=False)),
+        x=x, y=y,
         color=alt.Color("quadrant_label:N", title=t("chart.quadrant"),
-                        scale=alt.Scale(range=["#D55E00", "#009E73", "#999999", "#E69F00"])),
+                        scale=alt.Scale(range=["#D55E00", "#009E73", "#999999", "#E69F00"]),
+                        legend=alt.Legend(orient="bottom", direction="horizontal")),
         tooltip=[alt.Tooltip("driver_label:N", title=t("chart.driver")),
                  alt.Tooltip("importance:Q", title=t("chart.importance"), format=".1%"),
                  alt.Tooltip("performance:Q", title=perf_title, format=".2f")],
     )
-    labels = pts.mark_text(dy=-12, fontSize=12).encode(text="driver_label:N", color=alt.value("#1f2a30"))
+    text = dict(fontSize=12, baseline="middle", color="#1f2a30")
+    left_labels = alt.Chart(d.loc[~d["right"]]).mark_text(align="left", dx=9, **text).encode(  # type: ignore[arg-type]
+        x="importance:Q", y="performance:Q", text="driver_label:N")
+    right_labels = alt.Chart(d.loc[d["right"]]).mark_text(align="right", dx=-9, **text).encode(  # type: ignore[arg-type]
+        x="importance:Q", y="performance:Q", text="driver_label:N")
     vx = alt.Chart(pd.DataFrame({"v": [importance_cut]})).mark_rule(strokeDash=[4, 3], color="#555").encode(x="v:Q")
     hy = alt.Chart(pd.DataFrame({"h": [performance_cut]})).mark_rule(strokeDash=[4, 3], color="#555").encode(y="h:Q")
-    lo_i, hi_i = float(d["importance"].min()), float(d["importance"].max())
-    lo_p, hi_p = float(d["performance"].min()), float(d["performance"].max())
     quad = pd.DataFrame({
-        "x": [hi_i, hi_i, lo_i, lo_i], "y": [lo_p, hi_p, lo_p, hi_p],
+        "x": [x_dom[1], x_dom[1], x_dom[0], x_dom[0]], "y": [y_dom[0], y_dom[1], y_dom[0], y_dom[1]],
+        "align": ["right", "right", "left", "left"], "baseline": ["bottom", "top", "bottom", "top"],
         "text": [t("ipa.concentrate_here"), t("ipa.keep_up"), t("ipa.low_priority"), t("ipa.possible_overkill")],
     })
-    qtext = alt.Chart(quad).mark_text(fontSize=11, fontStyle="italic", color="#555", baseline="middle").encode(
-        x="x:Q", y="y:Q", text="text:N")
-    return alt.layer(vx, hy, pts, labels, qtext).properties(title=title, width=WIDTH, autosize=FIT_X, height=320)
+    qtext = [alt.Chart(quad.iloc[[i]]).mark_text(fontSize=11, fontStyle="italic", color="#555", align=r.align,
+                                                 baseline=r.baseline, dx=-4 if r.align == "right" else 4,
+                                                 dy=-4 if r.baseline == "bottom" else 4)
+             .encode(x="x:Q", y="y:Q", text="text:N") for i, r in enumerate(quad.itertuples())]
+    return alt.layer(vx, hy, pts, left_labels, right_labels, *qtext).properties(
+        title=title, width=WIDTH, autosize=FIT_X, height=340)
 
 
 def stacked_area(df: pd.DataFrame, *, x: str, title: str) -> alt.Chart:
@@ -258,12 +298,15 @@ def region_grid(df: pd.DataFrame, *, title: str, value_title: str, value_format:
     pick = alt.selection_point(name="pick", fields=["region"])
     base = alt.Chart(d).encode(x=alt.X("col:O", axis=None), y=alt.Y("row:O", axis=None))
     rect = base.mark_rect(stroke="#fff", strokeWidth=3, cornerRadius=4).encode(
-        color=alt.Color("status_label:N", title=t("chart.status"), scale=_status_scale()),
+        color=alt.Color("status_label:N", title=t("chart.status"), scale=_status_scale(),
+                        legend=alt.Legend(orient="bottom", direction="horizontal", labelLimit=LABEL_LIMIT)),
         tooltip=[alt.Tooltip("region_label:N", title=t("filters.region")),
                  alt.Tooltip("value:Q", title=value_title, format=value_format), alt.Tooltip("n:Q", title="n"),
                  alt.Tooltip("status_label:N", title=t("chart.status"))],
     ).add_params(pick)
-    name = base.mark_text(dy=-8, fontSize=12, color="#fff", fontWeight="bold").encode(text="region_label:N")
+    # a name longer than its tile is cut with an ellipsis (the tooltip has it whole), never drawn over its neighbours
+    name = base.mark_text(dy=-8, fontSize=12, color="#fff", fontWeight="bold", limit=TILE_TEXT_PX).encode(
+        text="region_label:N")
     val = base.mark_text(dy=9, fontSize=11, color="#fff").encode(text=alt.Text("value:Q", format=value_format))
     return alt.layer(rect, name, val).properties(title=title, width=WIDTH, autosize=FIT_X, height=70 * (int(d["row"].max()) + 1))
 

@@ -47,11 +47,11 @@ def _mix(tickets: pd.DataFrame) -> None:
 
 def _by_channel(ctx: page.Ctx) -> None:
     st.subheader(t("channels.by_q"))
-    cols = st.columns(len(BY_CHANNEL))
-    for col, key in zip(cols, BY_CHANNEL, strict=False):
+    # one full-width chart per KPI (side by side each plot got ~90 px) and one status legend, under the last
+    for i, key in enumerate(BY_CHANNEL):
         k = registry.get(key)
         d = datasets.kpi_by(ctx.db, ctx.scope_path, ctx.state.key(), key, ("channel",))
-        with col:
+        with st.container():
             if d.empty or int(d["n"].sum()) == 0:
                 st.info(t("state.empty"))
                 continue
@@ -63,7 +63,7 @@ def _by_channel(ctx: page.Ctx) -> None:
                 continue
             ch = charts.dot_interval(ranked, label="channel_label", title=kpi_label(key), x_title=kpi_label(key),
                                      target=k.target, higher_is_better=k.direction == "higher",
-                                     x_format=X_FORMAT.get(k.unit, ",.1f"))
+                                     x_format=X_FORMAT.get(k.unit, ",.1f"), legend=i == len(BY_CHANNEL) - 1)
 
             def pick(p: dict[str, object], key: str = key, d: pd.DataFrame = d) -> None:
                 row = d.loc[d["channel_label"] == p.get("channel_label")]

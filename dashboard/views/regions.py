@@ -152,7 +152,7 @@ def _equity(ctx: page.Ctx, key: str) -> None:
     order = [area_label(a) for a in AREAS if a in set(rep["area_class"])]
     ch = charts.histogram(counts, value="bin_start", title=t("regions.arrival_dist_title"),
                           x_title=t("col.arrival_min"), limits=limits, facet="area", facet_title=None,
-                          colour_scale=charts.area_scale())
+                          colour_scale=charts.area_scale(), facet_order=order)
     ch = ch.properties(title=t("regions.arrival_dist_title"))
     st.altair_chart(ch, key="rg_equity_hist")
     st.caption(t("regions.arrival_dist_note", areas="、".join(order)))
