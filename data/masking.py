@@ -3,11 +3,14 @@
 Customers' names, phone numbers, account numbers (户号) and addresses are shown masked to every dashboard role:
 nobody's job on the dashboard needs the full value (a 回访 call is placed from the follow-up system of record, and
 the archive shows enough to recognise the customer). :data:`UNMASKED` says per role which fields are shown in full;
-it is data, checked by the tests and printed in SECURITY.md. Free text (comments, notes) has phone numbers, identity
-numbers and other long numbers (account numbers) masked.
+it is data, checked by the tests and printed in SECURITY.md. Free text (comments, notes) goes through one masker,
+:func:`mask_free_text`: phone numbers (any separators, +86 / 0086, full-width digits), landlines, identity numbers
+(spaced or not), account and other long numbers, and names the writer gives.
 
-This module is the one place that masks personal data: the dashboard's drill-down and archive, the survey pages and
-invitations and the HR reports all call these functions.
+This module is the one place that masks personal data: the dashboard's drill-down and archive, the satisfaction
+page's topic examples (``metrics.topics.topic_examples`` is handed :func:`mask_free_text`, since metrics may not
+import data), the survey pages and invitations and the HR reports all call these functions. Staff names are not
+masked here: they are not customer data (HR and the managers who assign follow-ups need them).
 
     >>> mask_phone("13812345678"), mask_name("张三丰"), mask_account("3700123456789"), mask_address("济宁市任城区古槐路12号")
     ('138****5678', '张**', '370****789', '济宁市任城区****')
