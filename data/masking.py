@@ -142,6 +142,8 @@ def _mask_number(chunk: str) -> str | None:
             len(g) <= 2 for g in groups[1:]):
         return None  # a date, perhaps with an hour
     d = _national(digits, plus=chunk.startswith("+"))
+    if not d:
+        return None  # a country prefix and nothing after it
     if len(d) == 11 and d[0] == "1":
         masked = f"{d[:3]}****{d[-4:]}"
     elif d[0] == "0" and 10 <= len(d) <= 12:
