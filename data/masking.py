@@ -129,8 +129,8 @@ def _mask_number(chunk: str) -> str | None:
 
     Mobile numbers keep their first 3 and last 4 digits, landlines (0 + area code) likewise, identity numbers
     (18 characters, the last may be X) their first 4 and last 4; any other run of 7 or more digits (account, meter,
-    card numbers) keeps its first 3; a lone run of 5-6 digits is starred out. Dates (2024-03-05, 2024.3.5 10) and
-    public service numbers (95598) stay."""
+    card numbers) keeps its first 3; a shorter one with a run of 5-6 digits is starred out. Dates (2024-03-05,
+    2024.3.5 10) and public service numbers (95598) stay."""
     lead = "(" if ")" not in chunk and "(" in chunk[:2] else ""
     body = chunk.lstrip("+(")
     x = body[-1] if body[-1] in "Xx" else ""
@@ -152,7 +152,7 @@ def _mask_number(chunk: str) -> str | None:
         masked = d[:4] + "*" * 10 + d[-4:]
     elif len(d) >= 7:
         masked = d[:3] + "*" * (len(d) - 3)
-    elif len(groups) == 1 and len(d) >= 5 and d not in _PUBLIC:
+    elif max(map(len, groups)) >= 5 and d not in _PUBLIC:
         masked = "*" * len(d)
     else:
         return None
