@@ -30,6 +30,7 @@ from dashboard.filters import (
     service_label,
 )
 from dashboard.i18n import lang, t
+from dashboard.safe import md_escape
 from dashboard.scope import identity
 from dashboard.tiles import fmt_value, kpi_label
 from data.masking import mask_account, mask_address, mask_free_text, mask_name, mask_phone
@@ -298,10 +299,13 @@ def render_archive() -> None:
         st.warning(t("state.no_permission"))
         return
     cu = hist["customer"].iloc[0]
+    # masked values are full of asterisks (370****789): escaped, or Markdown would read them as emphasis
     st.markdown(" · ".join([
-        t("col.customer") + "：" + mask_name(cu["name"]), t("col.account_no") + "：" + mask_account(cu["account_no"]),
-        t("col.phone") + "：" + mask_phone(cu["phone"]), t("col.address") + "：" + mask_address(cu["address"]),
-        t("col.segment") + "：" + segment_label(str(cu["segment"])),
+        t("col.customer") + "：" + md_escape(mask_name(cu["name"])),
+        t("col.account_no") + "：" + md_escape(mask_account(cu["account_no"])),
+        t("col.phone") + "：" + md_escape(mask_phone(cu["phone"])),
+        t("col.address") + "：" + md_escape(mask_address(cu["address"])),
+        t("col.segment") + "：" + md_escape(segment_label(str(cu["segment"]))),
     ] + ([t("archive.vulnerable")] if bool(cu["vulnerable"]) else [])))
     c = lambda k: t(f"col.{k}")  # noqa: E731
     tk = hist["tickets"]

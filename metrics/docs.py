@@ -52,7 +52,7 @@ _METHODS = """\
 | `metrics.overview` | `prepare`, `overview_pack(current, previous, policies, calendar, ...)` -> `OverviewPack` (headline with Holm-adjusted comparison, region x channel breakdown with BH, daily p / Laney p' / XmR trend, weighted CSAT/NPS) | demo-world planted effects; SQLite = PostgreSQL |
 | `metrics.weighting` | `service_margins`, `weighted_survey` (raked to region x channel x service type; Kish deff, effective n) | post-stratification by hand |
 | `metrics.drivers` | `dimension_drivers` (relative weights + Shapley on pairwise-complete correlations), `operational_drivers`, `arrival_effect` (CSAT points per 30 min, HC1 interval, binned table) | demo-world planted top driver; OLS slope by hand |
-| `metrics.topics` | `tag_comments` (jieba + topic lexicon + sentiment lexicon), `topic_counts`, `topic_examples`, `mask_text` | hand-tagged comments; masking patterns |
+| `metrics.topics` | `tag_comments` (jieba + topic lexicon + sentiment lexicon), `topic_counts`, `topic_examples` (masked by the caller's `data.masking.mask_free_text`) | hand-tagged comments |
 | `metrics.docs` | `render_markdown`, `catalogue_entries`, `problems` (this page and the catalogues from the registry) | `tests/unit/test_metrics_docs.py` |
 
 """

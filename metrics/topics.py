@@ -9,18 +9,15 @@ added to a private jieba tokenizer so they come out as tokens. Segmentation runs
 Sentiment: the sum of the polarities of the comment's sentiment tokens, a token's polarity flipped when one of the
 two tokens before it is a negator (不, 没, 没有, 未, 别, 无). > 0 positive, < 0 negative, else neutral.
 
-Examples shown to people are masked (:func:`mask_text`): mobile and landline numbers, ID-card and account numbers
-(long digit runs), names before a form of address (王先生, 李师傅) or after 我叫 / 我是, and any names the caller
-passes.
+Examples shown to people are masked by the caller's masker (:func:`topic_examples` requires one): this layer may not
+import ``data``, and personal data has one masker only, ``data.masking.mask_free_text``.
 """
 
 from __future__ import annotations
 
 import logging
-import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from functools import lru_cache
-from typing import Any
 
 import jieba
 import numpy as np
@@ -30,39 +27,12 @@ __all__ = [
     "tag_comments",
     "topic_counts",
     "topic_examples",
-    "mask_text",
     "NEGATORS",
     "OTHER",
 ]
 
 NEGATORS = ("不", "没", "没有", "未", "别", "无")
 OTHER = "other"
-_TITLES = "先生|女士|小姐|师傅|经理|阿姨|大爷|大姐|大哥|老师"
-_SURNAMES = ("王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任"
-             "沈姚卢姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵万钱严覃武戴莫孔向汤")
-_MASKS: tuple[tuple[re.Pattern[str], str], ...] = (
-    (re.compile(r"(?<![0-9])(1[3-9][0-9])[0-9]{4}([0-9]{4})(?![0-9])"), r"\1****\2"),  # mobile
-    (re.compile(r"(?<![0-9])[1-9][0-9]{16}[0-9Xx](?![0-9])"), "******************"),  # ID card
-    (re.compile(r"(?<![0-9])0[0-9]{2,3}-?[0-9]{7,8}(?![0-9])"), "****-********"),  # landline
-    (re.compile(r"(?<![0-9])[0-9]{4,}([0-9]{4})(?![0-9])"), r"****\1"),  # account / meter numbers (>= 8 digits)
-    (re.compile(rf"[{_SURNAMES}][\u4e00-\u9fa5]?(?=({_TITLES}))"), "*"),  # 王先生 -> *先生
-    (re.compile(r"(我叫|我是|本人)[\u4e00-\u9fa5]{2,3}"), r"\1***"),
-)
-
-
-def mask_text(values: pd.Series | Iterable[Any], names: Sequence[str] = ()) -> pd.Series:
-    """Personal data in free text replaced (vectorised): mobile numbers keep their first 3 and last 4 digits,
-    ID-card numbers go, landlines become ``****-********``, runs of 8+ digits keep their last 4, a surname (+ one
-    character) before 先生/女士/师傅/... becomes ``*``, a name after 我叫/我是/本人 becomes ``***``, and every
-    name in ``names`` becomes ``***``. Missing values stay missing."""
-    s = values if isinstance(values, pd.Series) else pd.Series(list(values), dtype=object)
-    out = s.astype("string")
-    long_names = sorted({n for n in names if n}, key=len, reverse=True)
-    if long_names:
-        out = out.str.replace("|".join(re.escape(n) for n in long_names), "***", regex=True)
-    for pattern, repl in _MASKS:
-        out = out.str.replace(pattern, repl, regex=True)
-    return out.astype(object).where(s.notna(), None)
 
 
 def _keywords(lexicon: pd.DataFrame) -> pd.DataFrame:
@@ -177,13 +147,14 @@ def topic_examples(
     *,
     by: Sequence[str] = (),
     sentiment: str | None = "negative",
-    names: Sequence[str] = (),
+    mask: Callable[[str], str],
 ) -> pd.DataFrame:
-    """Up to ``k`` example comments per topic (and ``by`` group), masked with :func:`mask_text`; the most negative
-    first (ties by response id), distinct texts only. ``sentiment`` keeps one sentiment (None for any)."""
+    """Up to ``k`` example comments per topic (and ``by`` group), each passed through ``mask`` (the caller's personal
+    data masker, ``data.masking.mask_free_text``); the most negative first (ties by response id), distinct texts
+    only. ``sentiment`` keeps one sentiment (None for any)."""
     d = tagged if sentiment is None else tagged.loc[tagged["sentiment"] == sentiment]
     keys = [*[b for b in by if b in d.columns], "topic"]
     d = d.sort_values([*keys, "score", "response_id"], kind="mergesort").drop_duplicates([*keys, "text"])
     ex = d.groupby(keys, dropna=False, sort=False).head(k).copy()
-    ex["text"] = mask_text(ex["text"], names).to_numpy()
+    ex["text"] = [mask(str(x)) for x in ex["text"]]
     return ex[[*keys, "response_id", "sentiment", "score", "text"]].reset_index(drop=True)

@@ -189,8 +189,8 @@ def recovery_summary(engine: Engine, scope: Scope, start: dt.datetime, end: dt.d
     """Closed-loop figures for follow-ups opened in [start, end) within scope.
 
     ``recovery_rate`` = recovered / closed-and-reached (unreachable excluded); ``recovery_score`` = mean CSAT at the
-    follow-up call; ``uplift`` = mean (recovery score − the response's CSAT) where both exist; ``on_time`` = closed by
-    the due time / closed.
+    follow-up call; ``uplift`` = mean (recovery score − the response's CSAT) where both exist, in points of the 1–5
+    scale, over ``uplift_n`` follow-ups; ``on_time`` = closed by the due time / closed.
     """
     stmt = (select(FollowUp.status, FollowUp.outcome, FollowUp.recovered, FollowUp.recovery_score,
                    FollowUp.due_at, FollowUp.closed_at, Response.csat)
@@ -214,6 +214,7 @@ def recovery_summary(engine: Engine, scope: Scope, start: dt.datetime, end: dt.d
         "recovery_rate": float(reached["recovered"].astype(bool).mean()) if len(reached) else nan,
         "recovery_score": float(scored["recovery_score"].mean()) if len(scored) else nan,
         "uplift": float((both["recovery_score"] - both["csat"]).mean()) if len(both) else nan,
+        "uplift_n": int(len(both)),
         "on_time": float(on_time.mean()) if len(closed) else nan,
     }
 

@@ -14,7 +14,6 @@ from dashboard.filters import frozen
 from dashboard.i18n import lang, t
 from dashboard.tiles import fmt_value, tile
 from data.i18n import fmt_number
-from data.masking import mask_name
 from data.models import UTC
 from data.repositories import Scope
 from data.repositories.drill import follow_up_queue, staff_in_scope
@@ -87,8 +86,8 @@ def _kpis(pk: object, summary: dict[str, float | int], comparing: bool) -> None:
     cols[2].metric(t("fu.recovery_rate"), fmt_value(summary["recovery_rate"], "share"), help=t("fu.recovery_help"),
                    border=True)
     uplift = summary["uplift"]
-    cols[3].metric(t("fu.uplift"), "—" if pd.isna(uplift) else f"{uplift:+.2f}", help=t("fu.uplift_help"),
-                   border=True)
+    cols[3].metric(t("fu.uplift"), "—" if pd.isna(uplift) else t("unit.points", n=f"{uplift:+.2f}"),
+                   help=t("fu.uplift_help", n=fmt_number(summary.get("uplift_n", 0), lg)), border=True)
 
 
 def _table(q: pd.DataFrame, names: dict[int, str]) -> pd.DataFrame:
@@ -101,7 +100,7 @@ def _table(q: pd.DataFrame, names: dict[int, str]) -> pd.DataFrame:
         c("reason"): q["reason"].map(lambda s: t(f"fu_reason.{s}")).to_numpy(),
         c("fu_status"): q["status"].map(lambda s: t(f"fu_status.{s}")).to_numpy(),
         c("escalation"): q["escalation_level"].to_numpy(),
-        c("owner"): q["owner_name"].fillna("—").map(mask_name).where(q["owner_name"].notna(), "—").to_numpy(),
+        c("owner"): q["owner_name"].fillna("—").to_numpy(),  # staff, not customers: the manager assigns by name
         c("region"): q["region_id"].map(lambda r: names.get(int(r), "")).to_numpy(),
         c("external_no"): q["ticket_no"].fillna("").to_numpy(),
         c("due_at"): local(q["due_at"]).to_numpy(),
@@ -130,7 +129,7 @@ def _actions(ctx: page.Ctx, scope: Scope, q: pd.DataFrame) -> None:
             st.info(t("fu.no_staff"))
         else:
             opts = staff["id"].astype(int).tolist()
-            labels = dict(zip(opts, staff["code"] + " " + staff["name"].map(mask_name), strict=False))
+            labels = dict(zip(opts, staff["code"] + " " + staff["name"], strict=False))  # staff names in full
             cur = row["owner_staff_id"]
             idx = opts.index(int(cur)) if pd.notna(cur) and int(cur) in opts else 0
             who = st.selectbox(t("col.owner"), opts, index=idx, key="fu_owner", format_func=lambda i: labels[i])

@@ -13,6 +13,7 @@ from dashboard.i18n import lang, t
 from dashboard.safe import md_escape
 from dashboard.tiles import kpi_label, tile
 from data.i18n import fmt_number
+from data.masking import mask_free_text
 from data.reference import sentiment_lexicon, topics
 from metrics import registry
 from metrics.dashboard_support import binned_curve
@@ -190,7 +191,7 @@ def _topics(responses: pd.DataFrame) -> None:
     d = counts.rename(columns={"n": "count"})
     st.altair_chart(charts.bars(d, x="count", y="driver_label", title=t("sat.topics_title"),
                                 x_title=t("sat.comments")), key="sat_topics")
-    ex = topic_examples(tagged, k=2)
+    ex = topic_examples(tagged, k=2, mask=mask_free_text)
     if len(ex):
         ex["topic_label"] = ex["topic"].map(dict(zip(counts["topic"], counts["driver_label"], strict=False)))
         shown = pd.DataFrame({t("sat.topic"): ex["topic_label"], t("col.comment"): ex["text"]})

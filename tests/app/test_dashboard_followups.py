@@ -6,10 +6,10 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, update
 
 from data.engine import get_engine
-from data.models import UTC, AuditEvent, Customer, FollowUp, Staff, Team, Ticket
+from data.models import UTC, AuditEvent, Customer, FollowUp, Response, Staff, Team, Ticket
 from tests.app.dashboard_helpers import goto
 from tests.app.helpers import login
 
@@ -47,7 +47,7 @@ def test_queue_is_scoped_and_overdue_is_marked(queue_db: str) -> None:
 def test_assign_update_and_close(queue_db: str) -> None:
     at = goto(login("mgr_a1"), "followups")
     at.selectbox(key="fu_pick").set_value(1).run()
-    assert at.selectbox(key="fu_owner").options == ["S101 李*"]  # only staff inside A1, names masked
+    assert at.selectbox(key="fu_owner").options == ["S101 李四"]  # only staff inside A1
     at.selectbox(key="fu_owner").set_value(101).run()
     at.button(key="fu_assign").click().run()
     assert "回访 #1 已指派。" in [s.value for s in at.success]
@@ -73,13 +73,42 @@ def test_assign_update_and_close(queue_db: str) -> None:
     assert sorted(at.dataframe[0].value["回访编号"]) == [2]
 
 
+@pytest.mark.security
 def test_archive_before_the_call(queue_db: str) -> None:
     at = goto(login("mgr_a1"), "followups")
     at.selectbox(key="fu_pick").set_value(1).run()
     at.button(key="fu_archive").click().run()
     md = "\n".join(m.value for m in at.markdown)
     assert "客户档案" in [s.value for s in at.subheader]
-    assert "工单（10）" in md and "回访（2）" in md and "张*" in md and "张三" not in md
+    assert "工单（10）" in md and "回访（2）" in md and "张三" not in md
+    # masked values keep their asterisks literally: escaped, not read as Markdown emphasis
+    line = next(m.value for m in at.markdown if "户号" in m.value)
+    assert "：张\\* · " in line and "：000\\*\\*\\*\\*007" in line and "：138\\*\\*\\*\\*0000" in line
+
+
+def test_manager_sees_staff_names_and_the_uplift_with_its_unit(queue_db: str) -> None:
+    """Staff are not customers: the manager who assigns work sees their names. The satisfaction uplift is in points
+    of the 1-5 scale and says how it is computed."""
+    engine = get_engine(queue_db)
+    with engine.begin() as conn:
+        rid = conn.execute(select(Response.id).where(Response.region_id == 7)).scalars().first()
+        conn.execute(update(Response).where(Response.id == rid).values(csat=2))
+        # a closed follow-up inside the tiny world's month (the default period): called back, now 4 of 5
+        closed = dt.datetime(2026, 10, 5, 3, 0, tzinfo=UTC)
+        conn.execute(insert(FollowUp).values(
+            id=4, region_id=7, response_id=rid, reason="low_csat", severity="high", created_at=closed,
+            due_at=closed + dt.timedelta(days=1), status="closed", closed_at=closed, outcome="resolved",
+            recovered=True, recovery_score=4, owner_staff_id=101))
+        conn.execute(update(FollowUp).where(FollowUp.id == 1).values(owner_staff_id=101))
+    at = goto(login("mgr_a1"), "followups")
+    owners = dict(zip(at.dataframe[0].value["回访编号"], at.dataframe[0].value["负责人"], strict=True))
+    assert owners == {1: "李四", 2: "—"}
+    uplift = next(m for m in at.metric if m.label == "满意度提升")
+    assert uplift.value == "+2.00分"
+    assert "1–5 分" in uplift.help and "1 条" in uplift.help
+    at = goto(login("mgr_a1", lang="en"), "followups")
+    uplift = next(m for m in at.metric if m.label == "Satisfaction uplift")
+    assert uplift.value == "+2.00 pts" and "1–5" in uplift.help
 
 
 def test_assignment_outside_scope_is_refused(queue_db: str) -> None:

@@ -218,7 +218,8 @@ def test_forged_archive_customer_from_another_county_is_refused(tiny_app_db: str
     at.session_state["archive_customer"] = foreign
     at.run()
     assert not at.exception
-    assert "13800000000" not in texts(at) and "138****0000" not in texts(at)
+    shown = texts(at).replace("\\*", "*")  # the archive escapes the asterisks of masked values
+    assert "13800000000" not in shown and "138****0000" not in shown
     assert at.warning  # no permission
 
 
