@@ -295,10 +295,11 @@ def store_response(
 # --- the kiosk ceiling ---------------------------------------------------------------------------------------------
 
 
-_TALLY = KioskTally.__table__
-_TALLY_ROW = (select(_TALLY.c.accepted, _TALLY.c.refused, _TALLY.c.recent, _TALLY.c.audited_at)
-              .where(_TALLY.c.invitation_id == bindparam("p_id"), _TALLY.c.day == bindparam("p_day")))
+_TALLY_KEY = (KioskTally.invitation_id == bindparam("p_id"), KioskTally.day == bindparam("p_day"))
+_TALLY_ROW = select(KioskTally.accepted, KioskTally.refused, KioskTally.recent, KioskTally.audited_at).where(*_TALLY_KEY)
 _TALLY_LOCK = _TALLY_ROW.with_for_update()
+_TALLY_ACCEPT = update(KioskTally).where(*_TALLY_KEY).values(accepted=KioskTally.accepted + 1)
+_TALLY_REFUSE = update(KioskTally).where(*_TALLY_KEY).values(refused=KioskTally.refused + 1)
 
 
 def kiosk_day(now: dt.datetime) -> str:
@@ -315,7 +316,7 @@ def kiosk_day_full(engine: Engine, invitation_id: int, now: dt.datetime, limits:
 
 
 def _tally_insert(conn: Connection) -> Any:
-    return (pg_insert if conn.dialect.name == "postgresql" else sqlite_insert)(_TALLY).on_conflict_do_nothing()
+    return (pg_insert if conn.dialect.name == "postgresql" else sqlite_insert)(KioskTally).on_conflict_do_nothing()
 
 
 def _times(recent: object) -> list[dt.datetime]:
@@ -346,18 +347,17 @@ def kiosk_admit(conn: Connection, invitation_id: int, now: dt.datetime, limits: 
     refusal = "limit" if row.accepted >= limits.per_day else ("busy" if in_minute >= limits.per_minute else None)
     if refusal is None:
         kept = sorted([*recent, now])[-limits.per_minute:]  # enough to judge any later 60 s window
-        conn.execute(update(_TALLY).where(_TALLY.c.invitation_id == invitation_id, _TALLY.c.day == day).values(
-            accepted=_TALLY.c.accepted + 1, recent=[t.astimezone(UTC).isoformat() for t in kept]))
+        conn.execute(_TALLY_ACCEPT.values(recent=[t.astimezone(UTC).isoformat() for t in kept]), key)
         return None
     refused = row.refused + 1
-    values: dict[str, Any] = {"refused": _TALLY.c.refused + 1}
+    refuse = _TALLY_REFUSE
     audited = row.audited_at
     if audited is None or now - audited >= dt.timedelta(minutes=limits.audit_every_minutes) or now < audited:
-        values["audited_at"] = now
+        refuse = refuse.values(audited_at=now)
         audit(conn, None, "kiosk_refused", "invitation", str(invitation_id), {
             "reason": "per_day" if refusal == "limit" else "per_minute", "day": day, "accepted": row.accepted,
             "refused": refused, "per_minute": limits.per_minute, "per_day": limits.per_day})
-    conn.execute(update(_TALLY).where(_TALLY.c.invitation_id == invitation_id, _TALLY.c.day == day).values(**values))
+    conn.execute(refuse, key)
     return refusal
 
 
