@@ -10,6 +10,8 @@ are written to a temporary file, checked with ``PRAGMA integrity_check`` and ren
 * keeps a copy of the current database beside it (``<name>.pre-restore-<UTC time>.db``) before overwriting it,
   and copies through the backup API too, so other processes never see a half-written file.
 
+Backups and pre-restore copies are created owner-only (0600, in 0700 folders when created here; ``data.private``).
+
 PostgreSQL deployments use ``pg_dump`` / ``pg_restore`` (see DEPLOY.md).
 """
 
@@ -24,6 +26,7 @@ from pathlib import Path
 from sqlalchemy.engine import make_url
 
 from data.engine import database_url, dispose_all
+from data.private import private_dir, touch_private
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
 
@@ -78,6 +81,8 @@ def _check(path: Path) -> str:
 
 
 def _copy(src: Path, dest: Path) -> None:
+    if not dest.exists():
+        touch_private(dest)  # a new file holding the customers' data: 0600 (SQLite's journals follow its mode)
     s = sqlite3.connect(str(src), timeout=30)
     d = sqlite3.connect(str(dest), timeout=30)
     try:
@@ -97,7 +102,7 @@ def backup(out: str | Path, url: str | None = None) -> BackupInfo:
         raise BackupError(f"{out} exists; choose a new file name")
     if out.resolve() == src.resolve():
         raise BackupError("the backup file must differ from the database file")
-    out.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(out.parent)
     tmp = out.with_name(out.name + ".partial")
     tmp.unlink(missing_ok=True)
     try:
@@ -167,7 +172,7 @@ def restore(file: str | Path, url: str | None = None, force_older: bool = False)
         stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
         keep = dest.with_name(f"{dest.stem}.pre-restore-{stamp}{dest.suffix}")
         _copy(dest, keep)
-    dest.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(dest.parent)
     _copy(src, dest)
     upgrade(get_engine(url))
     dispose_all()

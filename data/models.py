@@ -251,6 +251,19 @@ class Invitation(Base):
     reusable: Mapped[bool] = mapped_column(Boolean, default=False)  # anonymous kiosk QR codes
 
 
+class KioskTally(Base):
+    """The ceiling of a reusable (kiosk) invitation, one row per link and local day, counted inside the intake
+    transaction (surveys/intake.py): the row is locked first, so instances sharing the database queue on it."""
+
+    __tablename__ = "kiosk_tally"
+    invitation_id: Mapped[int] = mapped_column(ForeignKey("invitation.id"), primary_key=True)
+    day: Mapped[str] = mapped_column(String(10), primary_key=True)  # local date, YYYY-MM-DD
+    accepted: Mapped[int] = mapped_column(Integer, default=0)
+    refused: Mapped[int] = mapped_column(Integer, default=0)
+    recent: Mapped[list[str]] = mapped_column(JSON, default=list)  # UTC ISO times of the latest accepted, newest last
+    audited_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)  # the last kiosk_refused audit event
+
+
 class Response(Base):
     __tablename__ = "response"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

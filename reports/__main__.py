@@ -51,6 +51,7 @@ def main(argv: list[str] | None = None) -> int:
 def _assessment(args: argparse.Namespace) -> int:
     from data.engine import get_engine
     from data.models import Region, Team
+    from data.private import write_private
     from data.repositories import Scope
     from metrics.periods import named
     from reports.assessment import build
@@ -79,8 +80,7 @@ def _assessment(args: argparse.Namespace) -> int:
     a = build(engine, Scope(row.path), period, team_id=team_id, lang=args.lang, compare=not args.no_compare,
               scheme=scheme, scope_region_id=row.id)
     data = export(engine, a, args.format, args.user)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_bytes(data)
+    write_private(args.out, data)  # staff names and scores: owner-only (0600, folders 0700)
     print(f"{args.out}: {len(a.table)} staff, {len(data):,} bytes in {time.perf_counter() - t0:.1f} s")
     return 0
 

@@ -7,7 +7,13 @@ The transaction consumes the token exactly once with a guarded update::
 
 and proceeds only when exactly one row changed (the same on SQLite and PostgreSQL: the second of two concurrent
 submits waits for the first's lock, re-evaluates ``used_at IS NULL`` and changes nothing). The response's unique
-``invitation_id`` is a second guard. Kiosk (reusable) invitations create a response without being consumed.
+``invitation_id`` is a second guard. Kiosk (reusable) invitations create a response without being consumed, under a
+ceiling (``[kiosk]`` in settings.toml: at most ``per_minute`` accepted submissions in any 60 s and ``per_day`` per
+local day, per link). The ceiling is counted in the database, in the same transaction: the link's ``kiosk_tally``
+row for the day is created if missing and then locked (``INSERT .. ON CONFLICT DO NOTHING``, then ``SELECT .. FOR
+UPDATE``; on SQLite the insert takes the database's write lock), so submitters through any number of processes or
+app instances queue on it and read the counts their predecessors committed. A refused submission stores nothing
+but the count (``refused``) and, at most once per link every ``audit_every_minutes``, a ``kiosk_refused`` audit event.
 The response, its answers and the follow-up (when the rules fire) commit together or not at all. On SQLite, writers
 of one process queue on a lock (:func:`write_lock`); "database is locked" (another process) is retried with a short
 random back-off.
@@ -28,19 +34,35 @@ from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, Engine, bindparam, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import aliased
 
 from data import snapshot
 from data.masking import mask_address
-from data.models import UTC, Answer, Customer, FollowUp, Invitation, Region, Response, Staff, Team, Ticket, UTCDateTime
+from data.models import (
+    UTC,
+    Answer,
+    Customer,
+    FollowUp,
+    Invitation,
+    KioskTally,
+    Region,
+    Response,
+    Staff,
+    Team,
+    Ticket,
+    UTCDateTime,
+)
+from data.users import audit
 from surveys.definitions import COMMENT_MAX_CHARS, SCALE_RANGE, Definition, DefinitionError, definition_for
 from surveys.followups import decide, due_at
-from surveys.settings import settings
+from surveys.settings import KioskSettings, settings
 from surveys.tokens import hash_token, well_formed
 
 T = TypeVar("T")
-LINK_STATES = ("ok", "malformed", "unknown", "expired", "used", "unavailable")
+LINK_STATES = ("ok", "malformed", "unknown", "expired", "used", "unavailable", "limit")
 MAX_ATTEMPTS = 8
 
 
@@ -72,7 +94,9 @@ class LinkResult:
 
 @dataclass(frozen=True)
 class SubmitResult:
-    status: str  # ok | malformed | unknown | expired | used | wrong_survey | invalid | unavailable
+    # ok | malformed | unknown | expired | used | wrong_survey | invalid | unavailable
+    # | busy (kiosk link: per-minute ceiling, try again shortly) | limit (kiosk link: today's ceiling reached)
+    status: str
     response_id: int | None = None
     follow_up_id: int | None = None
     errors: dict[str, str] = field(default_factory=dict)  # item key -> problem (for status "invalid")
@@ -166,13 +190,15 @@ def open_link(engine: Engine, token: object, now: dt.datetime | None = None) -> 
     state = _state(row, now)
     if state != "ok":
         return LinkResult(state)
+    tz = ZoneInfo(settings().timezone)
+    if row.reusable and kiosk_day_full(engine, row.id, now):
+        return LinkResult("limit")  # today's answers are in: say so before the customer fills the form
     try:
         definition = definition_for(engine, row.survey_key, row.survey_version)
     except DefinitionError:
         definition = None
     if definition is None:
         return LinkResult("unavailable")
-    tz = ZoneInfo(settings().timezone)
     served = row.closed_at or row.resolved_at or row.ticket_created or (now if row.reusable else row.created_at)
     ctx = SurveyContext(
         invitation_id=row.id, survey_key=row.survey_key, survey_version=row.survey_version,
@@ -266,6 +292,75 @@ def store_response(
     return response_id, follow_up_id
 
 
+# --- the kiosk ceiling ---------------------------------------------------------------------------------------------
+
+
+_TALLY_KEY = (KioskTally.invitation_id == bindparam("p_id"), KioskTally.day == bindparam("p_day"))
+_TALLY_ROW = select(KioskTally.accepted, KioskTally.refused, KioskTally.recent, KioskTally.audited_at).where(*_TALLY_KEY)
+_TALLY_LOCK = _TALLY_ROW.with_for_update()
+_TALLY_ACCEPT = update(KioskTally).where(*_TALLY_KEY).values(accepted=KioskTally.accepted + 1)
+_TALLY_REFUSE = update(KioskTally).where(*_TALLY_KEY).values(refused=KioskTally.refused + 1)
+
+
+def kiosk_day(now: dt.datetime) -> str:
+    """The local day (settings.toml ``timezone``) a kiosk submission counts in."""
+    return now.astimezone(ZoneInfo(settings().timezone)).date().isoformat()
+
+
+def kiosk_day_full(engine: Engine, invitation_id: int, now: dt.datetime, limits: KioskSettings | None = None) -> bool:
+    """Whether the link has reached today's ceiling (a read for the page; the submission re-checks under lock)."""
+    limits = limits or settings().kiosk
+    with engine.connect() as conn:
+        row = conn.execute(_TALLY_ROW, {"p_id": invitation_id, "p_day": kiosk_day(now)}).first()
+    return row is not None and row.accepted >= limits.per_day
+
+
+def _tally_insert(conn: Connection) -> Any:
+    return (pg_insert if conn.dialect.name == "postgresql" else sqlite_insert)(KioskTally).on_conflict_do_nothing()
+
+
+def _times(recent: object) -> list[dt.datetime]:
+    out = []
+    for v in recent if isinstance(recent, list) else []:
+        try:
+            t = dt.datetime.fromisoformat(str(v))
+        except ValueError:
+            continue
+        out.append(t if t.tzinfo else t.replace(tzinfo=UTC))
+    return out
+
+
+def kiosk_admit(conn: Connection, invitation_id: int, now: dt.datetime, limits: KioskSettings) -> str | None:
+    """Inside the submission's transaction: count one accepted submission of a kiosk link, or refuse it.
+
+    Returns None (admitted: the caller stores the response in this transaction) or the refusal, ``"busy"`` (the
+    per-minute ceiling) or ``"limit"`` (the per-day ceiling). A refusal is counted and, throttled, audited."""
+    day = kiosk_day(now)
+    key = {"p_id": invitation_id, "p_day": day}
+    # Create the day's row if missing (on SQLite this write takes the database's write lock), then lock it: every
+    # other submitter of this link, in any process, waits here until this transaction ends.
+    conn.execute(_tally_insert(conn), {"invitation_id": invitation_id, "day": day, "accepted": 0, "refused": 0,
+                                       "recent": [], "audited_at": None})
+    row = conn.execute(_TALLY_LOCK, key).one()
+    recent = _times(row.recent)
+    in_minute = sum(1 for t in recent if t > now - dt.timedelta(seconds=60))
+    refusal = "limit" if row.accepted >= limits.per_day else ("busy" if in_minute >= limits.per_minute else None)
+    if refusal is None:
+        kept = sorted([*recent, now])[-limits.per_minute:]  # enough to judge any later 60 s window
+        conn.execute(_TALLY_ACCEPT.values(recent=[t.astimezone(UTC).isoformat() for t in kept]), key)
+        return None
+    refused = row.refused + 1
+    refuse = _TALLY_REFUSE
+    audited = row.audited_at
+    if audited is None or now - audited >= dt.timedelta(minutes=limits.audit_every_minutes) or now < audited:
+        refuse = refuse.values(audited_at=now)
+        audit(conn, None, "kiosk_refused", "invitation", str(invitation_id), {
+            "reason": "per_day" if refusal == "limit" else "per_minute", "day": day, "accepted": row.accepted,
+            "refused": refused, "per_minute": limits.per_minute, "per_day": limits.per_day})
+    conn.execute(refuse, key)
+    return refusal
+
+
 # --- submission ---------------------------------------------------------------------------------------------------
 
 
@@ -288,10 +383,11 @@ def submit(
     now: dt.datetime | None = None,
     channel: str | None = None,
     external_no: str | None = None,
+    kiosk: KioskSettings | None = None,
 ) -> SubmitResult:
     """Validate and store one submission. ``survey_key`` is the questionnaire the form was built from: a token of
     another survey is refused. ``channel`` overrides the response channel (e.g. ``web``); by default it is the
-    invitation's channel."""
+    invitation's channel. A kiosk (reusable) link is held to its ceiling (``kiosk``, by default settings.toml's)."""
     if not well_formed(token):
         return SubmitResult("malformed")
     now = now or dt.datetime.now(UTC)
@@ -325,10 +421,15 @@ def submit(
                             "value_num": float(value) if not isinstance(value, bool) else float(value),
                             "value_text": None})
     owner = row.team_lead or row.staff_team_lead
+    limits = kiosk or settings().kiosk
 
     def attempt() -> SubmitResult:
         with engine.begin() as conn:
-            if not row.reusable:
+            if row.reusable:
+                refusal = kiosk_admit(conn, row.id, now, limits)
+                if refusal is not None:
+                    return SubmitResult(refusal)  # the refusal's count and audit event commit; nothing else
+            else:
                 res = conn.execute(_CONSUME, {"p_id": row.id, "p_hash": h, "p_now": now})
                 if res.rowcount != 1:
                     again = _lookup(conn, h)

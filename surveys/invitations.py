@@ -8,7 +8,8 @@ service type (deterministic per ticket number, so re-runs pick the same tickets)
 
 The batch file is written next to the database transaction: first to a temporary file, then the invitations are
 committed, then the file is renamed into place. A failed commit leaves no file; the file holds the only copy of
-the links (tokens are never stored), so it is written with owner-only permissions.
+the links (tokens are never stored), so it is written with owner-only permissions (``data.private``: 0600
+files, 0700 folders), as are the QR codes.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from sqlalchemy import Engine, and_, insert, select, update
 from data.i18n import translate
 from data.masking import mask_phone
 from data.models import UTC, Customer, Invitation, Region, Ticket
+from data.private import open_private, private_dir
 from data.reference import service_types as reference_service_types
 from surveys.definitions import Registry, registry
 from surveys.intake import new_id
@@ -72,10 +74,8 @@ def _local_date(ts: dt.datetime, tz: str) -> str:
 
 
 def _write_batch(path: Path, rows: list[dict[str, str]], encoding: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(path.suffix + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding=encoding, newline="") as fh:
+    with open_private(tmp, "w", encoding=encoding, newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=BATCH_COLUMNS)
         writer.writeheader()
         writer.writerows(rows)
@@ -183,9 +183,10 @@ def invite(
 
 
 def _qr_files(folder: Path, codes: list[tuple[str, str]]) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
+    private_dir(folder)
     for name, link in codes:
-        segno.make(link, error="m").save(str(folder / f"{name}.svg"), scale=6, border=4)
+        with open_private(folder / f"{name}.svg", "wb") as fh:  # each code is a live one-time link
+            segno.make(link, error="m").save(fh, kind="svg", scale=6, border=4)
 
 
 def remind(
@@ -290,9 +291,11 @@ def kiosk_qr(
             token_hash=hash_token(token), survey_key=definition.key, survey_version=definition.version, ticket_id=None,
             customer_id=None, region_id=region_id, channel="qr", created_at=min(_now(now), start),
             expires_at=end, delivered=True, reusable=True)))
-    out_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(out_dir)
     stem = out_dir / f"kiosk_{code}_{day.strftime('%Y%m%d')}_{inv_id}"
     qr = segno.make(link, error="m")
-    qr.save(str(stem) + ".png", scale=12, border=4)
-    qr.save(str(stem) + ".svg", scale=12, border=4, title=f"{code} {day.isoformat()}")
+    with open_private(str(stem) + ".png", "wb") as fh:  # the code is a live link: private until printed
+        qr.save(fh, kind="png", scale=12, border=4)
+    with open_private(str(stem) + ".svg", "wb") as fh:
+        qr.save(fh, kind="svg", scale=12, border=4, title=f"{code} {day.isoformat()}")
     return KioskCode(int(inv_id), link, Path(str(stem) + ".png"), Path(str(stem) + ".svg"), end)

@@ -31,6 +31,7 @@ from sqlalchemy.orm import aliased
 
 from data.i18n import translate
 from data.models import UTC, Response, Staff, Team, Ticket
+from data.private import open_private
 from surveys.intake import retry_locked, store_response, submit, write_lock
 from surveys.settings import Settings, settings
 
@@ -68,7 +69,8 @@ class ImportSummary:
     def write_rejects(self, path: Path, lang: str = "zh-CN") -> Path:
         df = self.rejects_frame()
         df["reason"] = [translate(f"survey.reject.{c}", lang) for c in df["reason"]]
-        df.to_csv(path, index=False, encoding="utf-8-sig")
+        with open_private(path, "w", encoding="utf-8-sig", newline="") as fh:  # values may be links or phones
+            df.to_csv(fh, index=False)
         return path
 
 

@@ -1,4 +1,5 @@
-"""Survey operations settings from ``surveys/settings.toml`` (cooldown, expiry, sampling, follow-up rules)."""
+"""Survey operations settings from ``surveys/settings.toml`` (cooldown, expiry, sampling, follow-up rules, the kiosk
+ceiling)."""
 
 from __future__ import annotations
 
@@ -44,6 +45,15 @@ class ResultsSettings(BaseModel):
         return v
 
 
+class KioskSettings(BaseModel):
+    """The ceiling of one reusable (kiosk) QR link, enforced in the intake transaction (surveys/intake.py)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    per_minute: int = Field(ge=1, le=1000)  # accepted submissions in any 60 s
+    per_day: int = Field(ge=1, le=100_000)  # accepted submissions per local day
+    audit_every_minutes: int = Field(ge=1, le=1440)  # at most one kiosk_refused audit event per link this often
+
+
 class Settings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     cooldown_days: int = Field(ge=0)
@@ -54,6 +64,7 @@ class Settings(BaseModel):
     sampling: dict[str, float]
     results: ResultsSettings
     follow_up: FollowUpSettings
+    kiosk: KioskSettings
 
     @field_validator("sampling")
     @classmethod

@@ -14,6 +14,7 @@ from dashboard.db import engine
 from dashboard.i18n import lang, t
 from dashboard.scope import identity
 from data.io import export_table, import_file, shipped_mappings
+from data.private import write_private
 from data.safety import safe_filename
 from data.users import Identity
 
@@ -47,7 +48,7 @@ def _import_form(ident: Identity) -> None:
         return
     with st.spinner(t("imports.running")), tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / Path(upload.name).name
-        path.write_bytes(upload.getvalue())
+        write_private(path, upload.getvalue())
         res = import_file(engine(), kind, path, mapping or None, sheet=sheet.strip() or None, actor=ident,
                           rejects_path=Path(tmp) / "rejects.csv", display_name=upload.name)
         rejects_csv = (Path(tmp) / "rejects.csv").read_bytes() if res.rejects_file else None

@@ -2,7 +2,8 @@
 
 Phone-first (360 px works): one column, large touch targets, a large-type switch, zh/en, progress by question group,
 one form with a single submit, a warm thank-you. It shows what the survey is about (service type, date, masked
-address) and nothing else; an invalid, expired or used link gets a friendly explanation, never a traceback.
+address) and nothing else; an invalid, expired or used link gets a friendly explanation, never a traceback, and so
+does a hall's kiosk code over its ceiling (busy this minute: the answers stay; today's answers all in).
 Registered by ``dashboard.app.main`` as a file page, so Streamlit runs this module as ``__main__``.
 """
 
@@ -172,9 +173,9 @@ def _thanks(done: dict[str, Any]) -> None:
 
 def _problem(state: str) -> None:
     key = {"malformed": "unknown", "unknown": "unknown", "wrong_survey": "unknown"}.get(state, state)
-    if key not in ("unknown", "expired", "used", "unavailable", "failed"):
+    if key not in ("unknown", "expired", "used", "unavailable", "failed", "limit"):
         key = "unknown"
-    st.title(t("survey.error.title" if key != "used" else "survey.error.used_title"))
+    st.title(t({"used": "survey.error.used_title", "limit": "survey.error.limit_title"}.get(key, "survey.error.title")))
     st.info(t(f"survey.error.{key}"))
     st.caption(t("survey.error.help"))
 
@@ -229,6 +230,8 @@ def render() -> None:
         st.rerun()
     elif result.status == "invalid":
         st.warning(t("survey.invalid_answers"))
+    elif result.status == "busy":  # a kiosk code's per-minute ceiling: the answers stay in the form
+        st.warning(t("survey.error.busy"))
     else:
         _problem(result.status)
 

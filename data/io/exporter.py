@@ -28,6 +28,7 @@ from data import snapshot
 from data.io.errors import FileError
 from data.io.keys import response_keys
 from data.models import UTC, Base, UTCDateTime
+from data.private import open_private, private_dir, write_private
 from data.safety import safe_cell
 from data.users import audit
 
@@ -158,7 +159,7 @@ def export_table(engine: Engine, kind: str, out: str | Path, start: dt.date | st
     sql = (f"SELECT {', '.join(f'{expr} AS {name}' for name, expr in cols)} FROM {table} t "
            f"JOIN region r ON r.id = t.region_id {'WHERE ' + ' AND '.join(where) if where else ''} ORDER BY t.id")
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(out.parent)
     xlsx = out.suffix.lower() == ".xlsx"
     frames: list[pd.DataFrame] = []
     n = 0
@@ -166,7 +167,7 @@ def export_table(engine: Engine, kind: str, out: str | Path, start: dt.date | st
         if engine.dialect.name == "sqlite":
             params = {k: v.isoformat(sep=" ", timespec="microseconds") for k, v in params.items()}
         first = True
-        with open(out, "w", encoding="utf-8-sig", newline="") if not xlsx else _Null() as fh:
+        with open_private(out, "w", encoding="utf-8-sig", newline="") if not xlsx else _Null() as fh:
             for df in pd.read_sql(text(sql), conn, params=params, chunksize=chunk_rows, dtype=object):
                 if kind == "responses":
                     keyless = df["external_no"].isna()
@@ -188,8 +189,9 @@ def export_table(engine: Engine, kind: str, out: str | Path, start: dt.date | st
                 pd.DataFrame(columns=[c for c, _ in cols]).to_csv(fh, index=False)
     if xlsx:
         df = pd.concat(frames) if frames else pd.DataFrame(columns=[c for c, _ in cols])
-        with pd.ExcelWriter(out, engine="xlsxwriter",
-                            engine_kwargs={"options": {"strings_to_formulas": False, "strings_to_urls": False}}) as xw:
+        with open_private(out, "wb") as fh, pd.ExcelWriter(
+                fh, engine="xlsxwriter",
+                engine_kwargs={"options": {"strings_to_formulas": False, "strings_to_urls": False}}) as xw:
             df.to_excel(xw, sheet_name=kind, index=False)
     sha = _file_sha(out)
     info = {"kind": kind, "rows": n, "file": str(out), "sha256": sha, "from": str(start) if start else None,
@@ -269,7 +271,7 @@ def export_all(engine: Engine, out_dir: str | Path, user: str | None = None) -> 
 
     t0 = time.perf_counter()
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    private_dir(out)
     manifest: dict[str, Any] = {"format": SITE_FORMAT, "version": SITE_VERSION,
                                 "schema_revision": current_revision(engine), "tables": {}}
     with engine.connect() as conn:
@@ -277,15 +279,14 @@ def export_all(engine: Engine, out_dir: str | Path, user: str | None = None) -> 
             path = out / f"{table.name}.jsonl"
             n = 0
             pk = list(table.primary_key.columns)
-            with open(path, "w", encoding="utf-8", newline="\n") as fh:
+            with open_private(path, "w", encoding="utf-8", newline="\n") as fh:
                 result = conn.execution_options(yield_per=20_000).execute(select(table).order_by(*pk))
                 for row in result:
                     rec = {k: _jsonable(v) for k, v in row._mapping.items()}
                     fh.write(json.dumps(rec, ensure_ascii=False, sort_keys=True) + "\n")
                     n += 1
             manifest["tables"][table.name] = {"file": path.name, "rows": n, "sha256": _file_sha(path)}
-    (out / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=2, sort_keys=True) + "\n",
-                                       encoding="utf-8")
+    write_private(out / "manifest.json", json.dumps(manifest, ensure_ascii=False, indent=2, sort_keys=True) + "\n")
     counts = {k: v["rows"] for k, v in manifest["tables"].items()}
     with engine.begin() as conn:
         audit(conn, user, "export", "site", str(out)[-128:],

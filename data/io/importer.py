@@ -41,6 +41,7 @@ from data.io.reading import Source
 from data.io.spec import REFS, SPECS, KindSpec
 from data.io.validate import PROBLEM_COLS, Context, validate_chunk
 from data.models import UTC
+from data.private import open_private
 from data.users import Identity, PermissionDenied, audit
 
 REF_GROUPS = {"customer": "customers", "staff": "staff", "team": "teams", "ticket": "tickets",
@@ -850,9 +851,9 @@ def _write_rejects(rejects: pd.DataFrame, src: Source, rejects_path: str | Path 
     from data.safety import safe_series
 
     path = Path(rejects_path) if rejects_path else src.path.with_name(src.path.stem + ".rejects.csv")
-    path.parent.mkdir(parents=True, exist_ok=True)
     out = rejects.copy()
     for c in ("column", "value", "reason_zh", "reason_en"):
         out[c] = safe_series(out[c].astype(str))
-    out.to_csv(path, index=False, encoding="utf-8-sig")
+    with open_private(path, "w", encoding="utf-8-sig", newline="") as fh:  # rejected rows carry personal data
+        out.to_csv(fh, index=False)
     return path

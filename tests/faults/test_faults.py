@@ -1,10 +1,12 @@
 """Faults: kill -9 during survey intake (real subprocesses), a locked SQLite database, a PostgreSQL connection
-terminated mid-session, two Streamlit instances and two writer processes on one PostgreSQL schema, backup/restore."""
+terminated mid-session, two writer processes on one PostgreSQL schema, two Streamlit instances on one PostgreSQL
+schema taking concurrent survey submissions from browsers (one-time links and a kiosk code), backup/restore."""
 
 from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -12,15 +14,18 @@ import sys
 import threading
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import create_engine, event, func, select, text
 from sqlalchemy.exc import OperationalError
 
 from data.engine import dispose_all, get_engine
-from data.models import UTC, Invitation, Response
+from data.models import UTC, Invitation, KioskTally, Response
 from surveys.intake import retry_locked, submit
+from surveys.settings import settings
 from tests.conftest import PG_BASE_URL
 from tests.surveys.helpers import HAPPY, build_survey_world, new_invitation
 
@@ -225,31 +230,108 @@ def test_postgres_writer_killed_mid_transaction_releases_its_locks(pg_url: str, 
 
 @pytest.mark.postgres
 @pytest.mark.slow
-def test_two_instances_on_one_postgres_store_every_submission_exactly_once(pg_url: str, tmp_path: Path) -> None:
-    from tests.e2e.conftest import AppServer
-
+def test_two_writer_processes_on_one_postgres_store_every_submission_exactly_once(pg_url: str,
+                                                                                   tmp_path: Path) -> None:
     engine = get_engine(pg_url)
     build_survey_world(engine, now=dt.datetime.now(UTC))
     tokens = _tokens(engine, 150, tmp_path)
-    servers = []
+    # Every token submitted by two writer processes at once, in opposite orders (so they collide).
+    a, b = _worker(pg_url, tokens), _worker(pg_url, tokens, "--reverse")
+    out_a, _ = a.communicate(timeout=300)
+    out_b, _ = b.communicate(timeout=300)
+    lines = [ln.split()[0] for ln in (out_a + out_b).splitlines() if ln and ln != "done"]
+    assert lines.count("ok") == 150 and lines.count("used") == 150, (lines.count("ok"), lines.count("used"))
+    assert _consistent(engine) == {"used": 150}
+
+
+_THANKS, _USED, _BUSY = "谢谢您！", "您已经评价过了", "请稍等一分钟"
+_OUTCOME = re.compile(f"{_THANKS}|{_USED}|{_BUSY}|提交没有成功|链接无法使用")
+
+
+def _open_and_answer(pages: list[Any], url_of: Callable[[int], str]) -> None:
+    """Open every page on its link, then answer the one required question (all pages loaded in parallel)."""
+    from tests.e2e.conftest import wait_idle
+
+    for i, page in enumerate(pages):
+        page.goto(url_of(i), wait_until="commit")
+    for page in pages:
+        wait_idle(page, timeout=60_000)
+        page.locator(".st-key-q_csat [data-testid='stFeedbackButton']").nth(3).click()
+    for page in pages:
+        wait_idle(page, timeout=60_000)
+
+
+def _send_all(pages: list[Any]) -> list[str]:
+    """Press every page's submit button back to back (the servers take them concurrently), then read each page's
+    outcome: thanks / used / busy (anything else fails with the page's text)."""
+    for page in pages:
+        page.get_by_role("button", name="提交评价").click(no_wait_after=True)
+    outcomes = []
+    for page in pages:
+        found = page.get_by_text(_OUTCOME).first
+        found.wait_for(timeout=60_000)
+        text = found.inner_text()
+        assert any(k in text for k in (_THANKS, _USED, _BUSY)), page.inner_text("body")
+        outcomes.append("thanks" if _THANKS in text else "used" if _USED in text else "busy")
+    return outcomes
+
+
+@pytest.mark.postgres
+@pytest.mark.browser
+@pytest.mark.slow
+def test_two_app_instances_on_one_postgres_take_concurrent_survey_submissions_exactly_once(
+        pg_url: str, browser: Any) -> None:
+    """Two `streamlit run` servers on one PostgreSQL schema; customers' browsers submit the survey form through
+    both at once: every one-time link is stored exactly once (the other instance's page says "already answered"),
+    and a hall's kiosk code submitted through both instances stays within its per-minute ceiling."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tests.e2e.conftest import AppServer
+
+    engine = get_engine(pg_url)
+    now = dt.datetime.now(UTC)
+    build_survey_world(engine, now=now)
+    n = 10
+    tokens = [new_invitation(engine, ticket_id=1 + (i % 9), customer_id=None, now=now)[0] for i in range(n)]
+    kiosk, kiosk_id = new_invitation(engine, ticket_id=None, survey_key="hall", reusable=True, channel="qr",
+                                     now=now - dt.timedelta(hours=1), expires_in=dt.timedelta(hours=3))
+    (ROOT / "artifacts").mkdir(exist_ok=True)
+    with ThreadPoolExecutor(2) as pool:
+        servers = list(pool.map(lambda _: AppServer(pg_url), range(2)))
+    contexts = []
     try:
-        (ROOT / "artifacts").mkdir(exist_ok=True)
-        servers = [AppServer(pg_url), AppServer(pg_url)]
         assert servers[0].port != servers[1].port
-        for s in servers:
-            with urllib.request.urlopen(f"{s.url}/survey?t={tokens.read_text().split()[0]}", timeout=10) as r:  # noqa: S310
-                assert r.status == 200
-        # Every token submitted by two writer processes at once, in opposite orders (so they collide).
-        a, b = _worker(pg_url, tokens), _worker(pg_url, tokens, "--reverse")
-        out_a, _ = a.communicate(timeout=300)
-        out_b, _ = b.communicate(timeout=300)
-        lines = [ln.split()[0] for ln in (out_a + out_b).splitlines() if ln and ln != "done"]
-        assert lines.count("ok") == 150 and lines.count("used") == 150, (lines.count("ok"), lines.count("used"))
-        assert _consistent(engine) == {"used": 150}
+        contexts = [browser.new_context(locale="zh-CN", viewport={"width": 480, "height": 900}) for _ in servers]
+        # Page 2k opens token k on instance A, page 2k+1 the same token on instance B.
+        pages = [contexts[j].new_page() for _ in range(n) for j in (0, 1)]
+        _open_and_answer(pages, lambda i: f"{servers[i % 2].url}/survey?t={tokens[i // 2]}")
+        outcomes = _send_all(pages)
+        per_token = [sorted(outcomes[2 * k:2 * k + 2]) for k in range(n)]
+        assert per_token == [["thanks", "used"]] * n, outcomes
+        assert _consistent(engine) == {"used": n}
+        with engine.connect() as conn:
+            stored = conn.execute(text(
+                "SELECT count(*), count(DISTINCT invitation_id) FROM response WHERE invitation_id IS NOT NULL")).one()
+        assert tuple(stored) == (n, n)  # one response per token, no duplicates
+
+        # The kiosk code: more visitors than its per-minute ceiling, through both instances at once.
+        limit = settings().kiosk.per_minute
+        kiosk_pages = pages[:limit + 2]
+        _open_and_answer(kiosk_pages, lambda i: f"{servers[i % 2].url}/survey?t={kiosk}")
+        outcomes = _send_all(kiosk_pages)
+        assert sorted(outcomes) == ["busy"] * 2 + ["thanks"] * limit, outcomes
+        with engine.connect() as conn:
+            tally = conn.execute(select(KioskTally.accepted, KioskTally.refused)
+                                 .where(KioskTally.invitation_id == kiosk_id)).one()
+            kiosk_responses = conn.execute(select(func.count()).select_from(Response).where(
+                Response.survey_key == "hall", Response.invitation_id.is_(None))).scalar_one()
+        assert tuple(tally) == (limit, 2) and kiosk_responses == limit
         for s in servers:
             with urllib.request.urlopen(f"{s.url}/_stcore/health", timeout=10) as r:  # noqa: S310
                 assert r.read().decode().strip() == "ok"
     finally:
+        for c in contexts:
+            c.close()
         for s in servers:
             s.stop()
 
