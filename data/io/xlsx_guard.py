@@ -79,11 +79,17 @@ def check_workbook(path: str | Path, name: str | None = None, limits: Limits | N
         st = path.stat()
     except OSError as exc:
         raise FileError("unreadable", detail=exc.strerror or str(exc)) from None
-    _checked(str(path), st.st_size, st.st_mtime_ns, name or path.name, limits)
+    try:
+        _checked(str(path), st.st_size, st.st_mtime_ns, limits)
+    except FileError as exc:
+        if "file" not in exc.params:
+            raise
+        raise FileError(exc.code, **{**exc.params, "file": name or path.name}) from None
 
 
 @lru_cache(maxsize=16)
-def _checked(path: str, _size: int, _mtime_ns: int, name: str, limits: Limits) -> bool:
+def _checked(path: str, _size: int, _mtime_ns: int, limits: Limits) -> bool:
+    name = Path(path).name
     try:
         with zipfile.ZipFile(path) as zf:
             infos = zf.infolist()
