@@ -139,18 +139,23 @@ def _check_contents(fp: BinaryIO, infos: list[zipfile.ZipInfo], name: str, limit
         extent = _Extent()
         for chunk in _inflate(fp, info, name):
             extent.feed(chunk)
-            _refuse_extent(extent, info.filename, name, limits)
+            _refuse_extent(extent, info, name, limits)
         if extent.slow_needed:  # some cell without a plain r="A1": place every cell exactly
             extent = _Extent(exact=True)
             for chunk in _inflate(fp, info, name):
                 extent.feed(chunk)
-                _refuse_extent(extent, info.filename, name, limits)
+                _refuse_extent(extent, info, name, limits)
         extent.finish()
-        _refuse_extent(extent, info.filename, name, limits)
+        _refuse_extent(extent, info, name, limits)
 
 
-def _refuse_extent(extent: _Extent, member: str, name: str, limits: Limits) -> None:
+def _refuse_extent(extent: _Extent, info: zipfile.ZipInfo, name: str, limits: Limits) -> None:
     lim_rows, lim_cols = limits.shape()
+    member = info.filename
+    if extent.strings is not None:  # calamine reserves room for every declared shared string up front
+        most = min(limits.max_cells, info.file_size // 5 + 1)  # "<si/>": the shortest string entry
+        if extent.strings > most:
+            raise FileError("xlsx_strings", file=name, member=member, n=f"{extent.strings:,}", limit=f"{most:,}")
     if extent.declared is not None:
         ref, rows, cols = extent.declared
         if rows * cols > limits.max_cells:
@@ -222,6 +227,7 @@ _TAG = re.compile(rb"<(/?)(?:[A-Za-z_][\w.-]*:)?(row|c|dimension)(?=[\s/>])([^>]
 _R_ATTR = re.compile(rb"""(?:^|\s)r\s*=\s*["']([A-Za-z]{0,7})([0-9]{0,12})["']""")
 _DIM = re.compile(rb"""<(?:[A-Za-z_][\w.-]*:)?dimension\s[^>]*?\bref\s*=\s*["']([^"']{1,40})["']""")
 _REF = re.compile(r"\$?([A-Za-z]{1,7})\$?([0-9]{1,12})")
+_SST = re.compile(rb"""<(?:[A-Za-z_][\w.-]*:)?sst\s[^>]*?\buniqueCount\s*=\s*["']\s*([0-9]{1,30})""")
 
 
 def _column(letters: bytes | str) -> int:
@@ -254,6 +260,7 @@ class _Extent:
         self.rows = 0
         self.cols = 0
         self.declared: tuple[str, int, int] | None = None
+        self.strings: int | None = None  # the shared-string table's declared uniqueCount
         self.slow_needed = False
         self._tail = b""
         self._first = True
@@ -284,6 +291,9 @@ class _Extent:
             m = _DIM.search(buf, 0, min(end, 1 << 20))
             if m is not None:
                 self._declare(m.group(1).decode("ascii", "replace"))
+            m = _SST.search(buf, 0, min(end, 1 << 20))
+            if m is not None:
+                self.strings = int(m.group(1))
         if self.exact:
             self._scan_exact(buf, end)
             return

@@ -70,13 +70,19 @@ def _sheet(rows: str, dimension: str | None = None, prefix: str = "") -> bytes:
             f"</{p}sheetData></{p}worksheet>").encode()
 
 
-def _book(sheet: bytes) -> bytes:
+def _book(sheet: bytes, shared_strings: str | None = None) -> bytes:
     """A workbook written by hand: a few hundred bytes of XML, deflated."""
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as zf:
         for name, text in _PARTS.items():
+            if name == "xl/_rels/workbook.xml.rels" and shared_strings is not None:
+                text = text.replace("</Relationships>", '<Relationship Id="rId2" Type="http://schemas.openxmlformats'
+                                    '.org/officeDocument/2006/relationships/sharedStrings" Target="sharedStrings.xml"/>'
+                                    "</Relationships>")
             zf.writestr(name, text)
         zf.writestr(SHEET, sheet)
+        if shared_strings is not None:
+            zf.writestr("xl/sharedStrings.xml", shared_strings)
     return buf.getvalue()
 
 
@@ -267,6 +273,18 @@ def test_guard_refuses_a_member_that_expands_beyond_its_declared_size(tmp_path: 
     path = tmp_path / "liar.xlsx"
     path.write_bytes(_set_sizes(data, SHEET, 4096))  # the deflate stream holds ~75 KB
     assert _refused(path).code == "xlsx_lying"
+
+
+def test_guard_refuses_a_forged_shared_string_count(tmp_path: Path) -> None:
+    """calamine reserves room for every declared shared string: uniqueCount="4294967295" asks for 103 GB (SIGABRT)."""
+    sst = f'<?xml version="1.0"?><sst xmlns="{NS}" count="1" uniqueCount="4294967295"><si><t>a</t></si></sst>'
+    path = tmp_path / "strings.xlsx"
+    path.write_bytes(_book(_sheet(HEADER_ROW + '<row r="2"><c r="A2" t="s"><v>0</v></c></row>'), sst))
+    err = _refused(path)
+    assert err.code == "xlsx_strings" and "4,294,967,295" in err.message("en") and "strings.xlsx" in err.message("en")
+    many = sst.replace('count="1" uniqueCount="4294967295"', 'count="30000000" uniqueCount="1"')  # references: fine
+    path.write_bytes(_book(_sheet(HEADER_ROW + '<row r="2"><c r="A2" t="s"><v>0</v></c></row>'), many))
+    check_workbook(path)
 
 
 def test_guard_limits_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
