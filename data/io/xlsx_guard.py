@@ -11,8 +11,9 @@ workbook as a zip and refuses it with a :class:`FileError` (nothing read, nothin
   ``ratio_grace_mb`` inflates more than ``max_ratio`` times its compressed size (both before inflating anything);
 * a sheet's ``<dimension ref>`` declares more than ``max_cells`` cells (rows × columns from A1);
 * and, because a header can lie, while every member is inflated here in bounded chunks: a member yielding more
-  bytes than it declared, or the cells actually present (their ``r`` references, or their positions where a
-  writer left ``r`` out) reaching farther than ``max_cells``.
+  bytes than it declared, the cells actually present (their ``r`` references, or their positions where a
+  writer left ``r`` out) reaching farther than ``max_cells``, or a shared-string table declaring more strings
+  (``uniqueCount``, which calamine reserves up front) than its size can hold.
 
 The default ``max_cells`` is 1,048,576 rows × 64 columns, an Excel sheet's full height at more than twice the
 widest shipped mapping (25 columns): the product's largest import is a 1 M-row file (PERFORMANCE.md). Every limit
