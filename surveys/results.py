@@ -30,6 +30,8 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import aliased
 
 from data.i18n import translate
+from data.io.errors import FileError
+from data.io.xlsx_guard import check_workbook
 from data.models import UTC, Response, Staff, Team, Ticket
 from data.private import open_private
 from surveys.intake import retry_locked, store_response, submit, write_lock
@@ -77,6 +79,11 @@ class ImportSummary:
 def read_table(path: Path) -> pd.DataFrame:
     """All cells as text; the file row number (header = 1) in ``__row``."""
     if path.suffix.lower() in (".xlsx", ".xlsm"):
+        try:  # measured before openpyxl pads every row out to the sheet's farthest cell
+            check_workbook(path)
+        except FileError as exc:
+            msg = exc.message("en")
+            raise ResultsFileError(msg if msg.startswith(path.name) else f"{path.name}: {msg}") from None
         try:
             df = pd.read_excel(path, dtype=str, engine="openpyxl")
         except Exception as exc:  # noqa: BLE001 - a broken workbook is a file-level error

@@ -12,6 +12,7 @@ import streamlit as st
 
 from dashboard.db import engine
 from dashboard.i18n import lang, t
+from dashboard.safe import md_escape
 from dashboard.scope import identity
 from data.io import export_table, import_file, shipped_mappings
 from data.private import write_private
@@ -62,7 +63,8 @@ def _show_result() -> None:
         return
     s = out["summary"]
     if "error" in s:
-        st.error(t("imports.failed", message=s["message"]))
+        # The message names the file and may quote it (sheet names, a first line): plain text, never Markdown.
+        st.error(t("imports.failed", message=md_escape(s["message"])))
         return
     cols = st.columns(5)
     for col, k in zip(cols, ("imported", "updated", "unchanged", "rejected", "warnings"), strict=True):
@@ -70,7 +72,7 @@ def _show_result() -> None:
     if s["rejected"]:
         st.warning(t("imports.partial", n=s["rejected"]))
     else:
-        st.success(t("imports.ok", file=out["file"], seconds=s["seconds"]))
+        st.success(t("imports.ok", file=md_escape(out["file"]), seconds=s["seconds"]))
     if out["n_rejects"]:
         st.subheader(t("imports.rejects"))
         df: pd.DataFrame = out["rejects"]

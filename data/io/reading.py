@@ -19,6 +19,7 @@ import pandas as pd
 
 from data.io.errors import FileError
 from data.io.mapping import Mapping
+from data.io.xlsx_guard import check_workbook
 
 CHUNK_ROWS = 200_000
 SAMPLE_BYTES = 256 * 1024
@@ -337,13 +338,19 @@ def _arrow_error(msg: str, src: Source) -> FileError:
 # --- XLSX -------------------------------------------------------------------------------------------------------
 
 
-def _workbook(path: Path):  # type: ignore[no-untyped-def]
+def _workbook(path: Path, name: str | None = None):  # type: ignore[no-untyped-def]
     """The workbook, read by calamine (Rust; several times faster than openpyxl and never runs formulas: a formula
-    cell reads as the value the spreadsheet last computed for it)."""
+    cell reads as the value the spreadsheet last computed for it) once :func:`check_workbook` has measured it:
+    calamine builds each sheet as a dense grid from A1 to its farthest cell, so an unchecked workbook can make it
+    ask for hundreds of gigabytes and abort the whole process."""
     from python_calamine import CalamineWorkbook
 
+    check_workbook(path, name)
     try:
-        return CalamineWorkbook.from_path(str(path))
+        if path.suffix.lower() in (".xlsx", ".xlsm"):
+            return CalamineWorkbook.from_path(str(path))
+        with open(path, "rb") as fh:  # another name (.csv, .ods, none): the content decides, as checked
+            return CalamineWorkbook.from_filelike(fh)
     except Exception as exc:  # noqa: BLE001 - calamine raises zip, XML and its own errors for a damaged workbook
         raise FileError("not_xlsx", detail=type(exc).__name__) from None
 
@@ -391,7 +398,7 @@ def _cell(v: object) -> object:
 
 
 def _open_xlsx(src: Source, mapping: Mapping, sheet: str | None) -> None:
-    wb = _workbook(src.path)
+    wb = _workbook(src.path, src.name)
     try:
         names = list(wb.sheet_names)
         if sheet is not None and sheet not in names:
@@ -420,7 +427,7 @@ def _open_xlsx(src: Source, mapping: Mapping, sheet: str | None) -> None:
 
 
 def _xlsx_chunks(src: Source, chunk_rows: int) -> Iterator[pd.DataFrame]:
-    wb = _workbook(src.path)
+    wb = _workbook(src.path, src.name)
     try:
         assert src.sheet is not None
         sheet_rows = _sheet_rows(wb, src.sheet)
