@@ -81,6 +81,7 @@ _KEY_OFFSETS = (0.0, 1.5, 1.75, 2.25)  # a staggered keyboard: q sits between 1 
 _KEY_POS = {ch: (row, col + _KEY_OFFSETS[row]) for row, keys in enumerate(_KEY_ROWS) for col, ch in enumerate(keys)}
 _WALK_SHARE = 0.8  # a password whose characters lie this much in walks of 3+ keys is refused
 _YEAR_RE = re.compile(r"(19|20)\d\d")
+_LEET_RUN = re.compile("(?:[^\\W\\d_]|[" + re.escape("".join(_LEET)) + "])+")
 
 
 @functools.cache
@@ -96,12 +97,9 @@ def common_passwords() -> frozenset[str]:
     return frozenset(words)
 
 
-def _adjacent(a: str, b: str) -> bool:
-    """Two characters typed as a walk: the same key, neighbouring keys, or neighbours in 0-9 / a-z."""
+def _keys_adjacent(a: str, b: str) -> bool:
+    """The same key or neighbouring keys."""
     if a == b:
-        return True
-    if a.isascii() and b.isascii() and a.isalnum() and b.isalnum() and a.isdigit() == b.isdigit() \
-            and abs(ord(a) - ord(b)) == 1:
         return True
     pa, pb = _KEY_POS.get(a), _KEY_POS.get(b)
     if pa is None or pb is None:
@@ -110,25 +108,54 @@ def _adjacent(a: str, b: str) -> bool:
     return (rows == 0 and dx == 1) or (rows == 1 and dx < 1)
 
 
+def _step(a: str, b: str) -> int | None:
+    """The step from ``a`` to ``b`` in 0-9 / a-z (0 for a repeat), None when they are no neighbours there."""
+    if a == b:
+        return 0
+    if a.isascii() and b.isascii() and a.isalnum() and b.isalnum() and a.isdigit() == b.isdigit() \
+            and abs(ord(b) - ord(a)) == 1:
+        return ord(b) - ord(a)
+    return None
+
+
 def _walk_share(text: str) -> float:
-    """How much of ``text`` (lower case, unshifted) lies in keyboard walks, sequences or repeats of 3+ characters."""
-    covered, run = 0, 1
-    for prev, ch in zip(text, text[1:], strict=False):
-        if _adjacent(prev, ch):
-            run += 1
+    """How much of ``text`` (lower case, unshifted) lies in runs of 3+ characters that are keyboard walks (any
+    direction, ``1qaz``, ``1q2w``) or steady sequences or repeats (``abcd``, ``4321``, ``aaaa``); a run is of one
+    kind, so random text rarely scores high."""
+    covered = [False] * len(text)
+
+    def mark(start: int, end: int) -> None:
+        if end - start >= 3:
+            covered[start:end] = [True] * (end - start)
+
+    start = 0  # keyboard walks
+    for i in range(1, len(text) + 1):
+        if i == len(text) or not _keys_adjacent(text[i - 1], text[i]):
+            mark(start, i)
+            start = i
+    start, step = 0, None  # sequences: the same step all along
+    for i in range(1, len(text) + 1):
+        this = _step(text[i - 1], text[i]) if i < len(text) else None
+        if this is not None and (step is None or this == step):
+            step = this
             continue
-        covered += run if run >= 3 else 0
-        run = 1
-    covered += run if run >= 3 else 0
-    return covered / len(text) if text else 0.0
+        mark(start, i)
+        start, step = (i - 1, this) if this is not None else (i, None)
+    return sum(covered) / len(text) if text else 0.0
 
 
 def _deleet(text: str, one: str) -> str:
-    out = []
-    for i, ch in enumerate(text):
-        near_letter = (i > 0 and text[i - 1].isalpha()) or (i + 1 < len(text) and text[i + 1].isalpha())
-        out.append((one if ch in "1|" else _LEET[ch]) if ch in _LEET and near_letter else ch)
-    return "".join(out)
+    """Leetspeak read back inside words: a run of letters and leet characters holding at least one letter
+    (``p@$$w0rd`` → ``password``; the digits of ``2024`` stay digits)."""
+    def word(m: re.Match[str]) -> str:
+        part = m.group(0)
+        letters = [i for i, c in enumerate(part) if c.isalpha()]
+        if not letters:
+            return part
+        end = letters[-1] + 1  # leet after the last letter is read as written: the 1 of "p@ssw0rd1"
+        return "".join((one if c in "1|" else _LEET[c]) if c in _LEET else c for c in part[:end]) + part[end:]
+
+    return _LEET_RUN.sub(word, text)
 
 
 def _is_common(password: str) -> bool:

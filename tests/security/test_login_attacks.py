@@ -280,3 +280,12 @@ def test_a_password_typed_as_the_username_is_not_kept_in_the_audit_log(tiny_app_
     assert secret not in stored and secret.lower() not in stored.lower() and "Secret" not in stored
     assert events[0].username != secret and events[0].detail["reason"] == "unknown_or_inactive"
     assert events[1].username == "mgr_a1"
+
+
+def test_every_test_that_security_md_names_exists() -> None:
+    """SECURITY.md says which test proves each promise: each name it gives must be a test in the suite."""
+    named = set(re.findall(r"`(test_\w+)`", (ROOT / "SECURITY.md").read_text(encoding="utf-8")))
+    assert "test_parallel_guesses_cannot_outrun_the_lockout" in named
+    defined = {m for path in (ROOT / "tests").rglob("test_*.py")
+               for m in re.findall(r"^def (test_\w+)", path.read_text(encoding="utf-8"), re.M)}
+    assert sorted(named - defined) == []
