@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import gzip
 import hashlib
+import hmac
 import re
 import secrets
 import string
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import Engine, func, select, update
+from sqlalchemy import Engine, and_, case, func, null, select, update
 
 from data.models import UTC, AuditEvent, Region, User
 
@@ -61,18 +65,131 @@ class PermissionDenied(PermissionError):
     """The acting identity may not do this (checked in the data layer, not only in the menu)."""
 
 
-# Password policy: long enough, not only one kind of character, not the username, not a well-known password.
+# Password policy: long enough, not only one kind of character, not the username, not a well-known password (nor a
+# well-known word dressed up with digits, symbols or leetspeak), not a keyboard walk or a simple sequence.
 PASSWORD_MIN = 10
 PASSWORD_MAX = 256
-_COMMON = frozenset({"password", "password1", "password123", "12345678", "123456789", "1234567890", "qwertyuiop",
-                     "admin123", "admin12345", "gridcx", "gridcx123", "changeme", "iloveyou", "11111111",
-                     "00000000", "88888888", "abc123456", "a123456789", "woaini1314", "qq123456789"})
 USERNAME_RE = re.compile(r"[A-Za-z0-9_.@-]{2,64}")
+_REFDATA = Path(__file__).resolve().parent / "refdata"
+# Leetspeak read back: only a character standing next to a letter counts as a letter (the 0 of "p@ssw0rd", not of
+# "2024"); "1" and "|" are tried as i and as l.
+_LEET = {"@": "a", "4": "a", "0": "o", "3": "e", "$": "s", "5": "s", "7": "t", "+": "t", "8": "b", "!": "i", "1": "i",
+         "|": "i"}
+_SHIFTED = dict(zip("~!@#$%^&*()_+{}|:\"<>?", "`1234567890-=[]\\;',./", strict=True))
+_KEY_ROWS = ("`1234567890-=", "qwertyuiop[]\\", "asdfghjkl;'", "zxcvbnm,./")
+_KEY_OFFSETS = (0.0, 1.5, 1.75, 2.25)  # a staggered keyboard: q sits between 1 and 2, a between q and w, z between a and s
+_KEY_POS = {ch: (row, col + _KEY_OFFSETS[row]) for row, keys in enumerate(_KEY_ROWS) for col, ch in enumerate(keys)}
+_WALK_SHARE = 0.8  # a password whose characters lie this much in walks of 3+ keys is refused
+_YEAR_RE = re.compile(r"(19|20)\d\d")
+_LEET_RUN = re.compile("(?:[^\\W\\d_]|[" + re.escape("".join(_LEET)) + "])+")
+
+
+@functools.cache
+def common_passwords() -> frozenset[str]:
+    """The well-known passwords, lower case: Django's list of 19,640 from breach corpora
+    (``data/refdata/common-passwords.txt.gz``, see its NOTICE) and GridCX's own additions (Chinese-leak favourites,
+    this trade's words: ``common-passwords-extra.txt``)."""
+    with gzip.open(_REFDATA / "common-passwords.txt.gz", "rt", encoding="utf-8") as fh:
+        words = {w.strip().casefold() for w in fh}
+    extra = (_REFDATA / "common-passwords-extra.txt").read_text(encoding="utf-8").splitlines()
+    words.update(w.strip().casefold() for w in extra if not w.startswith("#"))
+    words.discard("")
+    return frozenset(words)
+
+
+def _keys_adjacent(a: str, b: str) -> bool:
+    """The same key or neighbouring keys."""
+    if a == b:
+        return True
+    pa, pb = _KEY_POS.get(a), _KEY_POS.get(b)
+    if pa is None or pb is None:
+        return False
+    rows, dx = abs(pa[0] - pb[0]), abs(pa[1] - pb[1])
+    return (rows == 0 and dx == 1) or (rows == 1 and dx < 1)
+
+
+def _step(a: str, b: str) -> int | None:
+    """The step from ``a`` to ``b`` in 0-9 / a-z (0 for a repeat), None when they are no neighbours there."""
+    if a == b:
+        return 0
+    if a.isascii() and b.isascii() and a.isalnum() and b.isalnum() and a.isdigit() == b.isdigit() \
+            and abs(ord(b) - ord(a)) == 1:
+        return ord(b) - ord(a)
+    return None
+
+
+def _walk_share(text: str) -> float:
+    """How much of ``text`` (lower case, unshifted) lies in runs of 3+ characters that are keyboard walks (any
+    direction, ``1qaz``, ``1q2w``) or steady sequences or repeats (``abcd``, ``4321``, ``aaaa``); a run is of one
+    kind, so random text rarely scores high."""
+    covered = [False] * len(text)
+
+    def mark(start: int, end: int) -> None:
+        if end - start >= 3:
+            covered[start:end] = [True] * (end - start)
+
+    start = 0  # keyboard walks
+    for i in range(1, len(text) + 1):
+        if i == len(text) or not _keys_adjacent(text[i - 1], text[i]):
+            mark(start, i)
+            start = i
+    start, step = 0, None  # sequences: the same step all along
+    for i in range(1, len(text) + 1):
+        this = _step(text[i - 1], text[i]) if i < len(text) else None
+        if this is not None and (step is None or this == step):
+            step = this
+            continue
+        mark(start, i)
+        start, step = (i - 1, this) if this is not None else (i, None)
+    return sum(covered) / len(text) if text else 0.0
+
+
+def _deleet(text: str, one: str) -> str:
+    """Leetspeak read back inside words: a run of letters and leet characters holding at least one letter
+    (``p@$$w0rd`` → ``password``; the digits of ``2024`` stay digits)."""
+    def word(m: re.Match[str]) -> str:
+        part = m.group(0)
+        letters = [i for i, c in enumerate(part) if c.isalpha()]
+        if not letters:
+            return part
+        end = letters[-1] + 1  # leet after the last letter is read as written: the 1 of "p@ssw0rd1"
+        return "".join((one if c in "1|" else _LEET[c]) if c in _LEET else c for c in part[:end]) + part[end:]
+
+    return _LEET_RUN.sub(word, text)
+
+
+def _is_common(password: str) -> bool:
+    """A listed password, or one listed word (repeated or not) with only decoration around it: digits or symbols
+    of up to two characters, a year, a walk or sequence, a listed number (``Password1!``, ``P@ssw0rd2024``,
+    ``woaini1314``, ``5201314abc``). Several different words make a passphrase, which passes."""
+    common = common_passwords()
+    low = password.casefold()
+    for text in dict.fromkeys((low, _deleet(low, "i"), _deleet(low, "l"))):
+        if text in common:
+            return True
+        runs = re.findall(r"[a-z]+|[0-9]+|[^a-z0-9]+", text)
+        words, listed_decoration = set(), False
+        for part in runs:
+            if part.isalpha() and part.isascii():
+                if len(part) < 3 or part not in common:
+                    break  # a letter run that is no listed word: real content
+                words.add(part)
+            elif len(part) <= 2 or _YEAR_RE.fullmatch(part) or _walk_share(part) == 1.0:
+                continue
+            elif part in common:
+                listed_decoration = True
+            else:
+                break  # a longer run of digits or symbols that is neither a pattern nor listed
+        else:
+            if len(words) == 1 or (not words and listed_decoration):
+                return True
+    return False
 
 
 def check_password_policy(password: str, username: str = "") -> None:
     """Raise :class:`PasswordPolicyError` unless the password is 10–256 characters, mixes at least two of
-    letters / digits / other characters, differs from the username and is not a well-known password."""
+    letters / digits / other characters, differs from the username, is not a well-known password (nor a listed word
+    dressed up with digits, symbols, a year or leetspeak) and is not a keyboard walk or simple sequence."""
     if not isinstance(password, str) or len(password) < PASSWORD_MIN:
         raise PasswordPolicyError("too_short")
     if len(password) > PASSWORD_MAX:
@@ -86,8 +203,10 @@ def check_password_policy(password: str, username: str = "") -> None:
     low = password.lower()
     if username and (low == username.lower() or username.lower() in low):
         raise PasswordPolicyError("contains_username")
-    if low in _COMMON or len(set(low)) <= 3:
+    if len(set(low)) <= 3 or _is_common(password):
         raise PasswordPolicyError("common")
+    if _walk_share("".join(_SHIFTED.get(c, c) for c in low)) >= _WALK_SHARE:
+        raise PasswordPolicyError("keyboard")
 
 
 def generate_password(length: int = 16) -> str:
@@ -142,36 +261,69 @@ def create_user(
 def authenticate(engine: Engine, username: str, password: str, now: dt.datetime | None = None) -> Identity:
     """Check a password; raises :class:`LoginError` with the same message whatever was wrong.
 
-    Failed attempts are counted and audited in their own committed transaction; after ``MAX_FAILED`` failures the
-    account is locked for ``LOCK_MINUTES``.
+    Three steps, none of which parallel attempts can race (security issue 18):
+
+    1. The attempt is counted *before* its password is checked, in one atomic ``UPDATE … SET failed_logins =
+       failed_logins + 1 … RETURNING`` (a row lock on PostgreSQL, the database write lock on SQLite). No count is
+       lost, and every attempt sees every other one that started before it. An expired lock starts a fresh count.
+    2. Exactly one argon2 verification, outside any transaction, on every path: unknown or inactive user (a dummy
+       hash), locked account, wrong or right password (the account's hash). All answers take the same time.
+    3. The decision, again one guarded ``UPDATE``: a right password signs in only while the account is unlocked and
+       at most ``MAX_FAILED`` attempts are counted including its own, i.e. fewer than ``MAX_FAILED`` others failed
+       or are still being checked; a wrong one locks the account for ``LOCK_MINUTES`` once ``MAX_FAILED`` are
+       counted. A sign-in forgives the attempts counted before its own, not those that came after it.
+
+    ``failed_logins`` is thus the number of attempts since the last sign-in that did not sign in. Failures are
+    audited with their reason; an unknown name is audited only as a fingerprint (it may be a password typed into
+    the username field).
     """
     now = now or dt.datetime.now(UTC)
+    expired = and_(User.locked_until.is_not(None), User.locked_until <= now)
+    with engine.begin() as conn:
+        user = conn.execute(
+            update(User)
+            .where(User.username == username)
+            .values(failed_logins=case((expired, 1), else_=User.failed_logins + 1),
+                    locked_until=case((expired, null()), else_=User.locked_until))
+            .returning(User.id, User.username, User.display_name, User.password_hash, User.role, User.region_id,
+                       User.language, User.active, User.failed_logins, User.locked_until)
+        ).mappings().first()
+    ok = _verify(user["password_hash"] if user is not None else _DUMMY_HASH, password)
     failure: str | None = None
     with engine.begin() as conn:
-        user = conn.execute(select(User).where(User.username == username)).mappings().first()
-        if user is None or not user["active"]:
-            _verify(_DUMMY_HASH, password)
+        if user is None:
             failure = "unknown_or_inactive"
-            audit(conn, username[:64], "login_failed", "user", None, {"reason": failure})
-        elif user["locked_until"] is not None and user["locked_until"] > now:
-            failure = "locked"
-            audit(conn, username, "login_failed", "user", str(user["id"]), {"reason": failure})
-        elif not _verify(user["password_hash"], password):
-            failure = "password"
-            failed = user["failed_logins"] + 1
-            locked = now + dt.timedelta(minutes=LOCK_MINUTES) if failed >= MAX_FAILED else None
-            conn.execute(
-                update(User)
-                .where(User.id == user["id"])
-                .values(failed_logins=0 if locked else failed, locked_until=locked)
-            )
-            audit(conn, username, "login_failed", "user", str(user["id"]), {"reason": failure, "locked": bool(locked)})
+            audit(conn, unknown_name(username), "login_failed", "user", None, {"reason": failure})
         else:
-            conn.execute(
-                update(User).where(User.id == user["id"]).values(failed_logins=0, locked_until=None, last_login_at=now)
-            )
-            path = conn.execute(select(Region.path).where(Region.id == user["region_id"])).scalar_one()
-            audit(conn, username, "login", "user", str(user["id"]), None)
+            uid = user["id"]
+            if not user["active"]:
+                failure = "unknown_or_inactive"
+            elif user["locked_until"] is not None and user["locked_until"] > now:
+                failure = "locked"
+            elif not ok:
+                failure = "password"
+            else:
+                counted = int(user["failed_logins"])
+                signed_in = conn.execute(
+                    update(User)
+                    .where(User.id == uid, User.locked_until.is_(None), User.failed_logins <= MAX_FAILED)
+                    .values(failed_logins=case((User.failed_logins > counted, User.failed_logins - counted), else_=0),
+                            last_login_at=now)
+                ).rowcount == 1
+                if not signed_in:
+                    failure = "locked"  # failures counted meanwhile, by parallel attempts, reached the threshold
+            if failure is None:
+                path = conn.execute(select(Region.path).where(Region.id == user["region_id"])).scalar_one()
+                audit(conn, user["username"], "login", "user", str(uid), None)
+            else:
+                detail: dict[str, Any] = {"reason": failure}
+                if failure in ("password", "locked"):
+                    detail["locked"] = conn.execute(
+                        update(User)
+                        .where(User.id == uid, User.locked_until.is_(None), User.failed_logins >= MAX_FAILED)
+                        .values(locked_until=now + dt.timedelta(minutes=LOCK_MINUTES))
+                    ).rowcount == 1
+                audit(conn, user["username"], "login_failed", "user", str(uid), detail)
     if failure is not None:
         raise LoginError(failure)
     assert user is not None
@@ -185,6 +337,18 @@ def authenticate(engine: Engine, username: str, password: str, now: dt.datetime 
         language=user["language"],
         stamp=stamp_of(user["password_hash"]),
     )
+
+
+# A per-process key: an unknown login name is audited as an HMAC fingerprint, never verbatim (it may be a password
+# typed into the username field). Repeated tries of one name share a fingerprint while the server runs; the key is
+# never stored, so the audit log cannot be searched with a password list.
+_UNKNOWN_NAME_KEY = secrets.token_bytes(32)
+
+
+def unknown_name(name: str) -> str:
+    """The audit form of a login name that matches no account: ``?`` and 10 hex digits (``?`` is no username
+    character, so it never looks like a real account)."""
+    return "?" + hmac.new(_UNKNOWN_NAME_KEY, name.encode("utf-8", "surrogatepass"), hashlib.sha256).hexdigest()[:10]
 
 
 def _verify(hash_: str, password: str) -> bool:
