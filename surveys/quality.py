@@ -3,6 +3,10 @@
 A dimension needs at least two items for alpha; the short post-service questionnaires ask one item per dimension,
 so for them the useful figure is the row ``__all__`` (all dimension items taken as one service-quality scale).
 The annual SERVQUAL questionnaire has 4-5 items per dimension.
+
+A questionnaire that rotates its dimension items across invitees asks each customer only some of them: the items not
+asked are missing by design, so its alpha comes from pairwise covariances (every pair of items is asked together of
+some invitees, :func:`metrics.reliability.cronbach_alpha_pairwise`), not from complete rows, which it has none of.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from sqlalchemy import Engine, select
 
 from data.models import Answer, Region, Response
 from data.repositories import Scope
-from metrics.reliability import cronbach_alpha
+from metrics.reliability import cronbach_alpha, cronbach_alpha_pairwise
 from surveys.definitions import Definition, registry
 
 ALL = "__all__"
@@ -52,11 +56,17 @@ def dimension_alpha(engine: Engine, survey_key: str, scope: Scope | None, versio
     definition = registry().get(survey_key, version)
     wide = item_matrix(engine, definition, scope, start, end)
     dims = definition.dimensions()
+    rotated = definition.rotation is not None and bool(definition.rotation.dimension_items)
     rows = []
     for dim, keys in [*dims.items(), (ALL, [k for ks in dims.values() for k in ks])]:
         if len(keys) < 2:
             continue
-        res = cronbach_alpha(wide[keys], level=level) if len(wide) else None
+        if not len(wide):
+            res = None
+        elif rotated:
+            res = cronbach_alpha_pairwise(wide[keys], level=level)
+        else:
+            res = cronbach_alpha(wide[keys], level=level)
         nan = math.nan
         rows.append({"dimension": dim, "items": ", ".join(keys), "k": len(keys),
                      "n": res.n if res else 0, "n_dropped": res.n_dropped if res else 0,
