@@ -82,25 +82,21 @@ _CSS_SCALES = """
 .st-key-q_{key} [data-testid="stRadioOption"] p {{ font-size: 1.1rem; font-weight: 600; }}
 </style>
 """
-# Large type scales everything by about 1.3: text, the title, the rating icons, every tap target (all >= 48 px).
+# Large type: the root font grows by 1.3, so everything sized in rem grows with it (the faces, the title, every tap
+# target: 3rem = 62 px); text, the title and the faces are set explicitly so they keep their proportions (the span/p
+# rule must not shrink the title and the faces below the text).
 _CSS_LARGE = """
 <style>
 html, body, [data-testid="stAppViewContainer"] p, [data-testid="stAppViewContainer"] label,
 [data-testid="stAppViewContainer"] span, [data-testid="stAppViewContainer"] textarea,
 [data-testid="stMarkdownContainer"] { font-size: 1.3rem !important; line-height: 1.6 !important; }
-.gx-question { font-size: 1.4rem !important; }
+[data-testid="stAppViewContainer"] .gx-question { font-size: 1.3rem !important; }
 [data-testid="stAppViewContainer"] h1, [data-testid="stAppViewContainer"] h1 span {
   font-size: 2.25rem !important; line-height: 1.3 !important; }
-[data-testid="stAppViewContainer"] [data-testid="stFeedback"] span {
-  font-size: 2.6rem !important; line-height: 1.2 !important; }
-[data-testid="stFeedback"] button, .stFeedback button { min-width: 3.9rem; min-height: 3.9rem; }
-.stFormSubmitButton button, .stButton button { font-size: 1.4rem !important; min-height: 3.9rem; }
-[data-testid="stButtonGroup"] button { min-height: 3.9rem; padding: 0 1.3rem; }
-[data-testid="stButtonGroup"] button p { font-size: 1.3rem !important; }
-[data-testid="stCheckbox"] label, .stToggle label { min-height: 3.9rem; }
-[data-testid="stRadioOption"] { min-height: 3.9rem; }
-.st-key-q_nps [data-testid="stRadioOption"] p { font-size: 1.4rem !important; }
-.gx-anchors span { font-size: 1.05rem !important; }
+[data-testid="stAppViewContainer"] [data-testid="stFeedback"] span { font-size: 2.3rem !important; line-height: 1.2 !important; }
+.stFormSubmitButton button, .stButton button { font-size: 1.4rem !important; }
+[data-testid="stAppViewContainer"] .st-key-q_nps [data-testid="stRadioOption"] p { font-size: 1.2rem !important; }
+[data-testid="stAppViewContainer"] .gx-anchors span { font-size: 1rem !important; }
 </style>
 """
 # st.feedback labels its buttons in English ("Very dissatisfied", "3 out of 5 stars", "Feedback rating"): relabel them

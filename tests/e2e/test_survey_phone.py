@@ -139,6 +139,10 @@ _SIZES = """() => {
 }"""
 
 
+_FACES_FIT = """() => [...document.querySelectorAll('[data-testid="stFeedbackButton"]')]
+  .every((b) => b.getBoundingClientRect().right <= window.innerWidth)"""
+
+
 def test_large_type_enlarges_title_icons_and_targets_and_labels_follow_the_language(browser, world) -> None:  # type: ignore[no-untyped-def]
     url, server = world
     page = browser.new_page(viewport=PHONE_390, locale="zh-CN", is_mobile=True, has_touch=True)
@@ -167,6 +171,7 @@ def test_large_type_enlarges_title_icons_and_targets_and_labels_follow_the_langu
     small = [t for t in large["targets"] if t["h"] < 48]
     assert not small, small
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    assert page.evaluate(_FACES_FIT), "the five faces must fit the phone's width"
 
     page.get_by_role("radio", name="English").click()
     wait_idle(page)
