@@ -222,7 +222,8 @@ class Definition(_Strict):
         if self.rotation is None:
             return [()]
         items = self.items_for(service_type, channel)
-        one_of = [i.key for i in items if i.key in self.rotation.one_of] or [None]
+        one_of: list[str | None] = [i.key for i in items if i.key in self.rotation.one_of]
+        one_of = one_of or [None]
         dims = [i.key for i in items if i.dimension] if self.rotation.dimension_items else []
         k = min(self.rotation.dimension_items or 0, len(dims))
         return [tuple(x for x in (first, *pair) if x is not None)
