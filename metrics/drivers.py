@@ -24,6 +24,7 @@ __all__ = [
     "relative_weights",
     "shapley_r2",
     "relative_weights_from_corr",
+    "pairwise_relative_weights",
     "shapley_from_corr",
     "importance_performance",
     "dimension_drivers",
@@ -102,6 +103,40 @@ def relative_weights_from_corr(rxx: Any, rxy: Any, names: Any, n: int) -> Driver
     r2 = float(raw.sum())
     return DriverResult(tuple(map(str, names)), tuple(map(float, raw)), tuple(map(float, raw / r2)), r2, int(n),
                         "relative_weights")
+
+
+def pairwise_relative_weights(x: pd.DataFrame, y: Any, min_pair_n: int = 30) -> DriverResult:
+    """Johnson's relative weights on pairwise-complete correlations, for designs in which each respondent is asked
+    only some predictors (rotated questionnaires: an item not asked is missing by design, so listwise deletion would
+    drop every respondent).
+
+    Predictors are taken greedily, most answered first, while every pair among them, and each with the outcome, has
+    at least ``min_pair_n`` respondents answering both; the rest are left out of the fit. ``n`` is the smallest such
+    pairwise count (the conservative sample size). With complete data this equals :func:`relative_weights`.
+    Reference for the approach: Graham, Taylor, Olchowski & Cumsille (2006), Planned missing data designs in
+    psychological research, Psychological Methods 11, 323-343 (pairwise covariances of a three-form design).
+    """
+    xf = x.apply(pd.to_numeric, errors="coerce").astype(float)
+    ya = pd.Series(pd.to_numeric(pd.Series(np.asarray(y).ravel()), errors="coerce").to_numpy(float), index=xf.index)
+    xf = xf.loc[ya.notna()]
+    ya = ya.loc[ya.notna()]
+    obs = xf.notna().to_numpy().astype(np.int64)
+    pair = obs.T @ obs  # respondents answering both predictors
+    order = sorted(range(xf.shape[1]), key=lambda j: -pair[j, j])
+    keep: list[int] = []
+    for j in order:
+        if pair[j, j] >= min_pair_n and all(pair[j, i] >= min_pair_n for i in keep):
+            keep.append(j)
+    names = [str(xf.columns[j]) for j in keep]
+    if len(keep) < 2:
+        return _empty(names, 0, "relative_weights_pairwise")
+    data = pd.concat([xf.iloc[:, keep], ya.rename("__y")], axis=1)
+    c = data.corr(min_periods=min_pair_n).to_numpy()
+    n = int(pair[np.ix_(keep, keep)].min())
+    if not np.isfinite(c).all():  # a constant predictor
+        return _empty(names, n, "relative_weights_pairwise")
+    res = relative_weights_from_corr(c[:-1, :-1], c[:-1, -1], names, n)
+    return DriverResult(res.names, res.raw, res.rescaled, res.r2, n, "relative_weights_pairwise")
 
 
 def shapley_r2(x: Any, y: Any) -> DriverResult:

@@ -5,6 +5,8 @@ References
 Cronbach, L. J. (1951). Coefficient alpha and the internal structure of tests. Psychometrika 16, 297-334.
 Feldt, L. S. (1965). The approximate sampling distribution of Kuder-Richardson reliability coefficient twenty.
 Psychometrika 30, 357-370: (1 − α)/(1 − α̂) ~ F(n − 1, (n − 1)(k − 1)).
+Graham, J. W., Taylor, B. J., Olchowski, A. E. & Cumsille, P. E. (2006). Planned missing data designs in
+psychological research. Psychological Methods 11, 323-343 (pairwise covariances under planned missingness).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-__all__ = ["AlphaResult", "cronbach_alpha", "cronbach_alpha_from_cov", "feldt_interval"]
+__all__ = ["AlphaResult", "cronbach_alpha", "cronbach_alpha_from_cov", "cronbach_alpha_pairwise", "feldt_interval"]
 
 
 @dataclass(frozen=True)
@@ -79,3 +81,29 @@ def cronbach_alpha(data: Any, level: float = 0.95) -> AlphaResult:
     a = cronbach_alpha_from_cov(np.cov(x, rowvar=False, ddof=1))
     low, high = feldt_interval(a, n, k, level)
     return AlphaResult(a, low, high, int(n), int(k), dropped, level)
+
+
+def cronbach_alpha_pairwise(data: Any, level: float = 0.95, min_pair_n: int = 2) -> AlphaResult:
+    """Cronbach's alpha for a planned-missing (rotated) design: each respondent answers only some items, by design.
+
+    The item covariance matrix is estimated from pairwise-complete rows (each covariance from the respondents asked
+    both items), then α = k/(k − 1) · (1 − tr(C) / ΣC). Listwise deletion would drop every respondent of such a
+    design. ``n`` is the smallest number of respondents behind any covariance (used for the Feldt interval, so the
+    interval is conservative); ``n_dropped`` counts rows with fewer than two items answered. A pair never asked
+    together (fewer than ``min_pair_n``) gives NaN. With complete data this equals :func:`cronbach_alpha`.
+    """
+    frame = pd.DataFrame(np.asarray(data, dtype=float)) if not isinstance(data, pd.DataFrame) else data
+    x = frame.apply(pd.to_numeric, errors="coerce").astype(float)
+    k = x.shape[1]
+    obs = x.notna().to_numpy().astype(np.int64)
+    dropped = int((obs.sum(axis=1) < 2).sum()) if k else int(len(x))
+    if k < 2:
+        return AlphaResult(float("nan"), float("nan"), float("nan"), 0, int(k), dropped, level)
+    pair = obs.T @ obs
+    n = int(pair.min())
+    cov = x.cov(min_periods=max(min_pair_n, 2), ddof=1).to_numpy()
+    if n < max(min_pair_n, 2) or not np.isfinite(cov).all():
+        return AlphaResult(float("nan"), float("nan"), float("nan"), n, int(k), dropped, level)
+    a = cronbach_alpha_from_cov(cov)
+    low, high = feldt_interval(a, n, k, level)
+    return AlphaResult(a, low, high, n, int(k), dropped, level)

@@ -5,6 +5,14 @@ items. Each item has zh/en text, a scale, and either a *role* (the response colu
 comment) or a *dimension* (what the dimension score and Cronbach's alpha are computed over), and optionally a
 condition (e.g. the arrival question only for repairs).
 
+A definition may rotate items across invitees (``[rotation]``): everyone is asked the fixed items, plus exactly one
+item of ``one_of`` and ``dimension_items`` of the dimension items, chosen by a hash of the invitation id
+(:func:`rotation_seed`), so one customer sees at most :data:`MAX_QUESTIONS` questions in at most :data:`MAX_FORMATS`
+answer formats (the latest version of every post-service questionnaire must keep to this) while every KPI keeps its
+standard scale. Every plan (one ``one_of`` item x one combination of dimension items) is equally likely, so every pair
+of dimension items is asked together of some invitees (Cronbach's alpha and driver analysis work on pairwise
+covariances). An item not in a customer's plan was not asked: it is missing by design, not a non-response.
+
 A broken file raises :class:`DefinitionError` whose message names the file and the item; the app and
 ``python -m surveys check`` show it at start-up. :func:`sync_definitions` writes every definition to the
 ``survey_definition`` table (key, version, checksum); a published version whose content changed is refused.
@@ -20,6 +28,7 @@ import re
 import tomllib
 from dataclasses import dataclass
 from functools import cache
+from itertools import combinations
 from pathlib import Path
 from typing import Any, Literal
 
@@ -48,6 +57,7 @@ ROLE_SCALES: dict[str, tuple[str, ...]] = {
 SCALE_RANGE: dict[str, tuple[int, int]] = {"faces5": (1, 5), "stars5": (1, 5), "nps11": (0, 10), "ces7": (1, 7)}
 NUMERIC_SCALES = tuple(SCALE_RANGE)
 MIN_DIMENSION_ITEMS, MAX_DIMENSION_ITEMS = 3, 5
+MAX_QUESTIONS, MAX_FORMATS = 5, 3  # what one customer sees (UI.md); the comment box counts as a question and a format
 COMMENT_MAX_CHARS = 500
 
 
@@ -115,6 +125,19 @@ class Item(_Strict):
         return self.condition is None or self.condition.holds(service_type, channel)
 
 
+class Rotation(_Strict):
+    """Items asked of a part of the invitees: exactly one of ``one_of``, and ``dimension_items`` dimension items."""
+
+    one_of: tuple[str, ...] = ()
+    dimension_items: int | None = Field(default=None, ge=2, le=MAX_DIMENSION_ITEMS)
+
+
+def rotation_seed(invitation_id: int, visit: int = 0) -> int:
+    """The deterministic rotation seed of an invitation (``visit`` numbers the visitors of a reusable kiosk code)."""
+    digest = hashlib.sha256(f"gridcx-rotation:{int(invitation_id)}:{int(visit)}".encode()).digest()
+    return int.from_bytes(digest[:8], "big")
+
+
 class Definition(_Strict):
     key: str = Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=64)
     version: int = Field(ge=1)
@@ -124,6 +147,7 @@ class Definition(_Strict):
     service_types: tuple[str, ...] = ()
     groups: tuple[Group, ...] = Field(min_length=1)
     items: tuple[Item, ...] = Field(min_length=1)
+    rotation: Rotation | None = None
 
     @field_validator("service_types")
     @classmethod
@@ -168,6 +192,19 @@ class Definition(_Strict):
                 if not MIN_DIMENSION_ITEMS <= n <= MAX_DIMENSION_ITEMS:
                     raise ValueError(f"for service type {st_!r} it asks {n} dimension items; "
                                      f"a short questionnaire asks {MIN_DIMENSION_ITEMS}-{MAX_DIMENSION_ITEMS}")
+        if self.rotation is not None:
+            keys = {i.key: i for i in self.items}
+            one_of = self.rotation.one_of
+            if len(set(one_of)) != len(one_of):
+                raise ValueError("rotation.one_of lists an item twice")
+            for k in one_of:
+                if k not in keys:
+                    raise ValueError(f"rotation.one_of: unknown item {k!r}")
+                if keys[k].required or keys[k].dimension is not None:
+                    raise ValueError(f"rotation.one_of: item {k!r} is required or a dimension item; "
+                                     "rotate dimension items with rotation.dimension_items")
+            if len(one_of) == 1:
+                raise ValueError("rotation.one_of needs two or more items (or none)")
         used_groups = {i.group for i in self.items}
         empty = [g.key for g in self.groups if g.key not in used_groups]
         if empty:
@@ -180,8 +217,64 @@ class Definition(_Strict):
         """The items asked for this ticket, in file order."""
         return [i for i in self.items if i.applies(service_type, channel)]
 
-    def groups_for(self, service_type: str | None, channel: str | None = None) -> list[tuple[Group, list[Item]]]:
+    def plans(self, service_type: str | None, channel: str | None = None) -> list[tuple[str, ...]]:
+        """Every set of rotating item keys one invitee can be asked, all equally likely; ``[()]`` without rotation."""
+        if self.rotation is None:
+            return [()]
         items = self.items_for(service_type, channel)
+        one_of: list[str | None] = [i.key for i in items if i.key in self.rotation.one_of]
+        one_of = one_of or [None]
+        dims = [i.key for i in items if i.dimension] if self.rotation.dimension_items else []
+        k = min(self.rotation.dimension_items or 0, len(dims))
+        return [tuple(x for x in (first, *pair) if x is not None)
+                for first in one_of for pair in combinations(dims, k)]
+
+    def _rotating(self) -> set[str]:
+        if self.rotation is None:
+            return set()
+        rot = set(self.rotation.one_of)
+        if self.rotation.dimension_items:
+            rot |= {i.key for i in self.items if i.dimension}
+        return rot
+
+    def asked(self, service_type: str | None, channel: str | None = None,
+              seed: int | None = None) -> list[Item]:
+        """The items one invitee is asked (file order): the fixed ones plus the plan ``seed`` picks. Without a seed,
+        every item that applies (the union over the plans)."""
+        items = self.items_for(service_type, channel)
+        if seed is None or self.rotation is None:
+            return items
+        plans = self.plans(service_type, channel)
+        plan = set(plans[seed % len(plans)])
+        rot = self._rotating()
+        return [i for i in items if i.key not in rot or i.key in plan]
+
+    def asked_share(self, service_type: str | None, channel: str | None = None) -> dict[str, float]:
+        """The expected share of invitees asked each item that applies (1.0 for fixed items)."""
+        plans = self.plans(service_type, channel)
+        rot = self._rotating()
+        return {i.key: (sum(i.key in p for p in plans) / len(plans) if i.key in rot else 1.0)
+                for i in self.items_for(service_type, channel)}
+
+    def limit_problems(self) -> list[str]:
+        """Plans that show one customer more than MAX_QUESTIONS questions or MAX_FORMATS answer formats."""
+        problems = []
+        for st_ in self.service_types or (None,):
+            for n, plan in enumerate(self.plans(st_, None)):
+                rot = self._rotating()
+                items = [i for i in self.items_for(st_, None) if i.key not in rot or i.key in plan]
+                formats = {i.scale for i in items}
+                if len(items) > MAX_QUESTIONS or len(formats) > MAX_FORMATS:
+                    where = f"service type {st_!r}" if st_ else "every visitor"
+                    problems.append(f"{where}, plan {n + 1}: {len(items)} questions in {len(formats)} answer "
+                                    f"formats ({', '.join(sorted(formats))}); one customer sees at most "
+                                    f"{MAX_QUESTIONS} questions in {MAX_FORMATS} formats (add a [rotation])")
+                    break
+        return problems
+
+    def groups_for(self, service_type: str | None, channel: str | None = None,
+                   seed: int | None = None) -> list[tuple[Group, list[Item]]]:
+        items = self.asked(service_type, channel, seed)
         out = [(g, [i for i in items if i.group == g.key]) for g in self.groups]
         return [(g, its) for g, its in out if its]
 
@@ -199,7 +292,10 @@ class Definition(_Strict):
         return out
 
     def canonical_json(self) -> str:
-        return json.dumps(self.model_dump(mode="json"), ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+        raw = self.model_dump(mode="json")
+        if raw.get("rotation") is None:
+            raw.pop("rotation", None)  # a definition without rotation keeps the checksum it was published with
+        return json.dumps(raw, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
 
     def checksum(self) -> str:
         return hashlib.sha256(self.canonical_json().encode("utf-8")).hexdigest()
@@ -303,6 +399,10 @@ def load_registry(directory: Path = DEFINITIONS_DIR, *, require_coverage: bool =
             raise DefinitionError(f"survey definitions: service type {k!r} has several short questionnaires: {', '.join(v)}")
         if not any(d.kind == "kiosk" for d in registry.latest()):
             raise DefinitionError("survey definitions: no kiosk questionnaire for hall QR codes")
+    for d in registry.latest():  # the versions invitations use: one minute, one customer (UI.md)
+        problems = d.limit_problems() if d.kind != "annual" else []
+        if problems:
+            raise DefinitionError(f"{d.key}.v{d.version}.toml: " + "; ".join(problems))
     return registry
 
 

@@ -14,7 +14,12 @@ row for the day is created if missing and then locked (``INSERT .. ON CONFLICT D
 UPDATE``; on SQLite the insert takes the database's write lock), so submitters through any number of processes or
 app instances queue on it and read the counts their predecessors committed. A refused submission stores nothing
 but the count (``refused``) and, at most once per link every ``audit_every_minutes``, a ``kiosk_refused`` audit event.
-The response, its answers and the follow-up (when the rules fire) commit together or not at all. On SQLite, writers
+The response, its answers and the follow-up (when the rules fire) commit together or not at all.
+
+Rotation: a questionnaire with a ``[rotation]`` asks each invitee only the items of the plan the invitation's
+:func:`~surveys.definitions.rotation_seed` picks (a kiosk code: the visitor's own seed, any plan); answers to items not
+asked are refused. An item asked but left blank is stored as an answer row without a value (item non-response); an
+item not asked has no row at all (missing by design), so per-item counts can tell the two apart. On SQLite, writers
 of one process queue on a lock (:func:`write_lock`); "database is locked" (another process) is retried with a short
 random back-off.
 """
@@ -56,7 +61,14 @@ from data.models import (
     UTCDateTime,
 )
 from data.users import audit
-from surveys.definitions import COMMENT_MAX_CHARS, SCALE_RANGE, Definition, DefinitionError, definition_for
+from surveys.definitions import (
+    COMMENT_MAX_CHARS,
+    SCALE_RANGE,
+    Definition,
+    DefinitionError,
+    definition_for,
+    rotation_seed,
+)
 from surveys.followups import decide, due_at
 from surveys.settings import KioskSettings, settings
 from surveys.tokens import hash_token, well_formed
@@ -83,6 +95,10 @@ class SurveyContext:
     region_id: int
     expires_at: dt.datetime
     used: bool = False
+
+    def seed(self, visit: int = 0) -> int:
+        """The rotation seed: of the invitation, or for a reusable kiosk code of one visitor (``visit``)."""
+        return rotation_seed(self.invitation_id, visit if self.reusable else 0)
 
 
 @dataclass(frozen=True)
@@ -217,9 +233,10 @@ def _clean_text(value: str) -> str:
 
 
 def validate_answers(definition: Definition, service_type: str | None, channel: str | None,
-                     answers: Mapping[str, object]) -> tuple[dict[str, Any], dict[str, str]]:
-    """Check answers against the items asked; returns (clean values, errors by item key)."""
-    items = {i.key: i for i in definition.items_for(service_type, channel)}
+                     answers: Mapping[str, object], seed: int | None = None) -> tuple[dict[str, Any], dict[str, str]]:
+    """Check answers against the items asked (of the rotation plan ``seed`` picks, when given); returns (clean
+    values, errors by item key)."""
+    items = {i.key: i for i in definition.asked(service_type, channel, seed)}
     clean: dict[str, Any] = {}
     errors: dict[str, str] = {}
     for key in answers:
@@ -384,10 +401,13 @@ def submit(
     channel: str | None = None,
     external_no: str | None = None,
     kiosk: KioskSettings | None = None,
+    visit: int = 0,
 ) -> SubmitResult:
     """Validate and store one submission. ``survey_key`` is the questionnaire the form was built from: a token of
     another survey is refused. ``channel`` overrides the response channel (e.g. ``web``); by default it is the
-    invitation's channel. A kiosk (reusable) link is held to its ceiling (``kiosk``, by default settings.toml's)."""
+    invitation's channel. A kiosk (reusable) link is held to its ceiling (``kiosk``, by default settings.toml's).
+    ``visit`` is a kiosk visitor's rotation number (ignored for a one-time invitation, whose plan follows from its
+    id alone)."""
     if not well_formed(token):
         return SubmitResult("malformed")
     now = now or dt.datetime.now(UTC)
@@ -402,7 +422,8 @@ def submit(
     definition = definition_for(engine, row.survey_key, row.survey_version)
     if definition is None:
         return SubmitResult("unavailable")
-    clean, errors = validate_answers(definition, row.service_type, row.channel, answers)
+    seed = rotation_seed(row.id, visit if row.reusable else 0) if definition.rotation is not None else None
+    clean, errors = validate_answers(definition, row.service_type, row.channel, answers, seed)
     if errors:
         return SubmitResult("invalid", errors=errors)
 
@@ -420,6 +441,10 @@ def submit(
         answer_rows.append({"item_key": key, "dimension": item.dimension,
                             "value_num": float(value) if not isinstance(value, bool) else float(value),
                             "value_text": None})
+    if seed is not None:  # asked, left blank: a row without a value (not asked: no row, missing by design)
+        answer_rows += [{"item_key": i.key, "dimension": i.dimension, "value_num": None, "value_text": None}
+                        for i in definition.asked(row.service_type, row.channel, seed)
+                        if i.scale != "text" and i.key not in clean]
     owner = row.team_lead or row.staff_team_lead
     limits = kiosk or settings().kiosk
 

@@ -3,6 +3,10 @@
 A dimension needs at least two items for alpha; the short post-service questionnaires ask one item per dimension,
 so for them the useful figure is the row ``__all__`` (all dimension items taken as one service-quality scale).
 The annual SERVQUAL questionnaire has 4-5 items per dimension.
+
+A questionnaire that rotates its dimension items across invitees asks each customer only some of them: the items not
+asked are missing by design, so its alpha comes from pairwise covariances (every pair of items is asked together of
+some invitees, :func:`metrics.reliability.cronbach_alpha_pairwise`), not from complete rows, which it has none of.
 """
 
 from __future__ import annotations
@@ -11,15 +15,17 @@ import datetime as dt
 import math
 
 import pandas as pd
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, func, select
 
-from data.models import Answer, Region, Response
+from data.models import Answer, Region, Response, Ticket
 from data.repositories import Scope
-from metrics.reliability import cronbach_alpha
+from metrics.reliability import cronbach_alpha, cronbach_alpha_pairwise
 from surveys.definitions import Definition, registry
 
 ALL = "__all__"
 COLUMNS = ["dimension", "items", "k", "n", "n_dropped", "alpha", "ci_low", "ci_high"]
+PLAN_COLUMNS = ["item", "role", "dimension", "scale", "share", "expected_n", "width_factor", "asked", "answered",
+                "answer_rate"]
 
 
 def item_matrix(engine: Engine, definition: Definition, scope: Scope | None, start: dt.datetime | None = None,
@@ -52,14 +58,56 @@ def dimension_alpha(engine: Engine, survey_key: str, scope: Scope | None, versio
     definition = registry().get(survey_key, version)
     wide = item_matrix(engine, definition, scope, start, end)
     dims = definition.dimensions()
+    rotated = definition.rotation is not None and bool(definition.rotation.dimension_items)
     rows = []
     for dim, keys in [*dims.items(), (ALL, [k for ks in dims.values() for k in ks])]:
         if len(keys) < 2:
             continue
-        res = cronbach_alpha(wide[keys], level=level) if len(wide) else None
+        if not len(wide):
+            res = None
+        elif rotated:
+            res = cronbach_alpha_pairwise(wide[keys], level=level)
+        else:
+            res = cronbach_alpha(wide[keys], level=level)
         nan = math.nan
         rows.append({"dimension": dim, "items": ", ".join(keys), "k": len(keys),
                      "n": res.n if res else 0, "n_dropped": res.n_dropped if res else 0,
                      "alpha": res.alpha if res else nan, "ci_low": res.ci_low if res else nan,
                      "ci_high": res.ci_high if res else nan})
     return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def rotation_cost(engine: Engine, definition: Definition, service_type: str | None, scope: Scope | None,
+                  start: dt.datetime, end: dt.datetime) -> tuple[pd.DataFrame, int]:
+    """What rotating items across invitees costs, per item, at the response volume of ``start``..``end``.
+
+    Returns (table, responses): ``responses`` counts the responses to this questionnaire (any version) for the
+    service type in the window; per item ``share`` of invitees asked it, ``expected_n`` = responses x share (the answers
+    it gets at that volume), ``width_factor`` = 1/sqrt(share) (how much wider its confidence intervals are than if
+    everyone were asked; an interval's half-width goes as 1/sqrt(n)), and for this version the observed ``asked``
+    (answer rows: stored for a rotated submission whether answered or left blank), ``answered`` (with a value) and
+    ``answer_rate`` = answered / asked: item non-response among the invitees asked, never among those not asked
+    (missing by design). The comment has no answer rows (it lives on the response).
+    """
+    def scoped(stmt):  # type: ignore[no-untyped-def]
+        stmt = (stmt.join(Region, Region.id == Response.region_id).outerjoin(Ticket, Ticket.id == Response.ticket_id)
+                .where(Response.survey_key == definition.key, Response.submitted_at >= start,
+                       Response.submitted_at < end))
+        stmt = stmt.where(Ticket.service_type == service_type) if service_type else stmt
+        return stmt.where(Region.path.startswith(scope.path, autoescape=True)) if scope is not None else stmt
+
+    with engine.connect() as conn:
+        responses = int(conn.execute(scoped(select(func.count(Response.id)).select_from(Response))).scalar_one())
+        observed = {r.item_key: (int(r.asked), int(r.answered)) for r in conn.execute(scoped(
+            select(Answer.item_key, func.count(Answer.id).label("asked"), func.count(Answer.value_num).label("answered"))
+            .select_from(Answer).join(Response, Response.id == Answer.response_id)
+            .where(Response.survey_version == definition.version)).group_by(Answer.item_key))}
+    rows = []
+    for item in definition.items_for(service_type, None):
+        share = definition.asked_share(service_type, None)[item.key]
+        asked, answered = observed.get(item.key, (0, 0))
+        rows.append({"item": item.key, "role": item.role, "dimension": item.dimension, "scale": item.scale,
+                     "share": share, "expected_n": responses * share, "width_factor": 1.0 / math.sqrt(share),
+                     "asked": asked, "answered": answered,
+                     "answer_rate": answered / asked if asked else math.nan})
+    return pd.DataFrame(rows, columns=PLAN_COLUMNS), responses

@@ -4,6 +4,7 @@ weighted / unweighted switch (survey respondents raked to the service log)."""
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import streamlit as st
 
@@ -17,7 +18,7 @@ from data.masking import mask_free_text
 from data.reference import sentiment_lexicon, topics
 from metrics import registry
 from metrics.dashboard_support import binned_curve
-from metrics.drivers import importance_performance, relative_weights
+from metrics.drivers import importance_performance, pairwise_relative_weights
 from metrics.registry import MetricResult
 from metrics.topics import tag_comments, topic_counts, topic_examples
 
@@ -134,15 +135,13 @@ def _dimensions_and_drivers(responses: pd.DataFrame, answers: pd.DataFrame | Non
             st.altair_chart(charts.dot_interval(ranked, label="driver_label", title=t("sat.dimensions_title"),
                                                 x_title=t("sat.score"), target=float(dims["target"].iloc[0]),
                                                 x_format=".2f"), key="sat_dims")
-    # drivers need complete rows: use the dimensions most respondents answered
-    keep = [c for c in wide.columns if wide.loc[ok, c].notna().mean() >= 0.5]
-    x = wide.loc[ok, keep]
-    complete = x.notna().all(axis=1)
+    # Dimension items are asked by service type and rotated across invitees: an item not asked is missing by
+    # design, so the fit uses pairwise-complete correlations (every pair of dimensions answered together by >= 30)
+    rw = pairwise_relative_weights(wide.loc[ok], y.loc[ok], min_pair_n=30)
     with c2:
-        if len(keep) < 2 or complete.sum() < 30:
-            st.info(t("state.too_few", n=int(complete.sum()), min_n=30))
+        if len(rw.names) < 2 or not np.isfinite(rw.r2):
+            st.info(t("state.too_few", n=rw.n, min_n=30))
             return
-        rw = relative_weights(x.loc[complete], y.loc[ok].loc[complete])
         imp = rw.to_frame()
         imp["driver_label"] = imp["driver"].map(_dimension_label)
         st.altair_chart(charts.driver_bars(imp, title=t("sat.drivers_title", r2=f"{rw.r2:.2f}", n=rw.n)),

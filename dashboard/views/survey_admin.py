@@ -1,4 +1,5 @@
-"""问卷管理 (admins): the questionnaire versions in use, Cronbach's alpha per dimension, response rates."""
+"""问卷管理 (admins): the questionnaire versions in use, Cronbach's alpha per dimension, response rates, and what
+rotating items across invitees costs (answers per item and interval width)."""
 
 from __future__ import annotations
 
@@ -14,9 +15,10 @@ from dashboard.scope import identity, scope_of
 from data.engine import get_engine
 from data.i18n import fmt_number, fmt_percent
 from data.models import UTC, SurveyDefinition
+from data.reference import service_types
 from data.repositories import Scope
 from surveys.definitions import DefinitionError, registry
-from surveys.quality import ALL, dimension_alpha
+from surveys.quality import ALL, dimension_alpha, rotation_cost
 from surveys.rates import response_rates
 
 MIN_N = 30  # alpha from fewer complete responses is shown as "too few"
@@ -31,6 +33,12 @@ def _alpha(db_url: str, survey_key: str, scope_path: str) -> pd.DataFrame:
 @st.cache_data(ttl=300, max_entries=64, show_spinner=False)
 def _rates(db_url: str, scope_path: str, start: dt.datetime, end: dt.datetime) -> pd.DataFrame:
     return response_rates(get_engine(db_url), Scope(scope_path), start, end, by=("channel", "service_type"))
+
+
+@st.cache_data(ttl=300, max_entries=64, show_spinner=False)
+def _rotation_cost(db_url: str, survey_key: str, service_type: str | None, scope_path: str, start: dt.datetime,
+                   end: dt.datetime) -> tuple[pd.DataFrame, int]:
+    return rotation_cost(get_engine(db_url), registry().get(survey_key), service_type, Scope(scope_path), start, end)
 
 
 @st.cache_data(ttl=60, max_entries=8, show_spinner=False)
@@ -106,6 +114,37 @@ def _response_rates(scope_path: str) -> None:
     }), hide_index=True, width="stretch")
 
 
+def _rotation(scope_path: str) -> None:
+    """Each customer sees at most five questions: the items rotated across invitees get fewer answers."""
+    st.subheader(t("survey_admin.rotation"))
+    st.caption(t("survey_admin.rotation_help"))
+    reg = registry()
+    defs = [d for d in reg.latest() if d.kind != "annual"]
+    key = st.selectbox(t("survey_admin.questionnaire"), [d.key for d in defs], key="survey_admin_rot_key",
+                       format_func=lambda k: reg.get(k).title.get(lang()))
+    d = reg.get(key)
+    service_type = None
+    if d.service_types:
+        st_df = service_types()
+        names = dict(zip(st_df["code"], st_df["name_en" if lang() == "en" else "name_zh"], strict=True))
+        service_type = st.selectbox(t("survey_admin.col.service_type"), list(d.service_types),
+                                    key="survey_admin_rot_st", format_func=lambda c: names.get(c, c))
+    end = dt.datetime.now(UTC).replace(minute=0, second=0, microsecond=0) + dt.timedelta(hours=1)
+    df, responses = _rotation_cost(url(), key, service_type, scope_path, end - dt.timedelta(days=RATE_DAYS), end)
+    st.caption(t("survey_admin.rotation_basis", n=fmt_number(responses, lang(), 0), days=RATE_DAYS,
+                 plans=len(d.plans(service_type))))
+    st.dataframe(pd.DataFrame({
+        t("survey_admin.col.question"): [d.item(k).text.get(lang()) for k in df["item"]],
+        t("survey_admin.col.measures"): [t(f"survey_admin.role.{r}") if isinstance(r, str)
+                                         else t(f"survey.dim.{m}") for r, m in zip(df["role"], df["dimension"], strict=True)],
+        t("survey_admin.col.share"): [fmt_percent(x, lang()) for x in df["share"]],
+        t("survey_admin.col.expected_n"): [fmt_number(x, lang(), 0) for x in df["expected_n"]],
+        t("survey_admin.col.width"): [f"×{fmt_number(x, lang(), 2)}" for x in df["width_factor"]],
+        t("survey_admin.col.asked"): df["asked"],
+        t("survey_admin.col.answer_rate"): ["—" if math.isnan(x) else fmt_percent(x, lang()) for x in df["answer_rate"]],
+    }), hide_index=True, width="stretch")
+
+
 def render() -> None:
     ident = identity()
     st.title(t("nav.survey_admin"))
@@ -120,3 +159,4 @@ def render() -> None:
     scope_path = scope_of(ident).path
     _reliability(scope_path)
     _response_rates(scope_path)
+    _rotation(scope_path)

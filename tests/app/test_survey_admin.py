@@ -54,13 +54,40 @@ def test_admin_sees_versions_alpha_and_rates(tiny_app_db: str) -> None:
     frames = [df.value for df in at.dataframe]
     versions, alpha, rates = frames[0], frames[1], frames[2]
     assert set(versions["问卷"]) >= {"repair", "servqual_annual", "hall"}
-    assert set(versions["状态"]) == {"使用中"}
+    latest = versions.groupby("问卷")["版本"].transform("max") == versions["版本"]
+    assert set(versions.loc[latest, "状态"]) == {"使用中"}
+    assert set(versions.loc[~latest, "状态"]) <= {"已发布（旧版本）"}
     assert list(alpha["维度"])[:5] == ["有形设施", "可靠", "响应及时", "专业可信", "关怀"]
     assert all(float(a) > 0.6 for a in alpha["α"])
     assert list(alpha["有效问卷"]) == [40] * 6
     row = rates[(rates["邀请渠道"] == "sms") & (rates["业务类型"] == "repair")].iloc[0]
     assert (row["已送达"], row["已回复"], row["回复率"]) == (4, 3, "75.0%")
     assert any("Cronbach" in s.value for s in at.subheader)
+
+
+def test_admin_sees_what_the_rotation_costs_per_item(tiny_app_db: str) -> None:
+    engine = get_engine(tiny_app_db)
+    now = dt.datetime.now(UTC)
+    repair = registry().for_service_type("repair")
+    for i in range(6):  # three old-version responses, three rotated ones with only the overall item answered
+        version = 1 if i < 3 else repair.version
+        token, _ = new_invitation(engine, ticket_id=1, now=now, version=version)
+        assert submit(engine, token, HAPPY if i < 3 else {"csat": 4}).status == "ok"
+    at = goto(login("admin"), "survey_admin")
+    at.selectbox(key="survey_admin_rot_key").set_value("repair").run()
+    cost = at.dataframe[3].value.set_index("衡量")
+    assert "题目轮换的代价" in [s.value for s in at.subheader]
+    # six responses in the window: NPS is asked of a third of the invitees, so n falls to 2, intervals x1.73
+    nps = cost.loc["净推荐值（NPS）"]
+    assert (nps["被问比例"], nps["预计回答数"], nps["区间宽度"]) == ("33.3%", "2", "×1.73")
+    csat = cost.loc["总体满意度（CSAT）"]
+    assert (csat["被问比例"], csat["预计回答数"], csat["区间宽度"], csat["已问（本版本）"],
+            csat["作答率（被问到的客户中）"]) == ("100.0%", "6", "×1.00", 3, "100.0%")
+    # a dimension item is asked of half; left blank where asked = unanswered, not asked = not counted at all
+    crew = cost.loc["专业可信"]
+    assert (crew["被问比例"], crew["区间宽度"]) == ("50.0%", "×1.41")
+    assert crew["作答率（被问到的客户中）"] == ("0.0%" if crew["已问（本版本）"] else "—")
+    assert cost["已问（本版本）"].drop("总体满意度（CSAT）").drop("意见建议").sum() == 3 * 3  # 2 dims + 1 KPI each
 
 
 def test_the_page_is_for_admins_only(tiny_app_db: str) -> None:

@@ -213,3 +213,68 @@ def test_broken_definitions_close_the_survey_and_alert_the_admin(survey_db: str,
     finally:
         monkeypatch.delenv("GRIDCX_SURVEY_DEFINITIONS")
         definitions.registry.cache_clear()
+
+
+def _rotated(url: str, want: str) -> tuple[str, int, set[str]]:
+    """A one-time link to the latest repair questionnaire whose rotation plan asks ``want``."""
+    from surveys.definitions import rotation_seed
+
+    latest = definitions.registry().for_service_type("repair")
+    assert latest.rotation is not None
+    for _ in range(60):
+        token, inv_id = _invite(url, version=latest.version)
+        asked = {i.key for i in latest.asked("repair", "sms", rotation_seed(inv_id))}
+        if want in asked:
+            return token, inv_id, asked
+    raise AssertionError(f"no plan asks {want!r}")
+
+
+def _shown(at: AppTest) -> dict[str, str]:
+    """The questions on the page by item key, with their answer format."""
+    out: dict[str, str] = {}
+    for fb in at.feedback:
+        out[fb.key.removeprefix("q_")] = "faces" if "faces" in str(fb.proto).lower() else "stars"
+    for r in at.radio:
+        out[r.key.removeprefix("q_")] = f"choice{len(r.options)}"
+    for ta in at.text_area:
+        out[ta.key.removeprefix("q_")] = "text"
+    return out
+
+
+def test_each_invitee_sees_at_most_five_questions_in_three_formats_and_intake_takes_the_plan(survey_db: str) -> None:
+    seen: dict[str, set[str]] = {}
+    for want in ("nps", "ces", "fcr"):  # every rotation group exists and is shown as planned
+        token, inv_id, asked = _rotated(survey_db, want)
+        at = open_survey(token)
+        shown = _shown(at)
+        assert set(shown) == asked, (shown, asked)
+        assert len(shown) <= 5 and len(set(shown.values())) <= 3, shown
+        assert "csat" in shown and "comment" in shown
+        assert sum(k in shown for k in ("nps", "ces", "fcr")) == 1
+        seen[want] = set(shown)
+        if want == "nps":  # the customer answers exactly what they were asked: intake takes it
+            at.feedback(key="q_csat").set_value(3)
+            at.radio(key="q_nps").set_value(10)
+            _submit(at)
+            assert [t.value for t in at.title] == ["谢谢您！"]
+            with get_engine(survey_db).connect() as conn:
+                r = conn.execute(select(Response.id, Response.csat, Response.nps, Response.ces, Response.fcr)
+                                 .where(Response.invitation_id == inv_id)).one()
+            assert (r.csat, r.nps, r.ces, r.fcr) == (4, 10, None, None)  # CES/FCR not asked: missing by design
+    assert seen["nps"] != seen["ces"]
+
+
+def test_a_missing_required_answer_is_marked_at_its_question(survey_db: str) -> None:
+    token, inv_id, _ = _rotated(survey_db, "nps")
+    at = open_survey(token)
+    html = "\n".join(h.proto.body for h in at.get("html"))
+    assert "gx_item_csat" not in html and not [m for m in at.markdown if "gx-missing" in m.value]
+    at.radio(key="q_nps").set_value(3)
+    _submit(at)
+    marks = [m.value for m in at.markdown if "gx-missing" in m.value]
+    assert len(marks) == 1 and "这一题还没有回答" in marks[0]
+    html = "\n".join(h.proto.body for h in at.get("html"))
+    assert ".st-key-gx_item_csat {" in html  # the question's box is outlined
+    assert '".st-key-gx_item_csat"' in html and "scrollIntoView" in html  # ... and scrolled into view
+    assert at.radio(key="q_nps").value == 3  # the answers given are kept
+    assert _count(survey_db, Response, Response.invitation_id == inv_id) == 0

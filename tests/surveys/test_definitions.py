@@ -104,7 +104,8 @@ def test_too_many_dimension_items_and_missing_coverage_are_refused(tmp_path: Pat
     with pytest.raises(DefinitionError, match="asks 6 dimension items"):
         load_registry(folder)
     folder2 = _copy(tmp_path / "b")
-    (folder2 / "meter.v1.toml").unlink()
+    for f in folder2.glob("meter.v*.toml"):
+        f.unlink()
     with pytest.raises(DefinitionError, match="no short questionnaire for service type.*meter"):
         load_registry(folder2)
 
@@ -130,20 +131,43 @@ def test_sync_publishes_versions_and_refuses_a_changed_published_version(sqlite_
     with engine.connect() as conn:
         rows = conn.execute(select(SurveyDefinition.key, SurveyDefinition.version, SurveyDefinition.checksum,
                                    SurveyDefinition.active)).all()
-    assert all(len(r.checksum) == 64 and r.active for r in rows)
+    assert all(len(r.checksum) == 64 for r in rows)
+    assert {(r.key, r.version) for r in rows if r.active} == {(d.key, d.version) for d in registry().latest()}
     folder = _copy(tmp_path)
     path = folder / "repair.v1.toml"
     path.write_text(path.read_text(encoding="utf-8").replace("抢修进度", "抢修的进度"), encoding="utf-8")
     with pytest.raises(DefinitionError, match="repair.v1.toml: content differs"):
         sync_definitions(engine, load_registry(folder))
     # A new version is fine, and only it stays active.
-    v2 = path.read_text(encoding="utf-8").replace("version = 1", "version = 2")
+    v3 = (folder / "repair.v2.toml").read_text(encoding="utf-8").replace("version = 2", "version = 3")
     path.unlink()
-    (folder / "repair.v2.toml").write_text(v2, encoding="utf-8")
+    (folder / "repair.v3.toml").write_text(v3.replace("抢修进度", "抢修的进度"), encoding="utf-8")
     reg = load_registry(folder)
     reg.definitions[("repair", 1)] = registry().get("repair", 1)
     assert sync_definitions(engine, reg)["inserted"] == 1
     with engine.connect() as conn:
         active = dict(conn.execute(select(SurveyDefinition.version, SurveyDefinition.active)
                                    .where(SurveyDefinition.key == "repair")).all())
-    assert active == {1: False, 2: True}
+    assert active == {1: False, 2: False, 3: True}
+
+
+
+def test_the_latest_versions_show_one_customer_at_most_five_questions_in_three_formats(tmp_path: Path) -> None:
+    reg = load_registry()
+    for d in reg.latest():
+        if d.kind == "annual":
+            continue
+        assert d.rotation is not None and not d.limit_problems(), d.key
+        for st_ in d.service_types or (None,):
+            plans = d.plans(st_)
+            union = {i.key for i in d.items_for(st_)}
+            assert set().union(*plans) | {"csat", "comment"} == union  # every item is asked of someone
+            for seed in range(len(plans)):
+                asked = d.asked(st_, None, seed)
+                assert len(asked) <= 5 and len({i.scale for i in asked}) <= 3, (d.key, st_, asked)
+                assert sum(i.key in ("nps", "ces", "fcr") for i in asked) == 1
+    # the old, longer version can stay for the responses it has, but may not be the one invitations use
+    folder = _copy(tmp_path)
+    (folder / "repair.v2.toml").unlink()
+    with pytest.raises(DefinitionError, match=r"repair.v1.toml: service type 'repair', plan 1: 9 questions in 6"):
+        load_registry(folder)

@@ -150,3 +150,27 @@ def test_cronbach_alpha_per_dimension_matches_metrics(engine) -> None:  # type: 
     assert (df["alpha"] > 0.5).all()
     # Short questionnaires have one item per dimension: only the overall scale row.
     assert list(dimension_alpha(engine, "repair", Scope("/1/"))["dimension"]) == ["__all__"]
+
+
+def test_alpha_of_a_rotated_questionnaire_treats_items_not_asked_as_missing_by_design(engine) -> None:  # type: ignore[no-untyped-def]
+    from surveys.definitions import registry, rotation_seed
+
+    repair = registry().for_service_type("repair")
+    assert repair.rotation is not None
+    rng = np.random.default_rng(5)
+    with engine.begin() as conn:
+        for r in range(240):  # each respondent answers the two dimension items of their plan, nothing else
+            rid = conn.execute(insert(Response).values(region_id=7, channel="sms", survey_key="repair",
+                                                       survey_version=repair.version, submitted_at=NOW,
+                                                       csat=4)).inserted_primary_key[0]
+            trait = rng.normal(3.5, 1.0)
+            for item in repair.asked("repair", "sms", rotation_seed(r + 1)):
+                if item.dimension:
+                    v = int(np.clip(round(trait + rng.normal(0, 0.6)), 1, 5))
+                    conn.execute(insert(Answer).values(response_id=rid, item_key=item.key, dimension=item.dimension,
+                                                       value_num=v))
+    df = dimension_alpha(engine, "repair", Scope("/1/"), version=repair.version).set_index("dimension")
+    row = df.loc["__all__"]
+    # listwise deletion would keep nobody (no one is asked all four); pairwise covariances keep everyone
+    assert row["k"] == 4 and row["n_dropped"] == 0
+    assert 20 <= row["n"] <= 60 and 0.7 < row["alpha"] < 0.95 and row["ci_low"] < row["alpha"] < row["ci_high"]

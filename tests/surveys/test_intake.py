@@ -169,3 +169,49 @@ def test_sqlite_database_is_locked_is_retried(sqlite_url: str, monkeypatch: pyte
     res = submit(engine, token, HAPPY, now=NOW)
     assert res.status == "ok" and res.attempts == 3
     assert _count(engine, Response, Response.invitation_id.is_not(None)) == 1
+
+
+def test_a_rotated_invitation_takes_its_plan_and_stores_not_asked_as_missing_by_design(db_url: str) -> None:
+    from surveys.definitions import rotation_seed
+
+    engine = get_engine(db_url)
+    w = build_survey_world(engine)
+    latest = registry().for_service_type("repair")
+    plans = set()
+    for _ in range(12):
+        token, inv_id = new_invitation(engine, ticket_id=w.ticket_id, customer_id=1, version=latest.version)
+        asked = {i.key for i in latest.asked("repair", "sms", rotation_seed(inv_id))}
+        plans.add(frozenset(asked))
+        not_asked = sorted({i.key for i in latest.items_for("repair")} - asked)
+        # an answer to a question this customer was not shown is refused, and the link stays usable
+        res = submit(engine, token, {**{k: v for k, v in HAPPY.items() if k in asked}, not_asked[0]: HAPPY.get(
+            not_asked[0], "x")}, survey_key="repair", now=NOW)
+        assert res.status == "invalid" and res.errors == {not_asked[0]: "unknown_item"}
+        dims = sorted(k for k in asked if latest.item(k).dimension)
+        answers = {"csat": 4, dims[0]: 5}  # the second dimension item of the plan is left blank
+        res = submit(engine, token, answers, survey_key="repair", now=NOW)
+        assert res.status == "ok"
+        with engine.connect() as conn:
+            rows = dict(conn.execute(select(Answer.item_key, Answer.value_num)
+                                     .where(Answer.response_id == res.response_id)).all())
+        # asked and answered: a value; asked and left blank: a row without a value; not asked: no row
+        blank = {k: None for k in asked - {"csat", dims[0], "comment"}}
+        assert rows == {"csat": 4.0, dims[0]: 5.0, **blank}
+        assert not set(rows) & set(not_asked)
+    assert len(plans) > 3  # the invitations were spread over several plans
+
+
+def test_a_kiosk_visitor_may_answer_any_plan_but_only_one(db_url: str) -> None:
+    engine = get_engine(db_url)
+    build_survey_world(engine)
+    hall = registry().kiosk()
+    token, inv_id = new_invitation(engine, survey_key="hall", version=hall.version, reusable=True, channel="qr")
+    from surveys.definitions import rotation_seed
+
+    for visit in range(4):
+        asked = {i.key for i in hall.asked(None, "qr", rotation_seed(inv_id, visit))}
+        answers = {k: (True if k == "fcr" else 4) for k in asked if k != "comment"}
+        assert submit(engine, token, answers, visit=visit, now=NOW).status == "ok"
+    union = {k: (True if k == "fcr" else 4) for k in ("csat", "fcr", "ces", "nps")}
+    assert submit(engine, token, union, visit=0, now=NOW).status == "invalid"
+    assert _count(engine, Response, Response.channel == "qr") == 4

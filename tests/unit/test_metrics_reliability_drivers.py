@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from metrics.drivers import importance_performance, relative_weights, shapley_r2
-from metrics.reliability import cronbach_alpha, cronbach_alpha_from_cov, feldt_interval
+from metrics.drivers import importance_performance, pairwise_relative_weights, relative_weights, shapley_r2
+from metrics.reliability import cronbach_alpha, cronbach_alpha_from_cov, cronbach_alpha_pairwise, feldt_interval
 
 # R datasets::mtcars (public domain R data), the columns the reference regression needs, in row order.
 MPG = [21.0, 21.0, 22.8, 21.4, 18.7, 18.1, 14.3, 24.4, 22.8, 19.2, 17.8, 16.4, 17.3, 15.2, 10.4, 10.4, 14.7, 32.4,
@@ -116,3 +116,51 @@ def test_importance_performance_quadrants() -> None:
     assert q.loc["staff", "quadrant"] == "keep_up"
     assert q.loc["bill", "quadrant"] == "possible_overkill"
     assert q.loc["info", "quadrant"] == "low_priority"
+
+
+def _two_of_four(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A rotated design: each respondent is asked two of the four items, every pair equally often."""
+    pairs = list(itertools.combinations(range(4), 2))
+    out = np.full_like(x, np.nan)
+    for row, p in enumerate(rng.integers(0, len(pairs), size=len(x))):
+        out[row, list(pairs[p])] = x[row, list(pairs[p])]
+    return out
+
+
+def test_alpha_under_rotation_uses_pairwise_covariances() -> None:
+    cov = np.array([[10, 6, 6, 6], [6, 11, 6, 6], [6, 6, 12, 6], [6, 6, 6, 13]], float)  # alpha 0.8136 (reference)
+    rng = np.random.default_rng(7)
+    full = rng.multivariate_normal(np.zeros(4), cov, size=12_000)
+    # complete data: the same as the listwise figure
+    a, b = cronbach_alpha(full), cronbach_alpha_pairwise(full)
+    assert b.alpha == pytest.approx(a.alpha) and b.n == a.n == len(full)
+    rotated = _two_of_four(full, rng)
+    assert math.isnan(cronbach_alpha(rotated).alpha) and cronbach_alpha(rotated).n == 0  # listwise: nobody left
+    res = cronbach_alpha_pairwise(rotated)
+    assert res.alpha == pytest.approx(0.8136, abs=0.02)
+    assert 1_700 < res.n < 2_300  # about a sixth of the respondents are behind each covariance
+    assert res.ci_low < 0.8136 < res.ci_high and res.n_dropped == 0
+    never = rotated.copy()
+    never[~np.isnan(never[:, 0]), 1] = np.nan  # items 1 and 2 never asked together
+    assert math.isnan(cronbach_alpha_pairwise(never).alpha)
+
+
+def test_relative_weights_under_rotation_use_pairwise_correlations() -> None:
+    x = mtcars_x()
+    y = pd.Series(MPG)
+    full = pairwise_relative_weights(x, y, min_pair_n=5)
+    ref = relative_weights(x, y)
+    assert full.raw == pytest.approx(ref.raw) and full.n == 32  # complete data: Johnson's weights (rwa reference)
+    rng = np.random.default_rng(3)
+    n = 6_000
+    z = rng.normal(size=(n, 4))
+    out = 2.0 * z[:, 0] + 1.0 * z[:, 1] + 0.5 * z[:, 2] + rng.normal(size=n)
+    truth = relative_weights(pd.DataFrame(z, columns=list("abcd")), out)
+    rotated = pd.DataFrame(_two_of_four(z, rng), columns=list("abcd"))
+    assert math.isnan(relative_weights(rotated, out).r2)  # listwise: nothing left
+    res = pairwise_relative_weights(rotated, out, min_pair_n=30)
+    assert set(res.names) == set("abcd")
+    got = dict(zip(res.names, res.rescaled, strict=True))
+    want = dict(zip(truth.names, truth.rescaled, strict=True))
+    assert all(got[k] == pytest.approx(want[k], abs=0.03) for k in "abcd")
+    assert res.r2 == pytest.approx(truth.r2, abs=0.03) and 800 < res.n < 1_200
