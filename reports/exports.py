@@ -344,6 +344,7 @@ def to_pdf(a: Assessment, staff_ids: list[int] | None = None) -> bytes:
 
     pdf = _PDF(orientation="P", unit="mm", format="A4")
     pdf.add_font("cjk", style="", fname=font, collection_font_number=2)
+    _no_bbox_recalc(pdf)
     pdf.set_auto_page_break(auto=True, margin=16)
     ink = _Ink(pdf)
     t = a.table
@@ -386,6 +387,15 @@ def to_pdf(a: Assessment, staff_ids: list[int] | None = None) -> bytes:
         if rec is not None:
             _staff_page(pdf, ink, texts, rec, title, caption, rows_of.get(sid, []), heads)
     return bytes(pdf.output())
+
+
+def _no_bbox_recalc(pdf: Any) -> None:
+    """Keep the CJK font's own bounding boxes when the subset is written: fontTools would otherwise draw every used
+    glyph three times (hhea, vhea, CFF) to recompute boxes that the full font's already enclose (~1 s a PDF)."""
+    for f in getattr(pdf, "fonts", {}).values():
+        tt = getattr(f, "ttfont", None)
+        if tt is not None and hasattr(tt, "recalcBBoxes"):
+            tt.recalcBBoxes = False
 
 
 class _PageTexts:
