@@ -95,12 +95,27 @@ def main() -> None:
     if problem and ident.role == "admin":
         st.error(t("survey.definitions_broken") + "\n\n" + problem)
     st.session_state["identity"] = ident
-    filters.sidebar(ident)
     sections = pages_for(ident.role)
     sections.setdefault(t("nav.section.overview"), []).append(_survey_page())
     nav = st.navigation(sections)
+    if nav.url_path in OWN_FILTERS:
+        _keep_filters()
+    else:
+        filters.sidebar(ident)
     st.session_state["identity"] = ident
     nav.run()
+
+
+# Pages with filters of their own (the HR page picks an assessment period, unit and team): the global filters do
+# nothing there, so the sidebar shows only language, user and logout; the filters' values are kept for the next page.
+OWN_FILTERS = frozenset({"hr"})
+
+
+def _keep_filters() -> None:
+    """Keep the global filters' widget values over a run that does not draw them (Streamlit drops the state of a
+    widget not drawn in a run unless the value is written back)."""
+    for key in [k for k in st.session_state if isinstance(k, str) and k.startswith("f_")]:
+        st.session_state[key] = st.session_state[key]
 
 
 def _sidebar_user(ident: Identity) -> None:

@@ -93,14 +93,26 @@ def named(text: str) -> Period:
 
 
 def comparison(period: Period, mode: str) -> Period | None:
-    """The comparison period: the previous period of equal length, or the same dates one year earlier."""
+    """The comparison period: the previous period (the previous calendar unit for whole months, quarters and years,
+    else the preceding range of equal length), or the same dates one year earlier."""
     if mode == "none":
         return None
     if mode == "previous":
+        months = _whole_months(period)
+        if months:  # a calendar month, quarter, half or year: the previous one (2026-Q3 -> 2026-Q2), never
+            return Period(_add_months(period.start, -months), period.start)  # "92 days back" (31 March)
         return Period(period.start - dt.timedelta(days=period.days), period.start)
     if mode == "last_year":
         return Period(_minus_year(period.start), _minus_year(period.end))
     raise ValueError(f"unknown comparison {mode!r}; expected one of {', '.join(COMPARISONS)}")
+
+
+def _whole_months(period: Period) -> int:
+    """How many whole calendar months ``period`` spans when it runs from a first of month to a first of month,
+    else 0."""
+    if period.start.day != 1 or period.end.day != 1:
+        return 0
+    return (period.end.year - period.start.year) * 12 + period.end.month - period.start.month
 
 
 def _minus_year(d: dt.date) -> dt.date:

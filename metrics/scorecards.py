@@ -28,6 +28,14 @@ Method (stated again on every report's method sheet):
    score to 0 and the lowest grade. The performance grade stays visible beside the final one.
 7. **Training flag**: the scored KPI with the largest relative shortfall (b − v)/b against the benchmark
    b = min(target, the role's pooled rate), when it is at least ``min_shortfall``.
+8. **What more evidence would give**: for an insufficient total, ``more_cases`` is the fewest further cases that
+   would bring the scored weight share to ``min_weight_share`` (every subset of the unscored KPIs is tried; KPIs of
+   one source share their cases, so a subset costs, per source, its largest shortfall min_n − n), and
+   ``more_by_source`` says how many of each source. A rank band wider than ``max_band_share`` of the role's graded
+   staff says nothing (``rank_wide``); ``more_for_rank`` estimates the further cases that would narrow it to that
+   share: the interval is shrunk by the factor s that would do so (peers held fixed), and the posterior variance
+   ∝ 1/(n + m) (n: the person's cases of their heaviest KPI, m: that KPI's prior strength) gives
+   (n + m)(1/s² − 1) more cases.
 """
 
 from __future__ import annotations
@@ -55,6 +63,7 @@ class KpiSpec:
     key: str
     kind: str  # proportion | mean
     case_mix: bool
+    source: str = ""  # KPIs of one source are fed by the same cases (one survey answers every survey KPI)
 
 
 @dataclass(frozen=True)
@@ -84,6 +93,7 @@ class ScorecardConfig:
     min_weight_share: float = 0.6
     min_shortfall: float = 0.0
     extremes_need_evidence: bool = True
+    max_band_share: float = 0.5
 
 
 @dataclass(frozen=True, eq=False)
@@ -245,6 +255,7 @@ def compute_scorecards(roster: pd.DataFrame, observations: pd.DataFrame, config:
     totals = _totals(roster, kpis_out, config, z, criticals)
     priors_df = pd.DataFrame(priors, columns=["role", "kpi", "kind", "mean", "strength", "a", "b", "tau2",
                                               "sigma2_within", "capped", "units"])
+    totals = _more_evidence(totals, kpis_out, priors_df, config)
     return Scorecards(kpis_out, totals, priors_df, config)
 
 
@@ -342,3 +353,83 @@ def _totals(roster: pd.DataFrame, k: pd.DataFrame, config: ScorecardConfig, z: f
             "sufficient", "percentile", "ranked", "rank_best", "rank_worst", "perf_grade", "grade", "capped",
             "critical", "weakest_kpi", "weakest_shortfall", "training"]
     return t[cols].reset_index(drop=True)
+
+
+# --- what more evidence would give --------------------------------------------------------------------------------
+
+
+def _more_evidence(t: pd.DataFrame, k: pd.DataFrame, priors: pd.DataFrame, config: ScorecardConfig) -> pd.DataFrame:
+    """Add ``more_cases`` / ``more_by_source`` (insufficient totals) and ``rank_wide`` / ``more_for_rank`` (graded
+    totals whose rank band spans more than ``max_band_share`` of the role): method step 8."""
+    t = t.copy()
+    t["more_cases"] = pd.array([pd.NA] * len(t), dtype="Int64")
+    t["more_by_source"] = [{} for _ in range(len(t))]
+    source = {key: spec.source or key for key, spec in config.kpis.items()}
+    pos = pd.Series(np.arange(len(t)), index=t["staff_id"].to_numpy())
+    for _role, part in k[k["staff_id"].isin(t.loc[~t["sufficient"], "staff_id"])].groupby("role"):
+        wide_w = part.pivot(index="staff_id", columns="kpi", values="weight")
+        kpis = list(wide_w.columns)
+        w = wide_w.to_numpy(float)
+        short = (part.pivot(index="staff_id", columns="kpi", values="min_n")
+                 - part.pivot(index="staff_id", columns="kpi", values="n")).clip(lower=0).to_numpy(float)
+        ok = short <= 0
+        w_all = np.nansum(w, axis=1)
+        srcs = sorted({source[c] for c in kpis})
+        best = np.full(len(w), np.inf)
+        best_mask = np.zeros(len(w), dtype=np.int64)
+        for mask in range(1, 2 ** len(kpis)):
+            pick = np.array([(mask >> j) & 1 for j in range(len(kpis))], bool)
+            share = np.nansum(np.where(ok | pick[None, :], w, 0.0), axis=1) / w_all
+            cost = np.zeros(len(w))
+            for src in srcs:
+                cols = pick & np.array([source[c] == src for c in kpis])
+                if cols.any():
+                    cost += np.nanmax(np.where(cols[None, :], short, 0.0), axis=1)
+            better = (share >= config.min_weight_share - 1e-12) & (cost < best)
+            best = np.where(better, cost, best)
+            best_mask = np.where(better, mask, best_mask)
+        for sid, cost, chosen, sh in zip(wide_w.index, best, best_mask, short, strict=True):
+            if not np.isfinite(cost):
+                continue
+            i = int(pos[sid])
+            by: dict[str, int] = {}
+            for j, c in enumerate(kpis):
+                if (int(chosen) >> j) & 1 and sh[j] > 0:
+                    by[source[c]] = max(by.get(source[c], 0), int(np.ceil(sh[j])))
+            t.at[i, "more_cases"] = int(sum(by.values()))
+            t.at[i, "more_by_source"] = by
+    # rank bands too wide to say anything, and the cases that would narrow them
+    t["rank_wide"] = False
+    t["more_for_rank"] = pd.array([pd.NA] * len(t), dtype="Int64")
+    graded = t["sufficient"].to_numpy(bool)
+    heaviest = k.sort_values(["staff_id", "weight"], ascending=[True, False]).drop_duplicates("staff_id")
+    strength = dict(zip(zip(priors["role"], priors["kpi"], strict=True), priors["strength"], strict=True))
+    n_of = dict(zip(heaviest["staff_id"], heaviest["n"], strict=True))
+    m_of = {sid: float(strength.get((r, kp), 0.0)) for sid, r, kp in
+            zip(heaviest["staff_id"], heaviest["role"], heaviest["kpi"], strict=True)}
+    scales = np.linspace(1.0, 0.3, 36)
+    for _role, idx in t[graded].groupby("role").groups.items():
+        sub = t.loc[idx]
+        n = len(sub)
+        if n < 3:
+            continue
+        total = sub["total"].to_numpy(float)
+        low, high = sub["total_low"].to_numpy(float), sub["total_high"].to_numpy(float)
+        width = (sub["rank_worst"].to_numpy(float) - sub["rank_best"].to_numpy(float) + 1) / n
+        wide = width > config.max_band_share
+        t.loc[idx, "rank_wide"] = wide
+        sl, sh = np.sort(low), np.sort(high)
+        need = np.full(n, np.nan)
+        for s in scales:  # the widest interval (largest s) whose band is narrow enough
+            lo_s, hi_s = total - s * (total - low), total + s * (high - total)
+            best = 1 + (n - np.searchsorted(sl, hi_s, side="right"))
+            worst = n - np.searchsorted(sh, lo_s, side="left")
+            fits = (worst - best + 1) / n <= config.max_band_share
+            need = np.where(np.isnan(need) & fits, s, need)
+        for j, sid in enumerate(sub["staff_id"]):
+            # below s = 0.3 (over ten times the evidence) the person's own cases would not do it: the role's
+            # totals lie closer together than anyone's measurement error, so no count is given
+            if wide[j] and np.isfinite(need[j]) and need[j] >= 0.3:
+                base = float(n_of.get(sid, 0.0)) + m_of.get(sid, 0.0)
+                t.at[idx[j], "more_for_rank"] = int(np.ceil(base * (1.0 / need[j] ** 2 - 1.0)))
+    return t

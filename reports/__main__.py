@@ -1,6 +1,7 @@
 """Command line: scheduled assessment exports and the demo reviews.
 
     python -m reports assessment --period 2026-Q3 [--scope REGION_CODE] --format xlsx|pdf|csv --out PATH [--lang en]
+    python -m reports assessment --period 2026-Q3 --format pdf --per-team --out DIR   (one PDF per team)
     python -m reports demo-reviews [--seed 7] [--replace]
     python -m reports cells [--pack state_grid_2023]   (build the overview's pre-aggregated KPI cells; idempotent)
 
@@ -30,6 +31,8 @@ def main(argv: list[str] | None = None) -> int:
     a.add_argument("--lang", default="zh-CN", choices=("zh-CN", "en"))
     a.add_argument("--user", default="scheduler")
     a.add_argument("--no-compare", action="store_true", help="skip the previous-period comparison")
+    a.add_argument("--per-team", action="store_true",
+                   help="PDF only: write one PDF per team into the directory --out (scores as in the whole scope)")
     d = sub.add_parser("demo-reviews", help="generate the deterministic demo quality reviews")
     d.add_argument("--seed", type=int, default=7)
     d.add_argument("--replace", action="store_true")
@@ -76,12 +79,32 @@ def _assessment(args: argparse.Namespace) -> int:
             team_id = conn.execute(select(Team.id).where(Team.code == args.team)).scalar()
             if team_id is None:
                 raise ValueError(f"unknown team code {args.team!r}")
+    if args.per_team and (args.format != "pdf" or team_id is not None):
+        raise ValueError("--per-team writes PDFs (--format pdf) for every team of the scope: leave out --team")
     t0 = time.perf_counter()
     a = build(engine, Scope(row.path), period, team_id=team_id, lang=args.lang, compare=not args.no_compare,
               scheme=scheme, scope_region_id=row.id)
+    if args.per_team:
+        return _per_team(engine, a, args, t0)
     data = export(engine, a, args.format, args.user)
     write_private(args.out, data)  # staff names and scores: owner-only (0600, folders 0700)
     print(f"{args.out}: {len(a.table)} staff, {len(data):,} bytes in {time.perf_counter() - t0:.1f} s")
+    return 0
+
+
+def _per_team(engine, a, args: argparse.Namespace, t0: float) -> int:  # type: ignore[no-untyped-def]
+    from data.models import Team
+    from reports.exports import export, filename, for_team
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    teams = a.roster[a.roster["staff_id"].isin(a.table["staff_id"])]["team_id"].dropna().astype(int).unique()
+    with engine.connect() as conn:
+        codes = dict(conn.execute(select(Team.id, Team.code).where(Team.id.in_([int(x) for x in teams]))).all())
+    for team_id in sorted(teams):
+        sub = for_team(a, int(team_id))
+        path = args.out / filename(sub, "pdf", team=str(codes.get(int(team_id), team_id)))
+        path.write_bytes(export(engine, sub, "pdf", args.user))
+    print(f"{args.out}: {len(teams)} team PDFs, {len(a.table)} staff in {time.perf_counter() - t0:.1f} s")
     return 0
 
 

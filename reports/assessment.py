@@ -15,6 +15,7 @@ from sqlalchemy import Engine
 
 from data.i18n import translate
 from data.masking import mask_free_text
+from data.reference import service_types
 from data.repositories import (
     Scope,
     region_names,
@@ -65,7 +66,7 @@ class Assessment:
 
 def config_of(scheme: Scheme) -> ScorecardConfig:
     return ScorecardConfig(
-        kpis={k: KpiSpec(k, v.kind, v.case_mix) for k, v in scheme.kpis.items()},
+        kpis={k: KpiSpec(k, v.kind, v.case_mix, v.source) for k, v in scheme.kpis.items()},
         roles={r: RoleSpec(dict(v.weights), dict(v.targets), dict(v.min_n)) for r, v in scheme.roles.items()},
         grades=[(g.key, g.min_percentile) for g in scheme.grades],
         critical=[CriticalRule(c.key, c.at_least, c.action, c.max_grade) for c in scheme.critical],
@@ -219,7 +220,17 @@ def summary_table(scheme: Scheme, cards: Scorecards, roster: pd.DataFrame, lang:
     """The summary: one row per staff member, the columns the HR page shows (stable English column keys)."""
     t = cards.totals.merge(roster[["staff_id", "code", "name", "team_name", "region_zh", "region_en"]],
                            on="staff_id", how="left")
-    crit_names = {f"{c.key}>={c.at_least}": (c.name_zh if lang == "zh-CN" else c.name_en) for c in scheme.critical}
+    critical = [_critical_text(scheme, s, lang) for s in t["critical"]]
+    grades = [grade_label(scheme, g, lang) for g in t["grade"]]
+    # a grade a critical item lowered says so, naming the items that did it (a zeroing one, else the caps)
+    zeroed = [_critical_text(scheme, s, lang, action="zero") if ok else "" for s, ok in
+              zip(t["critical"], t["sufficient"], strict=True)]
+    shown_grade = [translate("hr.grade_zeroed", lang, grade=g, critical=z) if z else
+                   translate("hr.grade_capped", lang, grade=g, critical=_critical_text(scheme, s, lang, action="cap"))
+                   if capped else g for g, s, capped, z in zip(grades, t["critical"], t["capped"], zeroed, strict=True)]
+    kpi_training = [(scheme.kpis[k].training_zh if lang == "zh-CN" else scheme.kpis[k].training_en)
+                    if flag and isinstance(k, str) else "" for k, flag in zip(t["weakest_kpi"], t["training"],
+                                                                             strict=True)]
     out = pd.DataFrame({
         "staff_id": t["staff_id"],
         "code": t["code"],
@@ -231,16 +242,21 @@ def summary_table(scheme: Scheme, cards: Scorecards, roster: pd.DataFrame, lang:
         "total_low": _pts(t["total_low"].where(t["sufficient"])),
         "total_high": _pts(t["total_high"].where(t["sufficient"])),
         "final_total": _pts(t["final_total"]),
-        "grade": [grade_label(scheme, g, lang) for g in t["grade"]],
+        "grade": shown_grade,
         "perf_grade": [grade_label(scheme, g, lang) for g in t["perf_grade"]],
-        "rank_band": [_rank_band(b, w, n, lang) for b, w, n in zip(t["rank_best"], t["rank_worst"], t["ranked"],
-                                                                    strict=True)],
+        "rank_band": [_rank_band(b, w, n, wide, more, lang) for b, w, n, wide, more in
+                      zip(t["rank_best"], t["rank_worst"], t["ranked"], t["rank_wide"], t["more_for_rank"],
+                          strict=True)],
         "percentile": t["percentile"].round(0),
-        "critical": ["；".join(crit_names.get(c, c) for c in s.split(";")) if s else "" for s in t["critical"]],
-        "weakest": [scheme.kpis[k].name(lang) if isinstance(k, str) else "" for k in t["weakest_kpi"]],
-        "training": [(scheme.kpis[k].training_zh if lang == "zh-CN" else scheme.kpis[k].training_en)
-                     if flag and isinstance(k, str) else "" for k, flag in zip(t["weakest_kpi"], t["training"],
-                                                                              strict=True)],
+        "critical": critical,
+        "evidence": [_evidence_text(ok, n, by, lang) for ok, n, by in
+                     zip(t["sufficient"], t["more_cases"], t["more_by_source"], strict=True)],
+        "weakest": [scheme.kpis[k].name(lang) if isinstance(k, str) and tr else ""
+                    for k, tr in zip(t["weakest_kpi"], kpi_training, strict=True)],
+        # a veto always comes with advice: the KPI's training, else the veto's own remedial training
+        "training": [tr or (translate("hr.training.critical", lang, critical=c) if c else "")
+                     for tr, c in zip(kpi_training, critical, strict=True)],
+        "grade_key": t["grade"].to_numpy(),
     })
     wide = cards.kpis.assign(shown=np.where(cards.kpis["sufficient"], cards.kpis["value"], np.nan))
     wide = wide.pivot(index="staff_id", columns="kpi", values="shown")
@@ -259,10 +275,39 @@ def summary_table(scheme: Scheme, cards: Scorecards, roster: pd.DataFrame, lang:
     return out.reset_index(drop=True)
 
 
-def _rank_band(best: Any, worst: Any, n: Any, lang: str) -> str:
+def _rank_band(best: Any, worst: Any, n: Any, wide: Any, more: Any, lang: str) -> str:
+    """The rank band, or, when it spans most of the role, why no rank is given and what would narrow it."""
     if pd.isna(best) or pd.isna(n):
         return ""
+    if bool(wide):
+        if pd.isna(more):
+            return translate("hr.rank_wide_close", lang)
+        return translate("hr.rank_wide_more", lang, n=int(more))
     return translate("hr.rank_band", lang, best=int(best), worst=int(worst), n=int(n))
+
+
+def _critical_hits(scheme: Scheme, hits: str) -> list[Any]:
+    """The critical items hit, each key once: a repeated rule (3+ complaints) replaces its milder one."""
+    rules = {f"{c.key}>={c.at_least}": c for c in scheme.critical}
+    strongest: dict[str, Any] = {}
+    for h in hits.split(";") if hits else []:
+        c = rules.get(h)
+        if c is not None and (c.key not in strongest or c.at_least > strongest[c.key].at_least):
+            strongest[c.key] = c
+    return list(strongest.values())
+
+
+def _critical_text(scheme: Scheme, hits: str, lang: str, action: str | None = None) -> str:
+    return "；".join(c.name_zh if lang == "zh-CN" else c.name_en for c in _critical_hits(scheme, hits)
+                    if action is None or c.action == action)
+
+
+def _evidence_text(sufficient: Any, more: Any, by_source: Any, lang: str) -> str:
+    """For a person without a grade: how many more cases (surveys, work orders, reviews) would give one."""
+    if bool(sufficient) or pd.isna(more):
+        return ""
+    parts = "、".join(translate(f"hr.evidence.{src}", lang, n=n) for src, n in sorted(by_source.items()))
+    return translate("hr.evidence_text", lang, n=int(more), parts=parts)
 
 
 def kpi_table(scheme: Scheme, cards: Scorecards, roster: pd.DataFrame, kpi: str, lang: str) -> pd.DataFrame:
@@ -351,7 +396,8 @@ def staff_trend(engine: Engine, scope: Scope, staff_id: int, end_period: Period,
     return g
 
 
-def staff_comments(engine: Engine, scope: Scope, staff_id: int, period: Period, limit: int = 20) -> pd.DataFrame:
+def staff_comments(engine: Engine, scope: Scope, staff_id: int, period: Period, limit: int = 20,
+                   lang: str = "zh-CN") -> pd.DataFrame:
     start, end = period.utc_bounds()
     rows = staff_survey_rows(engine, scope, staff_id, start, end)
     rows = rows[rows["comment"].notna() & (rows["comment"].astype(str).str.len() > 0)]
@@ -360,6 +406,27 @@ def staff_comments(engine: Engine, scope: Scope, staff_id: int, period: Period, 
     rows = rows.sort_values("submitted_at", ascending=False).head(limit)
     return pd.DataFrame({
         "date": rows["submitted_at"].dt.tz_convert(SITE_TZ).dt.strftime("%Y-%m-%d").to_numpy(),
-        "csat": rows["csat"].to_numpy(), "service_type": rows["service_type"].to_numpy(),
+        "csat": rows["csat"].to_numpy(), "service_type": rows["service_type"].map(_service_names(lang)).fillna(
+            rows["service_type"]).to_numpy(),
         "comment": [mask_free_text(c) for c in rows["comment"]],
     })
+
+
+def _service_names(lang: str) -> dict[str, str]:
+    """Service-type code -> its catalogue name in ``lang`` (billing -> its Chinese name)."""
+    st = service_types()
+    return dict(zip(st["code"], st["name_zh" if lang == "zh-CN" else "name_en"], strict=True))
+
+
+def staff_detail_display(assessment: Assessment, staff_id: int) -> pd.DataFrame:
+    """One person's :func:`staff_detail` as shown (on screen): numbers as text with one decimal and "—" where a
+    value is missing (a KPI without cases), never a literal None/NaN; localised column headers."""
+    d = staff_detail(assessment, staff_id)
+    if d.empty:
+        return d
+    d = d.drop(columns=["key"])
+    out = pd.DataFrame({"kpi": d["kpi"], "n": d["n"].astype("int64").astype(str)})
+    for c in ("raw", "value", "low", "high", "target", "team", "company"):
+        out[c] = ["—" if pd.isna(v) else f"{v:.1f}" for v in d[c]]
+    out["status"] = d["status"].fillna("—")
+    return out.rename(columns={c: assessment.t(f"hr.dcol.{c}") for c in out.columns})

@@ -18,8 +18,8 @@ from dashboard.scope import identity, region_name, scope_of
 from data.engine import get_engine
 from data.repositories import Scope, data_window, regions, staff_roster
 from metrics.periods import SITE_TZ, Period, named
-from reports.assessment import Assessment, build, staff_comments, staff_detail, staff_trend
-from reports.exports import MIME, display_summary, export, filename
+from reports.assessment import Assessment, build, staff_comments, staff_detail, staff_detail_display, staff_trend
+from reports.exports import MIME, display_summary, export, filename, for_team
 
 KINDS = ("month", "quarter", "year")
 
@@ -30,6 +30,12 @@ def _anchor_day(db_url: str) -> dt.date:
     if window is None:
         return dt.datetime.now(SITE_TZ).date()
     return window[1].astimezone(SITE_TZ).date()
+
+
+def last_complete(options: list[str], today: dt.date) -> int:
+    """The index of the newest option whose whole period lies within the data (ends by ``today``, the last data
+    day): an assessment opens on the last complete period, never on the running one (0 when none is complete)."""
+    return next((i for i, name in enumerate(options) if named(name).last_day <= today), 0)
 
 
 def period_options(kind: str, today: dt.date, count: int = 8) -> list[str]:
@@ -81,8 +87,8 @@ def _trend(db_url: str, scope_path: str, staff_id: int, period_name: str) -> pd.
 
 
 @st.cache_data(ttl=300, max_entries=64, show_spinner=False)
-def _comments(db_url: str, scope_path: str, staff_id: int, period_name: str) -> pd.DataFrame:
-    return staff_comments(get_engine(db_url), Scope(scope_path), staff_id, named(period_name))
+def _comments(db_url: str, scope_path: str, staff_id: int, period_name: str, language: str) -> pd.DataFrame:
+    return staff_comments(get_engine(db_url), Scope(scope_path), staff_id, named(period_name), lang=language)
 
 
 def render() -> None:
@@ -94,7 +100,8 @@ def render() -> None:
     c1, c2, c3, c4 = st.columns([1.2, 1, 1.4, 1.4])
     kind = c1.segmented_control(t("hr.period_kind"), KINDS, default="quarter", format_func=lambda k: t(f"hr.kind_{k}"),
                                 key="hr_kind", required=True) or "quarter"
-    period_name = c2.selectbox(t("hr.period"), period_options(kind, today), key=f"hr_period_{kind}")
+    options = period_options(kind, today)
+    period_name = c2.selectbox(t("hr.period"), options, index=last_complete(options, today), key=f"hr_period_{kind}")
     regs = _regions(url(), scope.path)
     reg_ids: list[int | None] = [None, *[int(x) for x in regs["id"]]] if len(regs) else [None]
     names = dict(zip(regs["id"], regs["name_zh" if lg == "zh-CN" else "name_en"], strict=False)) if len(regs) else {}
@@ -125,6 +132,7 @@ def render() -> None:
                                 for c in shown.columns if pd.api.types.is_float_dtype(shown[c])})
     st.caption(t("hr.table_help"))
     _downloads(a, ident.username)
+    _team_pdf(a, ident.username)
     st.divider()
     _staff_view(a, scope.path, period_name)
     st.divider()
@@ -141,10 +149,10 @@ def _tiles(a: Assessment) -> None:
     cols = st.columns(5)
     cols[0].metric(t("hr.tile.staff"), f"{len(tb)}", border=True)
     cols[1].metric(t("hr.tile.graded"), f"{int(graded.sum())}", help=t("hr.tile.graded_help"), border=True)
-    cols[2].metric(a.scheme.grade("excellent").name(a.lang),
-                   f"{int((tb['grade'] == a.scheme.grade('excellent').name(a.lang)).sum())}", border=True)
-    cols[3].metric(a.scheme.grade("improve").name(a.lang),
-                   f"{int((tb['grade'] == a.scheme.grade('improve').name(a.lang)).sum())}", border=True)
+    cols[2].metric(a.scheme.grade("excellent").name(a.lang), f"{int((tb['grade_key'] == 'excellent').sum())}",
+                   border=True)
+    cols[3].metric(a.scheme.grade("improve").name(a.lang), f"{int((tb['grade_key'] == 'improve').sum())}",
+                   border=True)
     cols[4].metric(t("hr.tile.training"), f"{int((tb['training'] != '').sum())}", border=True)
 
 
@@ -160,6 +168,24 @@ def _builder(a: Assessment, fmt: str, username: str) -> Any:
         return export(engine(), a, fmt, username)
 
     return build_file
+
+
+def _team_pdf(a: Assessment, username: str) -> None:
+    """One team's PDF out of the assessment on screen (the same scores and grades; a small file, quick to build)."""
+    teams = a.roster[a.roster["staff_id"].isin(a.table["staff_id"])][["team_id", "team_name"]].dropna()
+    teams = teams.drop_duplicates("team_id").sort_values("team_name")
+    if teams.empty:
+        return
+    names = dict(zip(teams["team_id"].astype(int), teams["team_name"], strict=True))
+    c1, c2 = st.columns([2, 1], vertical_alignment="bottom")
+    team_id = c1.selectbox(t("hr.pdf_team_pick"), list(names), format_func=lambda x: str(names.get(x, x)),
+                           key="hr_pdf_team", help=t("hr.pdf_team"))
+    if team_id is None:
+        return
+    sub = for_team(a, int(team_id))
+    c2.download_button(t("hr.download.team_pdf"), data=_builder(sub, "pdf", username),
+                       file_name=filename(sub, "pdf", team=str(team_id)), mime=MIME["pdf"], key="hr_dl_team_pdf",
+                       icon=":material/download:")
 
 
 def _staff_view(a: Assessment, scope_path: str, period_name: str) -> None:
@@ -180,10 +206,13 @@ def _staff_view(a: Assessment, scope_path: str, period_name: str) -> None:
     prev = rec.get("prev_total")
     cols[3].metric(t("hr.col.prev_total"), "—" if prev is None or pd.isna(prev) else f"{prev:.1f}",
                    help=t("hr.col.prev_grade") + ": " + str(rec.get("prev_grade") or "—"), border=True)
+    if rec["evidence"]:
+        st.info(t("hr.pdf.evidence", text=rec["evidence"]))
     if rec["critical"]:
         st.warning(t("hr.critical_note", critical=rec["critical"], perf=rec["perf_grade"]))
     if rec["training"]:
-        st.info(t("hr.training_note", kpi=rec["weakest"], text=rec["training"]))
+        st.info(t("hr.training_note", kpi=rec["weakest"], text=rec["training"]) if rec["weakest"]
+                else t("hr.training_note_plain", text=rec["training"]))
     detail = staff_detail(a, int(sid))
     if len(detail):
         st.markdown("**" + t("hr.kpi_chart_title") + "**")
@@ -197,8 +226,7 @@ def _staff_view(a: Assessment, scope_path: str, period_name: str) -> None:
         )
         st.altair_chart(chart, width="stretch")
         st.caption(t("hr.pdf.chart_legend"))
-        shown = detail.drop(columns=["key"]).rename(columns={c: t(f"hr.dcol.{c}") for c in detail.columns})
-        st.dataframe(shown, hide_index=True, width="stretch")
+        st.dataframe(staff_detail_display(a, int(sid)), hide_index=True, width="stretch", key="hr_detail")
     trend = _trend(url(), scope_path, int(sid), period_name)
     st.markdown("**" + t("hr.trend_title") + "**")
     if trend.empty:
@@ -208,7 +236,7 @@ def _staff_view(a: Assessment, scope_path: str, period_name: str) -> None:
             x=alt.X("month:O", title=t("hr.month")), y=alt.Y("satisfaction:Q", title=t("hr.trend_axis")),
             tooltip=["month", "n", "satisfaction"])
         st.altair_chart(line, width="stretch")
-    comments = _comments(url(), scope_path, int(sid), period_name)
+    comments = _comments(url(), scope_path, int(sid), period_name, a.lang)
     st.markdown("**" + t("hr.comments_title") + "**")
     if comments.empty:
         st.caption(t("hr.no_comments"))

@@ -67,7 +67,7 @@ def test_hr_table_equals_the_assessment(hr_db: str) -> None:
     want = display_summary(a)
     assert list(table.columns) == list(want.columns)
     pd.testing.assert_frame_equal(table.reset_index(drop=True), want.reset_index(drop=True), check_dtype=False)
-    assert len(at.get("download_button")) == 3
+    assert len(at.get("download_button")) == 4  # Excel, PDF, CSV and one team's PDF
     assert any("质检员一致性" in s.value for s in at.subheader)
 
 
@@ -109,3 +109,48 @@ def test_review_form_stores_and_audits(hr_db: str) -> None:
         ev = conn.execute(select(AuditEvent).where(AuditEvent.action == "quality_review",
                                                    AuditEvent.username == "mgr_t")).all()
     assert row.score == pytest.approx(0.75) and row.source == "form" and len(ev) == 1
+
+
+def test_opens_on_the_last_complete_period_without_the_global_filters(hr_db: str) -> None:
+    from data.repositories import data_window
+    from metrics.periods import SITE_TZ
+
+    at = goto(login("hr_t"), "home")
+    at.selectbox(key="f_cmp").set_value("last_year").run(timeout=120)  # a manager page: the global filters
+    goto(at, "hr")
+    box = at.selectbox(key="hr_period_quarter")
+    last_day = data_window(get_engine(hr_db))[1].astimezone(SITE_TZ).date()
+    newer = box.options[:box.options.index(box.value)]
+    assert named(box.value).last_day <= last_day
+    assert newer and all(named(p).last_day > last_day for p in newer)  # the running quarter is offered, not opened
+    side = {w.key for w in at.sidebar.selectbox} | {w.key for w in at.sidebar.multiselect}
+    assert not side & {"f_period", "f_cmp", "f_region", "f_area", "f_channel", "f_service", "f_segment"}
+    assert "lang_select" in side and "logout" in {b.key for b in at.sidebar.button}
+    goto(at, "home")  # back on a manager page the filters are there, with their values
+    assert at.selectbox(key="f_cmp").value == "last_year"
+
+
+def test_staff_detail_says_what_it_means(hr_db: str) -> None:
+    from data.reference import service_types
+
+    a = build(get_engine(hr_db), Scope("/1/"), named("2026-Q3"), scope_region_id=1)
+    at = _open_hr("hr_t")
+    assert at.selectbox(key="hr_period_quarter").value == "2026-Q3"
+    k, tb = a.cards.kpis, a.table
+    capped = tb[tb["staff_id"].map(a.cards.totals.set_index("staff_id")["capped"]).astype(bool)].iloc[0]
+    at.selectbox(key="hr_staff").set_value(int(capped["staff_id"])).run(timeout=120)
+    assert not at.exception, at.exception
+    metrics = {m.label: m.value for m in at.metric}
+    assert "封顶" in metrics["考核等级"] or "清零" in metrics["考核等级"]
+    assert any("培训建议" in i.value for i in at.info)
+    # a KPI without cases: "—", never a literal None; comments name the service type
+    sid = int(k.loc[(k["n"] == 0) & k["staff_id"].isin(tb.loc[tb["total"].isna(), "staff_id"]), "staff_id"].iloc[0])
+    at.selectbox(key="hr_staff").set_value(sid).run(timeout=120)
+    detail = next(d.value for d in at.dataframe if {"指标", "班组", "公司"} <= set(d.value.columns))
+    cells = detail.to_numpy(object).ravel()
+    assert "—" in set(cells) and not any(c is None or str(c) in ("None", "nan", "<NA>") for c in cells)
+    assert any(i.value.startswith("评级还需：还需约") for i in at.info)
+    names = set(service_types()["name_zh"])
+    shown = [d.value for d in at.dataframe if "业务类型" in d.value.columns]
+    for comments in shown:
+        assert set(comments["业务类型"]) <= names
