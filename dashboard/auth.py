@@ -1,8 +1,10 @@
 """Local login, optional OIDC (``st.login``), the logged-in identity, idle timeout, password change, logout.
 
-The session keeps only the user id, the password stamp issued at login and the time of the last activity; the role
-and scope are re-read from the database on every run (:func:`data.users.identity_for`), so a role change, a
-deactivation or a password reset takes effect at once and a tampered session state cannot widen anything.
+The session keeps only the user id, the password stamp issued at login, the time of the last activity and the token
+of its reload-proof session (:mod:`data.sessions`; the browser keeps it in the ``gridcx_session`` cookie, so a reload
+or a new tab is still signed in); the role and scope are re-read from the database on every run
+(:func:`data.users.identity_for`), so a role change, a deactivation or a password reset takes effect at once and a
+tampered session state cannot widen anything.
 
 OIDC (production, optional): when ``.streamlit/secrets.toml`` holds an ``[auth]`` section (see DEPLOY.md), the login
 page offers "sign in with the company account"; the provider's verified e-mail must equal the ``username`` of an
@@ -38,7 +40,8 @@ from data.users import (
 SESSION_KEY = "identity_user_id"
 STAMP_KEY = "identity_stamp"
 ACTIVITY_KEY = "last_activity"
-TOKEN_KEY = "identity_token"  # noqa: S105 - a session-state key, not a secret; the reload-proof session's token (data.sessions); its cookie is COOKIE
+# the reload-proof session's token (data.sessions), kept in the browser's COOKIE
+TOKEN_KEY = "identity_token"  # noqa: S105 - a session-state key, not a secret
 CLEAR_COOKIE_KEY = "_clear_session_cookie"
 COOKIE = "gridcx_session"
 IDLE_TIMEOUT_S = int(sessions.IDLE.total_seconds())
