@@ -231,6 +231,7 @@ def password_form(ident: Identity) -> None:
         st.session_state[STAMP_KEY] = fresh.stamp
         sessions.revoke_user(engine(), fresh.user_id)  # every other browser signed in as this user is signed out
         st.session_state[TOKEN_KEY] = sessions.issue(engine(), fresh)
+        write_cookie()  # now, so a reload right after the change stays signed in
         st.success(t("password.changed"))
 
 

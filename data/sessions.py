@@ -46,8 +46,8 @@ def issue(engine: Engine, ident: Identity, now: dt.datetime | None = None) -> st
     now = _now(now)
     token = secrets.token_urlsafe(TOKEN_BYTES)
     with engine.begin() as conn:
-        # Expired and revoked rows of this user are of no use any more: keep the table small.
-        conn.execute(delete(AuthSession).where(AuthSession.user_id == ident.user_id, or_(
+        # Revoked and expired rows (anyone's) are of no use any more: keep the table small.
+        conn.execute(delete(AuthSession).where(or_(
             AuthSession.revoked_at.is_not(None), AuthSession.expires_at <= now,
             AuthSession.last_seen_at <= now - IDLE)))
         conn.execute(AuthSession.__table__.insert().values(
