@@ -87,9 +87,14 @@ def main() -> None:
     language_switch()
     problem = _survey_definitions_problem(db_url())
     if ident is None:
+        # Every page's URL path shows the login form, so a link opened before signing in (/regions) is known on this
+        # first run (no "Page not found") and the rerun after the login runs the page it pointed at.
+        login_pages = [st.Page(auth.login_view, title=t("login.title"), url_path=key, visibility="hidden")
+                       for key in PAGES]
         nav = st.navigation([st.Page(auth.login_view, title=t("login.title"), url_path="login", default=True),
-                             _survey_page()], position="hidden")
+                             *login_pages, _survey_page()], position="hidden")
         nav.run()
+        auth.clear_cookie()
         return
     _sidebar_user(ident)
     if problem and ident.role == "admin":
@@ -125,4 +130,5 @@ def _sidebar_user(ident: Identity) -> None:
         if st.button(t("logout"), key="logout"):
             auth.sign_out()
             st.rerun()
+        auth.write_cookie()
     auth.password_form(ident)

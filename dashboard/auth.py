@@ -1,8 +1,10 @@
 """Local login, optional OIDC (``st.login``), the logged-in identity, idle timeout, password change, logout.
 
-The session keeps only the user id, the password stamp issued at login and the time of the last activity; the role
-and scope are re-read from the database on every run (:func:`data.users.identity_for`), so a role change, a
-deactivation or a password reset takes effect at once and a tampered session state cannot widen anything.
+The session keeps only the user id, the password stamp issued at login, the time of the last activity and the token
+of its reload-proof session (:mod:`data.sessions`; the browser keeps it in the ``gridcx_session`` cookie, so a reload
+or a new tab is still signed in); the role and scope are re-read from the database on every run
+(:func:`data.users.identity_for`), so a role change, a deactivation or a password reset takes effect at once and a
+tampered session state cannot widen anything.
 
 OIDC (production, optional): when ``.streamlit/secrets.toml`` holds an ``[auth]`` section (see DEPLOY.md), the login
 page offers "sign in with the company account"; the provider's verified e-mail must equal the ``username`` of an
@@ -15,12 +17,14 @@ from __future__ import annotations
 import logging
 import os
 import time
+from typing import Any
 
 import streamlit as st
 from sqlalchemy.exc import DBAPIError
 
 from dashboard.db import engine
 from dashboard.i18n import t
+from data import sessions
 from data.engine import DatabaseConfigError
 from data.users import (
     PASSWORD_MIN,
@@ -36,7 +40,11 @@ from data.users import (
 SESSION_KEY = "identity_user_id"
 STAMP_KEY = "identity_stamp"
 ACTIVITY_KEY = "last_activity"
-IDLE_TIMEOUT_S = 30 * 60
+# the reload-proof session's token (data.sessions), kept in the browser's COOKIE
+TOKEN_KEY = "identity_token"  # noqa: S105 - a session-state key, not a secret
+CLEAR_COOKIE_KEY = "_clear_session_cookie"
+COOKIE = "gridcx_session"
+IDLE_TIMEOUT_S = int(sessions.IDLE.total_seconds())
 log = logging.getLogger("gridcx.auth")
 
 
@@ -81,10 +89,14 @@ def current_identity() -> Identity | None:
             logout()
         try:
             ident = _oidc_identity()
+            token = None
+            if ident is None:  # a reload or a new tab: the browser's session cookie, if it is still valid
+                token = cookie_token()
+                ident = sessions.resolve(engine(), token) if token else None
         except DBAPIError as exc:
             raise _unavailable(exc) from None
         if ident is not None:
-            _start_session(ident, now)
+            _start_session(ident, now, token)
         return ident
     last = st.session_state.get(ACTIVITY_KEY)
     if not isinstance(last, (int, float)) or now - float(last) > IDLE_TIMEOUT_S or float(last) > now + 5:
@@ -94,8 +106,14 @@ def current_identity() -> Identity | None:
     if not isinstance(stamp, str):
         logout()
         return None
+    token = st.session_state.get(TOKEN_KEY)
     try:
-        ident = identity_for(engine(), user_id, stamp)
+        if token is not None:  # revoked by a logout in another tab, expired, or the password changed
+            ident = sessions.resolve(engine(), token)
+            if ident is not None and (ident.user_id != user_id or ident.stamp != stamp):
+                ident = None
+        else:
+            ident = identity_for(engine(), user_id, stamp)
     except DBAPIError as exc:
         raise _unavailable(exc) from None
     if ident is None:
@@ -115,16 +133,25 @@ def _unavailable(exc: Exception) -> DatabaseConfigError:
     return DatabaseConfigError("database unavailable")
 
 
-def _start_session(ident: Identity, now: float) -> None:
+def _start_session(ident: Identity, now: float, token: str | None = None) -> None:
     st.session_state[SESSION_KEY] = ident.user_id
     st.session_state[STAMP_KEY] = ident.stamp
     st.session_state[ACTIVITY_KEY] = now
+    if token is not None:
+        st.session_state[TOKEN_KEY] = token
     if ident.language and "lang" not in st.session_state:
         st.session_state["lang"] = ident.language
 
 
 def logout(expired: bool = False) -> None:
-    for key in (SESSION_KEY, STAMP_KEY, ACTIVITY_KEY, "identity"):
+    token = st.session_state.get(TOKEN_KEY)
+    if token is not None:
+        try:
+            sessions.revoke(engine(), token, username=getattr(st.session_state.get("identity"), "username", None))
+        except Exception:  # noqa: BLE001 - the session state is cleared whatever happens; the token expires anyway
+            log.warning("could not revoke a session token", exc_info=True)
+        st.session_state[CLEAR_COOKIE_KEY] = token
+    for key in (SESSION_KEY, STAMP_KEY, ACTIVITY_KEY, TOKEN_KEY, "identity"):
         st.session_state.pop(key, None)
     if expired:
         st.session_state["login_notice"] = "login.session_expired"
@@ -170,8 +197,13 @@ def login_view() -> None:
     except (DatabaseConfigError, DBAPIError):
         st.error(t("login.db_error"))
         return
-    _start_session(ident, time.time())
-    st.rerun()
+    try:
+        token = sessions.issue(engine(), ident)
+    except (DatabaseConfigError, DBAPIError):
+        st.error(t("login.db_error"))
+        return
+    _start_session(ident, time.time(), token)
+    st.rerun()  # on the same page: a link opened before signing in lands where it pointed
 
 
 def password_form(ident: Identity) -> None:
@@ -197,4 +229,44 @@ def password_form(ident: Identity) -> None:
             st.error(t("password.wrong_current"))
             return
         st.session_state[STAMP_KEY] = fresh.stamp
+        sessions.revoke_user(engine(), fresh.user_id)  # every other browser signed in as this user is signed out
+        st.session_state[TOKEN_KEY] = sessions.issue(engine(), fresh)
+        write_cookie()  # now, so a reload right after the change stays signed in
         st.success(t("password.changed"))
+
+
+# --- the session cookie -----------------------------------------------------------------------------------------
+# Streamlit can read the request's cookies (st.context.cookies) but cannot set one: a few lines of JavaScript in an
+# st.html element write it. It holds only the opaque token; SameSite=Strict, Secure over https, not HttpOnly (a
+# script sets it): see SECURITY.md "Sessions".
+
+
+def cookie_token() -> str | None:
+    """The session token the browser sent when this Streamlit session opened (None when none or malformed)."""
+    try:
+        value: Any = st.context.cookies.get(COOKIE)
+    except Exception:  # noqa: BLE001 - no request context (AppTest, bare mode)
+        return None
+    return value if sessions.well_formed(value) else None
+
+
+def _cookie_js(value: str, max_age: int, only_if: str | None = None) -> str:
+    """The script that writes the cookie; with ``only_if``, only while the browser still holds that (stale) token, so a
+    tab showing the login page never deletes the cookie another tab has just written."""
+    guard = f"if(document.cookie.split('; ').indexOf('{COOKIE}={only_if}')===-1)return;" if only_if else ""
+    return (f"<script>(function(){{{guard}var s=location.protocol==='https:'?'; Secure':'';"
+            f"document.cookie='{COOKIE}={value}; Path=/; Max-Age={max_age}; SameSite=Strict'+s;}})();</script>")
+
+
+def write_cookie() -> None:
+    """Keep the browser's cookie on this session's token (an element of the signed-in layout; harmless to repeat)."""
+    token = st.session_state.get(TOKEN_KEY)
+    if sessions.well_formed(token) and token != cookie_token():
+        st.html(_cookie_js(str(token), int(sessions.ABSOLUTE.total_seconds())), unsafe_allow_javascript=True)
+
+
+def clear_cookie() -> None:
+    """After a logout, or when the browser sent a token that is no longer valid, delete that token's cookie."""
+    stale = st.session_state.pop(CLEAR_COOKIE_KEY, None) or cookie_token()
+    if sessions.well_formed(stale):
+        st.html(_cookie_js("", 0, only_if=str(stale)), unsafe_allow_javascript=True)

@@ -46,6 +46,7 @@ DRILL_KEY = "drill_spec"
 PAGE_KEY = "drill_page"
 ARCHIVE_KEY = "archive_customer"
 PAGE_OWNER = "_drill_current_page"
+SCROLL_KEY = "_drill_scroll"  # a drill opened on this run: bring it into view (it sits below the charts)
 PAGE_SIZE = 50
 EXPORT_MAX = 200_000
 _KINDS = {"ticket": "tickets", "contact": "contacts", "response": "responses", "follow_up": "follow_ups"}
@@ -73,6 +74,7 @@ def open_drill(spec: DrillSpec) -> None:
     st.session_state[DRILL_KEY] = replace(spec, page=str(st.session_state.get(PAGE_OWNER, "")))
     st.session_state[PAGE_KEY] = 0
     st.session_state.pop(ARCHIVE_KEY, None)
+    st.session_state[SCROLL_KEY] = abs(int(st.session_state.get(SCROLL_KEY) or 0)) + 1
 
 
 def close_drill() -> None:
@@ -214,6 +216,7 @@ def render(state: FilterState) -> None:
     ident = identity()
     db, scope_path = url(), ident.scope_path
     st.divider()
+    _scroll_here()
     head, close = st.columns([6, 1])
     head.subheader(t("drill.title", title=spec.title))
     if close.button(t("drill.close"), key="drill_close", icon=":material/close:"):
@@ -284,6 +287,22 @@ def render(state: FilterState) -> None:
         elif choice is not None:
             st.session_state[ARCHIVE_KEY] = int(choice)
     render_archive()
+
+
+def _scroll_here() -> None:
+    """Right after a drill was opened (a tile's 明细 sits ~3,000 px above the rows), scroll the page to this point.
+
+    A marker and a few lines of JavaScript (nothing from the data goes into it); the number changes with every
+    opening, so the element is new and its script runs again. Retried briefly while the charts above settle."""
+    n = st.session_state.get(SCROLL_KEY)
+    if not isinstance(n, int) or isinstance(n, bool) or n <= 0:
+        return
+    st.session_state[SCROLL_KEY] = -n  # once: later reruns (paging, selecting a row) do not jump again
+    st.html(f'<div id="gridcx-drill-{n}" data-testid="gridcx-drill-anchor"></div><script>(function(){{'
+            f'function go(){{var e=document.getElementById("gridcx-drill-{n}");'
+            f'if(e)e.scrollIntoView({{block:"start"}});}}'
+            f'[0,150,400,900].forEach(function(ms){{setTimeout(go,ms);}});}})();</script>',
+            unsafe_allow_javascript=True)
 
 
 def render_archive() -> None:

@@ -39,6 +39,7 @@ DEFAULT_COMPARISON = "previous"
 STATE_KEY = "filter_state"
 SEEDED_KEY = "_filters_seeded"
 NOTICE_KEY = "_filters_notice"
+DATE_NOTES_KEY = "_filters_date_notes"
 PENDING_REGION = "_filters_pending_region"
 # widget key -> URL parameter
 _PARAMS = {
@@ -157,10 +158,49 @@ def anchor_day(db_url: str) -> dt.date:
     return window[1].astimezone(SITE_TZ).date()
 
 
+@st.cache_data(ttl=300, max_entries=8, show_spinner=False)
+def first_day(db_url: str) -> dt.date | None:
+    """The oldest day with data (None for an empty database)."""
+    window = data_window(get_engine(db_url))
+    return None if window is None else window[0].astimezone(SITE_TZ).date()
+
+
+def date_bounds(db_url: str) -> tuple[dt.date, dt.date]:
+    """The days a custom period may span: the oldest to the newest day with data (ten years back when empty)."""
+    hi = anchor_day(db_url)
+    lo = first_day(db_url)
+    if lo is None or lo > hi:
+        lo = hi - dt.timedelta(days=3653)
+    return lo, hi
+
+
 # --- URL ------------------------------------------------------------------------------------------------------------
 
 
-def _seed_from_url(tree: pd.DataFrame, today: dt.date) -> None:
+def _clamp_url_dates(dates: dict[str, dt.date], lo: dt.date, hi: dt.date) -> list[tuple[str, str]]:
+    """Bring a shared link's custom dates into the data's range (in place); the notes say what was changed.
+
+    A link made earlier, or on another site, may name days after the newest data (the date inputs then refuse the
+    value on every rerun) or before the oldest; an end before the start is swapped."""
+    notes: list[tuple[str, str]] = []
+    for key, which in (("f_from", "from"), ("f_to", "to")):
+        d = dates.get(key)
+        if d is None:
+            continue
+        if d > hi:
+            dates[key] = hi
+            notes.append((f"filters.url_{which}_after", hi.isoformat()))
+        elif d < lo:
+            dates[key] = lo
+            notes.append((f"filters.url_{which}_before", lo.isoformat()))
+    start, last = dates.get("f_from"), dates.get("f_to")
+    if start is not None and last is not None and start > last:
+        dates["f_from"], dates["f_to"] = last, start
+        notes.append(("filters.url_swapped", ""))
+    return notes
+
+
+def _seed_from_url(tree: pd.DataFrame, today: dt.date, first: dt.date | None = None) -> None:
     """On a session's first filtered run, take allowed values from the URL; drop and report the rest."""
     if st.session_state.get(SEEDED_KEY):
         return
@@ -172,13 +212,14 @@ def _seed_from_url(tree: pd.DataFrame, today: dt.date) -> None:
         "f_area": set(AREA_CLASSES), "f_channel": set(_ref_names("channel")),
         "f_service": set(_ref_names("service")), "f_segment": set(_ref_names("segment")),
     }
+    dates: dict[str, dt.date] = {}
     for key, param in _PARAMS.items():
         raw = qp.get(param)
         if raw is None or raw == "":
             continue
         if key in ("f_from", "f_to"):
             try:
-                st.session_state[key] = dt.date.fromisoformat(raw)
+                dates[key] = dt.date.fromisoformat(raw)
             except ValueError:
                 ignored.append(param)
             continue
@@ -193,8 +234,12 @@ def _seed_from_url(tree: pd.DataFrame, today: dt.date) -> None:
             st.session_state[key] = raw
         else:
             ignored.append(param)
+    notes = _clamp_url_dates(dates, first or today - dt.timedelta(days=3653), today)
+    st.session_state.update(dates)
     if ignored:
         st.session_state[NOTICE_KEY] = ignored
+    if notes:
+        st.session_state[DATE_NOTES_KEY] = notes
 
 
 URL_KEYS = ("period", "from", "to", "cmp", "region", "area", "ch", "svc", "seg")
@@ -234,8 +279,12 @@ def sidebar(ident: Identity) -> FilterState | None:
     tree = scope_regions(db, ident.scope_path)
     if tree.empty:
         return None
-    today = anchor_day(db)
-    _seed_from_url(tree, today)
+    lo, today = date_bounds(db)
+    _seed_from_url(tree, today, lo)
+    for key in ("f_from", "f_to"):  # the data may have changed since the dates were chosen: keep them in range
+        value = st.session_state.get(key)
+        if isinstance(value, dt.date) and not lo <= value <= today:
+            st.session_state[key] = min(max(value, lo), today)
     zh = lang() == "zh-CN"
     by_code = tree.set_index(tree["code"].astype(str))
     codes = list(by_code.index)
@@ -254,10 +303,10 @@ def sidebar(ident: Identity) -> FilterState | None:
         if name == "custom":
             default = preset("last_30_days", today)
             c1, c2 = st.columns(2)
-            start = c1.date_input(t("filters.from"), value=st.session_state.get("f_from", default.start),
-                                  key="f_from", max_value=today)
+            start = c1.date_input(t("filters.from"), value=st.session_state.get("f_from", max(default.start, lo)),
+                                  key="f_from", min_value=lo, max_value=today)
             last = c2.date_input(t("filters.to"), value=st.session_state.get("f_to", default.last_day),
-                                 key="f_to", max_value=today)
+                                 key="f_to", min_value=lo, max_value=today)
             if not isinstance(start, dt.date) or not isinstance(last, dt.date) or last < start:
                 st.warning(t("filters.bad_range"))
                 period = default
@@ -284,6 +333,9 @@ def sidebar(ident: Identity) -> FilterState | None:
         ignored = st.session_state.pop(NOTICE_KEY, None)
         if ignored:
             st.warning(t("filters.url_ignored", params=", ".join(ignored)))
+        for note, day in st.session_state.pop(DATE_NOTES_KEY, None) or ():
+            st.warning(t(note, date=day))
+            st.toast(t(note, date=day), icon=":material/event:")  # seen with the sidebar collapsed too
     row = by_code.loc[region_code or root_code]
     state = FilterState(
         period_name=name or DEFAULT_PERIOD, period=period, comparison_mode=mode or DEFAULT_COMPARISON,

@@ -29,15 +29,36 @@ from sqlalchemy import Engine, and_, insert, select, update
 
 from data.i18n import translate
 from data.masking import mask_phone
-from data.models import UTC, Customer, Invitation, Region, Ticket
+from data.models import UTC, Customer, Invitation, Region, SiteSetting, Ticket
 from data.private import open_private, private_dir
 from data.reference import service_types as reference_service_types
 from surveys.definitions import Registry, registry
 from surveys.intake import new_id
-from surveys.settings import Settings, settings
+from surveys.settings import PUBLIC_URL_ENV, Settings, public_url, settings
 from surveys.tokens import hash_token, new_token, survey_link
 
 CHANNELS = ("sms", "wechat", "qr")
+
+
+class PublicUrlMissing(ValueError):
+    """Links would point at http://localhost:8501: ``GRIDCX_PUBLIC_URL`` must be set outside demo mode."""
+
+
+def demo_mode(engine: Engine) -> bool:
+    """True when the database holds a demo world (``python -m data demo`` records its seed in ``site_setting``)."""
+    with engine.connect() as conn:
+        return conn.execute(select(SiteSetting.key).where(SiteSetting.key == "demo.seed")).first() is not None
+
+
+def link_base(engine: Engine, base_url: str | None = None) -> str:
+    """The base URL survey links start with: ``base_url``, else ``GRIDCX_PUBLIC_URL``; without either only a demo world
+    may use the default (``http://localhost:8501``): a real site would send customers links that cannot work."""
+    if base_url:
+        return base_url.rstrip("/")
+    if (os.environ.get(PUBLIC_URL_ENV) or "").strip() or demo_mode(engine):
+        return public_url()
+    raise PublicUrlMissing(f"{PUBLIC_URL_ENV} is not set, so survey links would point at {public_url()}; set it to "
+                           "the address customers open (e.g. https://cx.example.cn) before issuing invitations")
 DEFAULT_OUTBOX = Path("outbox")
 BATCH_COLUMNS = ["ticket_no", "account_no", "masked_phone", "channel", "link", "message", "expires_at"]
 
@@ -97,6 +118,7 @@ def invite(
     """Invite the customers of work orders closed since ``since`` (UTC midnight for a date)."""
     if channel not in CHANNELS:
         raise ValueError(f"channel must be one of {', '.join(CHANNELS)}")
+    base_url = link_base(engine, base_url)
     now = _now(now)
     reg = reg or registry()
     cfg = cfg or settings()
@@ -203,6 +225,7 @@ def remind(
     Only hashes are stored, so a reminder cannot repeat the first link: it issues a fresh token for the same
     invitation (same expiry) and the first link stops working. Opted-out customers are not reminded.
     """
+    base_url = link_base(engine, base_url)
     now = _now(now)
     cfg = cfg or settings()
     names = _service_names()
@@ -274,6 +297,7 @@ def kiosk_qr(
     now: dt.datetime | None = None,
 ) -> KioskCode:
     """An anonymous, reusable survey code for one hall and one local day (PNG for print, SVG for screens)."""
+    base_url = link_base(engine, base_url)
     reg = reg or registry()
     cfg = cfg or settings()
     tz = ZoneInfo(cfg.timezone)

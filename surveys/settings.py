@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 SETTINGS_FILE = Path(__file__).resolve().parent / "settings.toml"
 DEFAULT_PUBLIC_URL = "http://localhost:8501"
+PUBLIC_URL_ENV = "GRIDCX_PUBLIC_URL"
 Severity = Literal["high", "medium", "low"]
 
 
@@ -98,4 +99,4 @@ def settings() -> Settings:
 
 def public_url() -> str:
     """Base URL of the customer survey page (env ``GRIDCX_PUBLIC_URL``), without a trailing slash."""
-    return (os.environ.get("GRIDCX_PUBLIC_URL") or DEFAULT_PUBLIC_URL).rstrip("/")
+    return ((os.environ.get(PUBLIC_URL_ENV) or "").strip() or DEFAULT_PUBLIC_URL).rstrip("/")

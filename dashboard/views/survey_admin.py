@@ -18,8 +18,10 @@ from data.models import UTC, SurveyDefinition
 from data.reference import service_types
 from data.repositories import Scope
 from surveys.definitions import DefinitionError, registry
+from surveys.invitations import demo_mode
 from surveys.quality import ALL, dimension_alpha, rotation_cost
 from surveys.rates import response_rates
+from surveys.settings import DEFAULT_PUBLIC_URL, PUBLIC_URL_ENV
 
 MIN_N = 30  # alpha from fewer complete responses is shown as "too few"
 RATE_DAYS = 90
@@ -49,6 +51,25 @@ def _published(db_url: str) -> dict[tuple[str, int], tuple[str, bool]]:
         rows = conn.execute(select(SurveyDefinition.key, SurveyDefinition.version, SurveyDefinition.checksum,
                                    SurveyDefinition.active)).all()
     return {(r.key, r.version): (r.checksum, bool(r.active)) for r in rows}
+
+
+@st.cache_data(ttl=60, max_entries=8, show_spinner=False)
+def _demo_mode(db_url: str) -> bool:
+    return demo_mode(get_engine(db_url))
+
+
+def _public_url() -> None:
+    """Where survey links point (GRIDCX_PUBLIC_URL); without it a real site cannot issue invitations."""
+    import os
+
+    st.subheader(t("survey_admin.links"))
+    value = (os.environ.get(PUBLIC_URL_ENV) or "").strip()
+    if value:
+        st.markdown(t("survey_admin.public_url", env=PUBLIC_URL_ENV) + f" `{value.rstrip('/')}/survey?t=…`")
+    elif _demo_mode(url()):
+        st.info(t("survey_admin.public_url_demo", env=PUBLIC_URL_ENV, url=DEFAULT_PUBLIC_URL))
+    else:
+        st.warning(t("survey_admin.public_url_missing", env=PUBLIC_URL_ENV, url=DEFAULT_PUBLIC_URL))
 
 
 def _definitions() -> None:
@@ -151,6 +172,7 @@ def render() -> None:
     if ident.role != "admin":
         st.warning(t("state.no_permission"))
         return
+    _public_url()
     try:
         _definitions()
     except DefinitionError as exc:

@@ -94,3 +94,13 @@ def test_the_page_is_for_admins_only(tiny_app_db: str) -> None:
     at = goto(login("manager"), "survey_admin")
     assert "问卷管理" not in [t.value for t in at.title]
     assert not any("Cronbach" in s.value for s in at.subheader)
+
+
+def test_admin_page_shows_where_survey_links_point(tiny_app_db: str, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """GRIDCX_PUBLIC_URL on the admin page: missing outside demo mode is a warning (invitations are refused)."""
+    monkeypatch.delenv("GRIDCX_PUBLIC_URL", raising=False)
+    at = goto(login("admin"), "survey_admin")
+    assert any("GRIDCX_PUBLIC_URL" in w.value and "拒绝发出邀请" in w.value for w in at.warning), at.warning
+    monkeypatch.setenv("GRIDCX_PUBLIC_URL", "https://cx.example.cn/")
+    at.run()
+    assert not at.warning and "https://cx.example.cn/survey?t=" in "\n".join(m.value for m in at.markdown)

@@ -10,9 +10,9 @@ import pytest
 from sqlalchemy import func, insert, select, update
 
 from data.engine import get_engine
-from data.models import Customer, Invitation, Ticket
+from data.models import Customer, Invitation, SiteSetting, Ticket
 from surveys.intake import open_link, submit
-from surveys.invitations import invite, kiosk_qr, remind, sampled
+from surveys.invitations import PublicUrlMissing, invite, kiosk_qr, remind, sampled
 from surveys.settings import settings
 from tests.surveys.helpers import NOW, build_survey_world
 
@@ -20,7 +20,8 @@ SINCE = dt.date(2026, 10, 1)
 
 
 @pytest.fixture
-def engine(sqlite_url: str):  # type: ignore[no-untyped-def]
+def engine(sqlite_url: str, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("GRIDCX_PUBLIC_URL", "https://cx.example.cn/")  # a real site sets it (see the test below)
     eng = get_engine(sqlite_url)
     build_survey_world(eng)
     return eng
@@ -133,3 +134,29 @@ def test_kiosk_code_for_a_hall_and_a_day(engine, tmp_path: Path) -> None:
     assert link.context.service_type is None and link.context.region_name_zh == "甲一营业厅"
     with pytest.raises(ValueError):
         kiosk_qr(engine, 999, dt.date(2026, 10, 20), out_dir=tmp_path)
+
+
+def test_no_invitations_with_localhost_links_outside_demo_mode(engine, tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without GRIDCX_PUBLIC_URL the links would point at http://localhost:8501: refused unless a demo world."""
+    monkeypatch.delenv("GRIDCX_PUBLIC_URL")
+    tmp_path = tmp_path / "outbox"
+    with pytest.raises(PublicUrlMissing, match="GRIDCX_PUBLIC_URL"):
+        invite(engine, SINCE, now=NOW, out_dir=tmp_path)
+    with pytest.raises(PublicUrlMissing):
+        remind(engine, now=NOW + dt.timedelta(days=3), out_dir=tmp_path)
+    with pytest.raises(PublicUrlMissing):
+        kiosk_qr(engine, 7, dt.date(2026, 10, 20), out_dir=tmp_path, now=NOW)
+    monkeypatch.setenv("GRIDCX_PUBLIC_URL", "   ")
+    with pytest.raises(PublicUrlMissing):
+        invite(engine, SINCE, now=NOW, out_dir=tmp_path)
+    with engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(Invitation)).scalar_one() == 0
+    assert not tmp_path.exists() or list(tmp_path.iterdir()) == []
+    # an explicit base works; so does the default in a demo world (python -m data demo records its seed)
+    assert kiosk_qr(engine, 7, dt.date(2026, 10, 20), out_dir=tmp_path, now=NOW,
+                    base_url="https://cx.example.cn").link.startswith("https://cx.example.cn/survey?t=")
+    with engine.begin() as conn:
+        conn.execute(insert(SiteSetting).values(key="demo.seed", value="7"))
+    res = invite(engine, SINCE, now=NOW, out_dir=tmp_path)
+    assert res.invited == 4 and res.rows[0]["link"].startswith("http://localhost:8501/survey?t=")

@@ -13,7 +13,7 @@ from alembic import op
 import data.models  # noqa: F401  (custom column types)
 
 revision = "0005"
-down_revision = "0003"  # merge note: after 0004 (auth_session) lands, this follows "0004"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 
