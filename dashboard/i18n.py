@@ -1,6 +1,14 @@
-"""``t(key)`` in the session's language: the user's choice, else the browser's locale, else zh-CN."""
+"""``t(key)`` in the session's language: the user's choice, else the browser's locale, else zh-CN.
+
+Code that runs outside the script run (the callable of a lazy ``st.download_button``) has no session to read: it
+captures ``lang()`` while the script runs and builds its file inside ``with language(captured):``.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 
 import streamlit as st
 
@@ -8,9 +16,23 @@ from data.i18n import LANGS, normalise_lang, translate
 
 LANG_KEY = "lang"
 LANG_NAMES = {"zh-CN": "中文", "en": "English"}
+_FIXED: ContextVar[str | None] = ContextVar("gridcx_language", default=None)
+
+
+@contextmanager
+def language(code: str) -> Iterator[None]:
+    """``lang()`` (and so ``t``) answers ``code`` inside the block, whatever the session says or lacks."""
+    token = _FIXED.set(code if code in LANGS else None)
+    try:
+        yield
+    finally:
+        _FIXED.reset(token)
 
 
 def lang() -> str:
+    fixed = _FIXED.get()
+    if fixed is not None:
+        return fixed
     chosen = st.session_state.get(LANG_KEY)
     if chosen in LANGS:
         return str(chosen)

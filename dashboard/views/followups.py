@@ -27,7 +27,7 @@ SEVERITIES = ("high", "medium", "low")
 
 
 def render() -> None:
-    ctx = page.start("nav.followups")
+    ctx = page.start("nav.followups", "work_follow_ups")
     state = ctx.state
     scope = Scope(ctx.scope_path)
     tree = filters.scope_regions(ctx.db, ctx.scope_path)
