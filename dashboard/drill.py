@@ -19,6 +19,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pandas as pd
 import streamlit as st
@@ -57,6 +58,7 @@ PAGE_SIZE = 50
 EXPORT_MAX = 200_000
 _KINDS = {"ticket": "tickets", "contact": "contacts", "response": "responses", "follow_up": "follow_ups"}
 SITE_TZ = "Asia/Shanghai"
+SITE_ZONE = ZoneInfo(SITE_TZ)
 
 
 @dataclass(frozen=True)
@@ -206,8 +208,7 @@ def display(kind: str, df: pd.DataFrame, db_url: str, scope_path: str, with_cust
 
 
 def _export_header(spec: DrillSpec, state: FilterState, summary: dict[str, Any], n: int) -> dict[str, str]:
-    head = {t("export.title"): spec.title, t("export.filters"): headline_line(state),
-            t("export.rows"): str(n), t("export.generated"): dt.datetime.now().strftime("%Y-%m-%d %H:%M")}
+    head = {t("export.title"): spec.title, t("export.filters"): headline_line(state), t("export.rows"): str(n)}
     if summary:
         head[t("export.reproduces")] = f"{summary['hits']} / {summary['counted']}"
     return head
@@ -231,7 +232,8 @@ def export_builder(fmt: str, ident: Identity, language_code: str, db_url: str, s
         who = require(ident, "export_rows")
         with language(language_code):
             frame = display(kind, rows.head(EXPORT_MAX), db_url, who.scope_path, names=names)
-            data = to_csv(frame, header) if fmt == "csv" else to_excel(frame, header, sheet=t("export.sheet"))
+            head = {**header, t("export.generated"): dt.datetime.now(SITE_ZONE).strftime("%Y-%m-%d %H:%M")}
+            data = to_csv(frame, head) if fmt == "csv" else to_excel(frame, head, sheet=t("export.sheet"))
         with get_engine(db_url).begin() as conn:
             audit(conn, who.username, "export", "drill", spec.kind,
                   {"format": fmt, "title": spec.title, "rows": int(len(frame)), "filters": header})
