@@ -14,28 +14,37 @@ from dashboard.db import url as db_url
 from dashboard.i18n import language_switch, t
 from dashboard.safe import md_escape
 from dashboard.scope import region_name
+from data import access
 from data.engine import DatabaseConfigError
 from data.users import Identity
 from surveys.definitions import DefinitionError, registry, sync_definitions
 
-# Every page: key (also its URL path) -> (view module under dashboard.views, title key, icon, roles, section key).
-# A role sees only its pages; the data layer enforces scope again on every read. The survey page is public.
-PAGES: dict[str, tuple[str, str, str, tuple[str, ...], str]] = {
-    "home": ("overview", "nav.home", ":material/dashboard:", ("admin", "manager", "hr"), "nav.section.overview"),
-    "regions": ("regions", "nav.regions", ":material/account_tree:", ("admin", "manager"), "nav.section.overview"),
-    "channels": ("channels", "nav.channels", ":material/alt_route:", ("admin", "manager"), "nav.section.overview"),
-    "quality": ("quality", "nav.quality", ":material/timer:", ("admin", "manager"), "nav.section.overview"),
-    "satisfaction": ("satisfaction", "nav.satisfaction", ":material/sentiment_satisfied:", ("admin", "manager"),
+# Every page: key (also its URL path) -> (view module under dashboard.views, title key, icon, operation, section key).
+# The operation is looked up in the role matrix (data.access): a page is registered only for a user who may perform
+# it, and the page checks the same operation again (dashboard.page.start); the data layer enforces scope again on
+# every read. The survey page is public.
+PAGES: dict[str, tuple[str, str, str, str, str]] = {
+    "home": ("overview", "nav.home", ":material/dashboard:", "read_dashboard", "nav.section.overview"),
+    "regions": ("regions", "nav.regions", ":material/account_tree:", "analyse_service", "nav.section.overview"),
+    "channels": ("channels", "nav.channels", ":material/alt_route:", "analyse_service", "nav.section.overview"),
+    "quality": ("quality", "nav.quality", ":material/timer:", "analyse_service", "nav.section.overview"),
+    "satisfaction": ("satisfaction", "nav.satisfaction", ":material/sentiment_satisfied:", "analyse_service",
                      "nav.section.overview"),
-    "followups": ("followups", "nav.followups", ":material/support_agent:", ("admin", "manager"),
+    "followups": ("followups", "nav.followups", ":material/support_agent:", "work_follow_ups",
                   "nav.section.overview"),
-    "risk": ("risk", "nav.risk", ":material/crisis_alert:", ("manager", "admin"), "nav.section.service"),
-    "imports": ("imports", "nav.imports", ":material/upload_file:", ("admin",), "nav.section.admin"),
-    "survey_admin": ("survey_admin", "nav.survey_admin", ":material/rate_review:", ("admin",), "nav.section.admin"),
-    "users": ("users_admin", "nav.users", ":material/manage_accounts:", ("admin",), "nav.section.admin"),
-    "hr": ("hr", "nav.hr", ":material/badge:", ("hr", "admin"), "nav.section.people"),
-    "reviews": ("reviews", "nav.reviews", ":material/fact_check:", ("hr", "admin", "manager"), "nav.section.people"),
+    "risk": ("risk", "nav.risk", ":material/crisis_alert:", "analyse_service", "nav.section.service"),
+    "imports": ("imports", "nav.imports", ":material/upload_file:", "import", "nav.section.admin"),
+    "survey_admin": ("survey_admin", "nav.survey_admin", ":material/rate_review:", "manage_surveys",
+                     "nav.section.admin"),
+    "users": ("users_admin", "nav.users", ":material/manage_accounts:", "manage_users", "nav.section.admin"),
+    "hr": ("hr", "nav.hr", ":material/badge:", "hr_reports", "nav.section.people"),
+    "reviews": ("reviews", "nav.reviews", ":material/fact_check:", "quality_review", "nav.section.people"),
 }
+
+
+def page_roles(key: str) -> tuple[str, ...]:
+    """The roles that get page ``key``: those the role matrix allows its operation."""
+    return tuple(r for r in access.ROLES if access.allowed(r, PAGES[key][3]))
 
 
 # The customer survey page (/survey?t=...): public, always registered and hidden, so an invitation link works on a
@@ -63,20 +72,30 @@ def _survey_definitions_problem(db_url: str) -> str | None:
 
 
 def _page(key: str) -> st.Page:
-    module, title_key, icon, _roles, _section = PAGES[key]
+    module, title_key, icon, _operation, _section = PAGES[key]
     view = importlib.import_module(f"dashboard.views.{module}")
     return st.Page(view.render, title=t(title_key), icon=icon, url_path=key, default=key == "home")
 
 
-def pages_for(role: str) -> dict[str, list[st.Page]]:
+def pages_for(ident: Identity) -> dict[str, list[st.Page]]:
+    """The pages ``ident`` may open, by section (``data.access.can`` on each page's operation)."""
     sections: dict[str, list[st.Page]] = {}
-    for key, (_m, _t, _i, roles, section) in PAGES.items():
-        if role in roles:
+    for key, (_m, _t, _i, operation, section) in PAGES.items():
+        if access.can(ident, operation):
             sections.setdefault(t(section), []).append(_page(key))
     return sections
 
 
+def _no_builtin_data_export() -> None:
+    """Tables' own "Download as CSV" and clipboard copy write raw cells (``=1+2`` stays a formula) and bypass the
+    audit trail: every export goes through the project's buttons instead (SECURITY.md, "Exports").
+    ``.streamlit/config.toml`` sets this; here it is set again for a server started where that file is not read."""
+    if not st.get_option("client.disableDataExport"):
+        st.set_option("client.disableDataExport", True)
+
+
 def main() -> None:
+    _no_builtin_data_export()
     st.set_page_config(page_title=t("app.short"), page_icon="⚡", layout="wide",
                        initial_sidebar_state="collapsed" if "t" in st.query_params else "auto")
     try:
@@ -97,10 +116,10 @@ def main() -> None:
         auth.clear_cookie()
         return
     _sidebar_user(ident)
-    if problem and ident.role == "admin":
+    if problem and access.can(ident, "manage_surveys"):
         st.error(t("survey.definitions_broken") + "\n\n" + problem)
     st.session_state["identity"] = ident
-    sections = pages_for(ident.role)
+    sections = pages_for(ident)
     sections.setdefault(t("nav.section.overview"), []).append(_survey_page())
     nav = st.navigation(sections)
     if nav.url_path in OWN_FILTERS:

@@ -1,6 +1,11 @@
 """Drill-down: the rows behind a number (paged, personal data masked, exportable exactly as shown with the filters in
 the file) and, from any row, the customer archive (work orders, contacts, surveys, follow-ups).
 
+Who may see what is the role matrix's (``data.access``): opening a drill, its row table and the customer archive need
+``drill_down``, its CSV/Excel exports ``export_rows``; a role without them (HR) gets no drill buttons, no rows, no
+customer fields, whatever the session state says. The exports are built lazily on click, outside the script run:
+:func:`export_builder` captures the identity, language, filters and rows while the script runs.
+
 A page opens a drill with :func:`open_drill` (from a tile button, a chart selection or a table selection) and
 calls :func:`render` once near its end. Rows come from the same cached, scoped fact frames the numbers were computed
 from; for a proportion KPI the KPI function itself marks each row (``metrics.dashboard_support.row_outcomes``), so
@@ -11,8 +16,10 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pandas as pd
 import streamlit as st
@@ -29,15 +36,17 @@ from dashboard.filters import (
     segment_label,
     service_label,
 )
-from dashboard.i18n import lang, t
+from dashboard.i18n import lang, language, t
 from dashboard.safe import md_escape
-from dashboard.scope import identity
+from dashboard.scope import identity, may
 from dashboard.tiles import fmt_value, kpi_label
+from data.access import require
+from data.engine import get_engine
 from data.masking import mask_account, mask_address, mask_free_text, mask_name, mask_phone
 from data.reference import DEFAULT_PACK
 from data.repositories import Scope
 from data.repositories.drill import customer_history, customers
-from data.users import audit
+from data.users import Identity, audit
 from metrics import registry
 from metrics.dashboard_support import row_outcomes
 from metrics.overview import kpi_params
@@ -51,6 +60,7 @@ PAGE_SIZE = 50
 EXPORT_MAX = 200_000
 _KINDS = {"ticket": "tickets", "contact": "contacts", "response": "responses", "follow_up": "follow_ups"}
 SITE_TZ = "Asia/Shanghai"
+SITE_ZONE = ZoneInfo(SITE_TZ)
 
 
 @dataclass(frozen=True)
@@ -69,8 +79,11 @@ class DrillSpec:
 
 
 def open_drill(spec: DrillSpec) -> None:
+    """Open ``spec`` on the current page; nothing for a user who may not drill down."""
     from dataclasses import replace
 
+    if not may("drill_down"):
+        return
     st.session_state[DRILL_KEY] = replace(spec, page=str(st.session_state.get(PAGE_OWNER, "")))
     st.session_state[PAGE_KEY] = 0
     st.session_state.pop(ARCHIVE_KEY, None)
@@ -132,9 +145,11 @@ def _region_names(db_url: str, scope_path: str) -> dict[int, str]:
     return dict(zip(tree["id"].astype(int), tree[col].astype(str), strict=False))
 
 
-def display(kind: str, df: pd.DataFrame, db_url: str, scope_path: str, with_customers: bool = True) -> pd.DataFrame:
-    """The columns a person sees (labels from the catalogue), personal data masked."""
-    names = _region_names(db_url, scope_path)
+def display(kind: str, df: pd.DataFrame, db_url: str, scope_path: str, with_customers: bool = True,
+            names: dict[int, str] | None = None) -> pd.DataFrame:
+    """The columns a person sees (labels from the catalogue), personal data masked. ``names`` (region id -> name)
+    saves a cached read; code outside the script run passes them."""
+    names = _region_names(db_url, scope_path) if names is None else names
     c = lambda k: t(f"col.{k}")  # noqa: E731
     out = pd.DataFrame(index=df.index)
     if kind == "ticket":
@@ -179,7 +194,8 @@ def display(kind: str, df: pd.DataFrame, db_url: str, scope_path: str, with_cust
         out[c("due_at")] = _local(df["due_at"])
         out[c("closed_at")] = _local(df["closed_at"])
     if with_customers and "customer_id" in df.columns:
-        cust = customers(engine(), Scope(scope_path), df["customer_id"].dropna().astype(int).unique().tolist())
+        cust = customers(get_engine(db_url), Scope(scope_path),
+                         df["customer_id"].dropna().astype(int).unique().tolist())
         cmap = cust.set_index("id") if len(cust) else None
         cid = df["customer_id"]
         out[c("account_no")] = cid.map(lambda i: mask_account(cmap.at[int(i), "account_no"])
@@ -195,23 +211,47 @@ def display(kind: str, df: pd.DataFrame, db_url: str, scope_path: str, with_cust
 
 
 def _export_header(spec: DrillSpec, state: FilterState, summary: dict[str, Any], n: int) -> dict[str, str]:
-    head = {t("export.title"): spec.title, t("export.filters"): headline_line(state),
-            t("export.rows"): str(n), t("export.generated"): dt.datetime.now().strftime("%Y-%m-%d %H:%M")}
+    head = {t("export.title"): spec.title, t("export.filters"): headline_line(state), t("export.rows"): str(n)}
     if summary:
         head[t("export.reproduces")] = f"{summary['hits']} / {summary['counted']}"
     return head
 
 
-def _audit_export(fmt: str, spec: DrillSpec, n: int) -> None:
-    ident = identity()
-    with engine().begin() as conn:
-        audit(conn, ident.username, "export", "drill", spec.kind, {"format": fmt, "title": spec.title, "rows": n})
+def export_builder(fmt: str, ident: Identity, language_code: str, db_url: str, spec: DrillSpec, kind: str,
+                   rows: pd.DataFrame, header: dict[str, str], names: dict[int, str]) -> Callable[[], bytes]:
+    """The ``data`` callable of a drill-down download button.
+
+    Streamlit calls it when the browser asks for the file, outside the script run: there is no session state there
+    (no identity, no language), so everything it needs is captured here while the script runs. It checks the
+    captured identity against the role matrix again, builds the file in the captured language with every cell
+    through ``safe_cell`` (dashboard.export), and writes the export to the audit trail under that user's name.
+    """
+    from dashboard.export import to_csv, to_excel
+
+    if fmt not in ("csv", "xlsx"):
+        raise ValueError(fmt)
+
+    def build() -> bytes:
+        who = require(ident, "export_rows")
+        with language(language_code):
+            frame = display(kind, rows.head(EXPORT_MAX), db_url, who.scope_path, names=names)
+            head = {**header, t("export.generated"): dt.datetime.now(SITE_ZONE).strftime("%Y-%m-%d %H:%M")}
+            data = to_csv(frame, head) if fmt == "csv" else to_excel(frame, head, sheet=t("export.sheet"))
+        with get_engine(db_url).begin() as conn:
+            audit(conn, who.username, "export", "drill", spec.kind,
+                  {"format": fmt, "title": spec.title, "rows": int(len(frame)), "filters": header})
+        return data
+
+    return build
 
 
 def render(state: FilterState) -> None:
     """The open drill-down (if any) and the customer archive (if a row was opened)."""
     spec = st.session_state.get(DRILL_KEY)
     if not isinstance(spec, DrillSpec) or spec.page != st.session_state.get(PAGE_OWNER, ""):
+        return
+    if not may("drill_down"):  # a drill left in (or forged into) the session of a role without drill-down
+        close_drill()
         return
     ident = identity()
     db, scope_path = url(), ident.scope_path
@@ -248,29 +288,18 @@ def render(state: FilterState) -> None:
     shown = display(kind, chunk, db, scope_path)
     event = st.dataframe(shown, hide_index=True, width="stretch", key="drill_table", on_select="rerun",
                          selection_mode="single-row")
-    header = _export_header(spec, state, summary, len(rows))
-
-    def full() -> pd.DataFrame:
-        return display(kind, rows.head(EXPORT_MAX), db, scope_path)
-
-    def csv_bytes() -> bytes:
-        from dashboard.export import to_csv
-
-        _audit_export("csv", spec, len(rows))
-        return to_csv(full(), header)
-
-    def xlsx_bytes() -> bytes:
-        from dashboard.export import to_excel
-
-        _audit_export("xlsx", spec, len(rows))
-        return to_excel(full(), header, sheet=t("export.sheet"))
-
-    e1, e2, _ = st.columns([1, 1, 3])
-    e1.download_button(t("drill.csv"), data=csv_bytes, file_name="gridcx-drill.csv", mime="text/csv",
-                       key="drill_csv", icon=":material/download:")
-    e2.download_button(t("drill.xlsx"), data=xlsx_bytes, file_name="gridcx-drill.xlsx",
-                       mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", key="drill_xlsx",
-                       icon=":material/download:")
+    if may("export_rows"):
+        header = _export_header(spec, state, summary, len(rows))
+        names = _region_names(db, scope_path)
+        lg = lang()
+        e1, e2, _ = st.columns([1, 1, 3])
+        e1.download_button(t("drill.csv"), data=export_builder("csv", ident, lg, db, spec, kind, rows, header, names),
+                           file_name="gridcx-drill.csv", mime="text/csv", key="drill_csv", icon=":material/download:")
+        e2.download_button(t("drill.xlsx"),
+                           data=export_builder("xlsx", ident, lg, db, spec, kind, rows, header, names),
+                           file_name="gridcx-drill.xlsx",
+                           mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", key="drill_xlsx",
+                           icon=":material/download:")
     if "customer_id" in chunk.columns:
         picked = None
         sel = getattr(getattr(event, "selection", None), "rows", None) if event is not None else None
@@ -309,6 +338,9 @@ def render_archive() -> None:
     """The customer archive used before a 回访 call: service history, personal data masked."""
     cid = st.session_state.get(ARCHIVE_KEY)
     if cid is None:
+        return
+    if not may("drill_down"):  # the archive is customer data: only for roles with drill-down (data.access)
+        st.session_state.pop(ARCHIVE_KEY, None)
         return
     ident = identity()
     scope_path = ident.scope_path

@@ -1,8 +1,15 @@
-"""``t(key)`` in the session's language: the user's choice, else the browser's locale, else zh-CN."""
+"""``t(key)`` in the session's language: the user's choice, else the browser's locale, else zh-CN.
+
+Code that runs outside the script run (the callable of a lazy ``st.download_button``) has no session to read: it
+captures ``lang()`` while the script runs and builds its file inside ``with language(captured):``.
+"""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 
 import streamlit as st
 
@@ -20,12 +27,26 @@ RELABELLED_WIDGETS: tuple[str, ...] = (
     "ov_bd_kpi", "ov_series", "rg_kpi", "rg_drill_into", "sq_open_cell", "fu_status", "fu_severity", "fu_pick",
     "fu_owner", "fu_to", "fu_score", "fu_outcome", "hr_kind", "hr_region", "hr_team", "hr_staff", "review_staff",
     "imp_kind", "imp_mapping", "exp_kind", "uc_role", "uc_region", "ue_user", "ue_role", "ue_region",
-    "drill_archive_pick", "sq_pack", "survey_admin_key", "survey_lang",
+    "drill_archive_pick", "sq_pack", "survey_admin_key", "survey_lang", "hr_pdf_team",
 )
 RELABELLED_PREFIXES: tuple[str, ...] = ("hr_period_",)
+_FIXED: ContextVar[str | None] = ContextVar("gridcx_language", default=None)
+
+
+@contextmanager
+def language(code: str) -> Iterator[None]:
+    """``lang()`` (and so ``t``) answers ``code`` inside the block, whatever the session says or lacks."""
+    token = _FIXED.set(code if code in LANGS else None)
+    try:
+        yield
+    finally:
+        _FIXED.reset(token)
 
 
 def lang() -> str:
+    fixed = _FIXED.get()
+    if fixed is not None:
+        return fixed
     chosen = st.session_state.get(LANG_KEY)
     if chosen in LANGS:
         return str(chosen)

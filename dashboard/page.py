@@ -17,11 +17,11 @@ from dashboard.db import url
 from dashboard.filters import FilterState
 from dashboard.i18n import lang, t
 from dashboard.scope import identity
+from data.access import can
 from data.reference import DEFAULT_PACK, PACKS
 from data.users import Identity
 from metrics.overview import Frames, OverviewPack
 
-MANAGER_ROLES = ("admin", "manager")
 # the chart types st.altair_chart draws (every builder in dashboard.charts returns one of them)
 AltairChart = alt.Chart | alt.ConcatChart | alt.FacetChart | alt.HConcatChart | alt.LayerChart | alt.RepeatChart | \
     alt.VConcatChart
@@ -35,12 +35,13 @@ class Ctx:
     scope_path: str
 
 
-def start(title_key: str, roles: tuple[str, ...] = MANAGER_ROLES) -> Ctx:
-    """Title, permission check and the one line saying what is shown; stops the page when it cannot be shown."""
+def start(title_key: str, operation: str = "analyse_service") -> Ctx:
+    """Title, permission check (``operation`` in the role matrix, data.access) and the one line saying what is shown;
+    stops the page when it cannot be shown."""
     ident = identity()
     st.session_state["_drill_current_page"] = title_key  # dashboard.drill.PAGE_OWNER: drills stay on their page
     st.title(t(title_key))
-    if ident.role not in roles:
+    if not can(ident, operation):
         st.warning(t("state.no_permission"))
         st.stop()
     state = filters.current()

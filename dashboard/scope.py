@@ -1,4 +1,5 @@
-"""The logged-in user's scope and names of regions, cached briefly (small, hashable arguments only)."""
+"""The logged-in user's identity, scope and permissions (``may``: the role matrix in ``data.access``), and names of
+regions, cached briefly (small, hashable arguments only)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from sqlalchemy import Engine
 
 from dashboard.db import url
 from dashboard.i18n import lang
+from data.access import can
 from data.repositories import Scope, region_names
 from data.users import Identity
 
@@ -35,3 +37,10 @@ def identity() -> Identity:
 
 def scope_of(ident: Identity) -> Scope:
     return Scope(ident.scope_path)
+
+
+def may(operation: str) -> bool:
+    """Whether the signed-in user may perform ``operation`` (``data.access.can`` on the session's identity, which the
+    app shell re-reads from the database on every run). Pages, tiles, drill-downs and exports ask this, never a role
+    name."""
+    return can(st.session_state.get("identity"), operation)

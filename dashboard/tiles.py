@@ -9,6 +9,7 @@ from typing import Any
 import streamlit as st
 
 from dashboard.i18n import lang, t
+from dashboard.scope import may
 from data.i18n import fmt_duration, fmt_number, fmt_percent
 from metrics import registry
 from metrics.registry import MetricResult
@@ -93,7 +94,8 @@ def target_text(key: str, target: float, unit: str) -> str:
 
 def tile(result: MetricResult | None, key: str, *, comparing: bool = True, drill: bool = True,
          label: str | None = None) -> bool:
-    """Draw one KPI tile in the current container; returns True when its drill-down button was pressed."""
+    """Draw one KPI tile in the current container; returns True when its drill-down button was pressed (the button
+    is drawn only for a user who may drill down)."""
     k = registry.get(key)
     unit = k.unit
     with st.container(border=True):
@@ -128,7 +130,7 @@ def tile(result: MetricResult | None, key: str, *, comparing: bool = True, drill
         if comparing and not too_few and _finite(extra.get("previous")):
             st.caption(t("tile.previous", value=fmt_value(extra.get("previous"), unit),
                          n=fmt_number(extra.get("n_previous") or 0, lang())))
-        if drill:
+        if drill and may("drill_down"):  # the rows behind a number: not for every role (data.access)
             return st.button(t("drill.open"), key=f"drill_tile_{key}", type="tertiary",
                              icon=":material/table_rows:")
     return False

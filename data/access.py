@@ -1,9 +1,13 @@
 """The role × region-scope matrix, written down as data and enforced in the data layer.
 
-Dashboard pages are registered per role in ``dashboard.app.PAGES`` (a page a role lacks does not exist in its
-session); every repository read takes a :class:`data.repositories.Scope` built from the user's region path and
-applies it in SQL; operations with side effects call :func:`require` with the acting identity. A test keeps this
-table, ``PAGES`` and SECURITY.md in step.
+This table is the one place that says who may do what. Every consumer asks it through :func:`can` (or
+:func:`require`, which raises): page registration (``dashboard.app.PAGES`` names an operation per page, a page whose
+operation the role lacks does not exist in its session), each page's own check (``dashboard.page.start``), the
+drill-down buttons, row tables, customer archive and row exports (``dashboard.drill``), and the download callables,
+which check the identity they captured again when the file is built. Every repository read takes a
+:class:`data.repositories.Scope` built from the user's region path and applies it in SQL; operations with side
+effects call :func:`require` with the acting identity. A test keeps this table, ``PAGES`` and SECURITY.md in step,
+and flips the table to show the pages follow it.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ SCOPE: dict[str, str] = {"admin": "own", "manager": "own", "hr": "own", "custome
 # Operations -> roles allowed. Enforced by ``require`` in the functions that perform them.
 OPERATIONS: dict[str, tuple[str, ...]] = {
     "read_dashboard": ("admin", "manager", "hr"),
+    "analyse_service": ("admin", "manager"),  # the analysis pages: regions, channels, quality, satisfaction, risk
     "drill_down": ("admin", "manager"),
     "export_rows": ("admin", "manager"),
     "work_follow_ups": ("admin", "manager"),
@@ -51,11 +56,18 @@ def allowed(role: str, operation: str) -> bool:
     return role in OPERATIONS.get(operation, ())
 
 
+def can(ident: object, operation: str) -> bool:
+    """Whether ``ident`` may perform ``operation``: False for anything that is not an :class:`Identity` (nobody
+    signed in, a forged dict in session state); an unknown operation is a programming error (KeyError), never a
+    silent "no"."""
+    if operation not in OPERATIONS:
+        raise KeyError(operation)
+    return isinstance(ident, Identity) and allowed(ident.role, operation)
+
+
 def require(ident: object, operation: str) -> Identity:
     """The identity when it may perform ``operation``; :class:`PermissionDenied` otherwise (also for anything that
     is not an :class:`Identity`, e.g. a forged dict in session state)."""
-    if operation not in OPERATIONS:
-        raise KeyError(operation)
-    if not isinstance(ident, Identity) or not allowed(ident.role, operation):
+    if not can(ident, operation) or not isinstance(ident, Identity):
         raise PermissionDenied(f"{operation} not allowed")
     return ident

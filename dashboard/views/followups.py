@@ -12,6 +12,7 @@ from dashboard import datasets, drill, filters, page
 from dashboard.db import engine
 from dashboard.filters import frozen
 from dashboard.i18n import lang, t
+from dashboard.scope import may
 from dashboard.tiles import fmt_value, tile
 from data.i18n import fmt_number
 from data.models import UTC
@@ -26,7 +27,7 @@ SEVERITIES = ("high", "medium", "low")
 
 
 def render() -> None:
-    ctx = page.start("nav.followups")
+    ctx = page.start("nav.followups", "work_follow_ups")
     state = ctx.state
     scope = Scope(ctx.scope_path)
     tree = filters.scope_regions(ctx.db, ctx.scope_path)
@@ -162,7 +163,7 @@ def _actions(ctx: page.Ctx, scope: Scope, q: pd.DataFrame) -> None:
                                         recovered=None if unreachable else bool(recovered),
                                         recovery_score=None if unreachable else score, notes=notes or None),
                 user, "follow_up_close", fid, {"outcome": outcome})
-    if pd.notna(row["customer_id"]) and st.button(t("fu.archive"), key="fu_archive", icon=":material/person_search:"):
+    if may("drill_down") and pd.notna(row["customer_id"]) and st.button(t("fu.archive"), key="fu_archive", icon=":material/person_search:"):
         st.session_state[drill.ARCHIVE_KEY] = int(row["customer_id"])
 
 

@@ -15,8 +15,10 @@ from dashboard.db import engine, url
 from dashboard.i18n import lang, t
 from dashboard.safe import md_escape
 from dashboard.scope import identity, region_name, scope_of
+from data.access import can, require
 from data.engine import get_engine
 from data.repositories import Scope, data_window, regions, staff_roster
+from data.users import Identity
 from metrics.periods import SITE_TZ, Period, named
 from reports.assessment import Assessment, build, staff_comments, staff_detail, staff_detail_display, staff_trend
 from reports.exports import MIME, display_summary, export, filename, for_team
@@ -96,6 +98,9 @@ def render() -> None:
     scope = scope_of(ident)
     lg = lang()
     st.title(t("nav.hr"))
+    if not can(ident, "hr_reports"):
+        st.warning(t("state.no_permission"))
+        return
     today = _anchor_day(url())
     c1, c2, c3, c4 = st.columns([1.2, 1, 1.4, 1.4])
     kind = c1.segmented_control(t("hr.period_kind"), KINDS, default="quarter", format_func=lambda k: t(f"hr.kind_{k}"),
@@ -131,8 +136,8 @@ def render() -> None:
                  column_config={c: st.column_config.NumberColumn(c, format="%.1f")
                                 for c in shown.columns if pd.api.types.is_float_dtype(shown[c])})
     st.caption(t("hr.table_help"))
-    _downloads(a, ident.username)
-    _team_pdf(a, ident.username)
+    _downloads(a, ident)
+    _team_pdf(a, ident)
     st.divider()
     _staff_view(a, scope.path, period_name)
     st.divider()
@@ -156,21 +161,24 @@ def _tiles(a: Assessment) -> None:
     cols[4].metric(t("hr.tile.training"), f"{int((tb['training'] != '').sum())}", border=True)
 
 
-def _downloads(a: Assessment, username: str) -> None:
+def _downloads(a: Assessment, ident: Identity) -> None:
     cols = st.columns(3)
     for col, fmt in zip(cols, ("xlsx", "pdf", "csv"), strict=True):
-        col.download_button(t(f"hr.download.{fmt}"), data=_builder(a, fmt, username), file_name=filename(a, fmt),
+        col.download_button(t(f"hr.download.{fmt}"), data=_builder(a, fmt, ident, url()), file_name=filename(a, fmt),
                             mime=MIME[fmt], key=f"hr_dl_{fmt}", icon=":material/download:")
 
 
-def _builder(a: Assessment, fmt: str, username: str) -> Any:
+def _builder(a: Assessment, fmt: str, ident: Identity, db_url: str) -> Any:
+    """The lazy download: Streamlit calls it outside the script run (no session state), so the identity, the database
+    and the assessment (built in the session's language) are captured here; the role matrix is asked again."""
     def build_file() -> bytes:
-        return export(engine(), a, fmt, username)
+        who = require(ident, "hr_reports")
+        return export(get_engine(db_url), a, fmt, who.username)
 
     return build_file
 
 
-def _team_pdf(a: Assessment, username: str) -> None:
+def _team_pdf(a: Assessment, ident: Identity) -> None:
     """One team's PDF out of the assessment on screen (the same scores and grades; a small file, quick to build)."""
     teams = a.roster[a.roster["staff_id"].isin(a.table["staff_id"])][["team_id", "team_name"]].dropna()
     teams = teams.drop_duplicates("team_id").sort_values("team_name")
@@ -183,7 +191,7 @@ def _team_pdf(a: Assessment, username: str) -> None:
     if team_id is None:
         return
     sub = for_team(a, int(team_id))
-    c2.download_button(t("hr.download.team_pdf"), data=_builder(sub, "pdf", username),
+    c2.download_button(t("hr.download.team_pdf"), data=_builder(sub, "pdf", ident, url()),
                        file_name=filename(sub, "pdf", team=str(team_id)), mime=MIME["pdf"], key="hr_dl_team_pdf",
                        icon=":material/download:")
 

@@ -14,6 +14,7 @@ from dashboard.db import engine
 from dashboard.i18n import lang, t
 from dashboard.safe import md_escape
 from dashboard.scope import identity
+from data.access import can
 from data.io import export_table, import_file, shipped_mappings
 from data.private import write_private
 from data.safety import safe_filename
@@ -25,7 +26,7 @@ MAX_SHOWN = 1000
 
 def render() -> None:
     ident = identity()
-    if ident.role != "admin":
+    if not can(ident, "import"):
         st.error(t("state.no_permission"))
         return
     st.title(t("imports.title"))

@@ -9,6 +9,7 @@ import streamlit as st
 from dashboard import charts, datasets, drill, page
 from dashboard.filters import channel_label, frozen
 from dashboard.i18n import lang, t
+from dashboard.scope import may
 from dashboard.tiles import kpi_label, tile
 from data.i18n import fmt_number
 from metrics import registry
@@ -19,7 +20,7 @@ Y_FORMAT = {"share": ".0%", "index": ".2f", "minutes": ",.0f", "hours": ",.1f", 
 
 
 def render() -> None:
-    ctx = page.start("nav.home", roles=("admin", "manager", "hr"))
+    ctx = page.start("nav.home", "read_dashboard")
     state = ctx.state
     try:
         n = datasets.volumes(ctx.db, ctx.scope_path, state.key())
@@ -107,5 +108,5 @@ def _breakdown(ctx: page.Ctx, bd: pd.DataFrame) -> None:
                 title=f"{kpi_label(key)} · {r['region_label']} · {r['channel_label']}",
                 where=(("region", int(r["region"])), ("channel", str(r["channel"])))))
 
-    page.chart(ch, "ov_breakdown", pick)
+    page.chart(ch, "ov_breakdown", pick if may("drill_down") else None)  # a cell opens its rows only for those who may
     st.caption(t("overview.breakdown_note", min_n=k.min_n))

@@ -11,6 +11,7 @@ import streamlit as st
 from dashboard.db import engine, url
 from dashboard.i18n import lang, t
 from dashboard.scope import identity, scope_of
+from data.access import can
 from data.engine import get_engine
 from data.repositories import Scope, staff_reviews, staff_roster
 from metrics.agreement import reviewer_agreement
@@ -40,6 +41,9 @@ def render() -> None:
     scope = scope_of(ident)
     lg = lang()
     st.title(t("nav.reviews"))
+    if not can(ident, "quality_review"):
+        st.warning(t("state.no_permission"))
+        return
     try:
         rubric = load_rubric()
     except SchemeError as exc:

@@ -12,6 +12,7 @@ import streamlit as st
 from dashboard.db import url
 from dashboard.i18n import lang, t
 from dashboard.scope import identity, scope_of
+from data.access import can
 from data.engine import get_engine
 from data.i18n import fmt_number, fmt_percent
 from data.models import UTC, SurveyDefinition
@@ -169,7 +170,7 @@ def _rotation(scope_path: str) -> None:
 def render() -> None:
     ident = identity()
     st.title(t("nav.survey_admin"))
-    if ident.role != "admin":
+    if not can(ident, "manage_surveys"):
         st.warning(t("state.no_permission"))
         return
     _public_url()

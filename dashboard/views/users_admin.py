@@ -12,6 +12,7 @@ from dashboard.filters import frozen, scope_regions
 from dashboard.i18n import lang, t
 from dashboard.safe import md_escape
 from dashboard.scope import identity
+from data.access import can
 from data.users import (
     PASSWORD_MIN,
     ROLES,
@@ -126,7 +127,7 @@ def _edit(users: list[dict[str, object]], region_ids: list[int], names: dict[int
 def render() -> None:
     ident = identity()
     st.title(t("users.title"))
-    if ident.role != "admin":
+    if not can(ident, "manage_users"):
         st.error(t("state.no_permission"))
         return
     st.caption(t("users.caption"))

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from dashboard.app import PAGES
+from dashboard.app import PAGES, page_roles
 from data import access
 from data.engine import get_engine
 from data.io import import_file
@@ -60,12 +60,14 @@ def _drill(at, spec):  # type: ignore[no-untyped-def]
 
 def test_role_matrix_matches_the_registered_pages() -> None:
     ops = {"imports": "import", "users": "manage_users", "survey_admin": "manage_surveys", "hr": "hr_reports",
-           "followups": "work_follow_ups", "reviews": "quality_review"}
-    for key, (_m, _t, _i, roles, _s) in PAGES.items():
-        assert set(roles) <= set(access.OPERATIONS["read_dashboard"]), key
+           "followups": "work_follow_ups", "reviews": "quality_review", "home": "read_dashboard"}
+    for key, (_m, _t, _i, operation, _s) in PAGES.items():
+        assert operation in access.OPERATIONS, key  # every page names an operation of the matrix
+        roles = page_roles(key)
+        assert roles and set(roles) <= set(access.OPERATIONS["read_dashboard"]), key
         assert "customer" not in roles, key
         if key in ops:
-            assert set(roles) == set(access.OPERATIONS[ops[key]]), key
+            assert operation == ops[key], key
     assert access.OPERATIONS["import"] == ("admin",) and access.OPERATIONS["submit_survey"] == ("customer",)
     matrix = {r.role: r for r in access.matrix()}
     assert matrix["customer"].operations == ("submit_survey",) and matrix["customer"].scope == "token"
