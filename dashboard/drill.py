@@ -294,11 +294,11 @@ def render(state: FilterState) -> None:
         lg = lang()
         e1, e2, _ = st.columns([1, 1, 3])
         e1.download_button(t("drill.csv"), data=export_builder("csv", ident, lg, db, spec, kind, rows, header, names),
-                           file_name="gridcx-drill.csv", mime="text/csv", key="drill_csv", icon=":material/download:")
+                           file_name="gridcx-drill.csv", mime="text/csv", key="drill_csv", on_click="ignore", icon=":material/download:")
         e2.download_button(t("drill.xlsx"),
                            data=export_builder("xlsx", ident, lg, db, spec, kind, rows, header, names),
                            file_name="gridcx-drill.xlsx",
-                           mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", key="drill_xlsx",
+                           mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", key="drill_xlsx", on_click="ignore",
                            icon=":material/download:")
     if "customer_id" in chunk.columns:
         picked = None

@@ -165,7 +165,7 @@ def _downloads(a: Assessment, ident: Identity) -> None:
     cols = st.columns(3)
     for col, fmt in zip(cols, ("xlsx", "pdf", "csv"), strict=True):
         col.download_button(t(f"hr.download.{fmt}"), data=_builder(a, fmt, ident, url()), file_name=filename(a, fmt),
-                            mime=MIME[fmt], key=f"hr_dl_{fmt}", icon=":material/download:")
+                            mime=MIME[fmt], key=f"hr_dl_{fmt}", on_click="ignore", icon=":material/download:")
 
 
 def _builder(a: Assessment, fmt: str, ident: Identity, db_url: str) -> Any:
@@ -192,7 +192,7 @@ def _team_pdf(a: Assessment, ident: Identity) -> None:
         return
     sub = for_team(a, int(team_id))
     c2.download_button(t("hr.download.team_pdf"), data=_builder(sub, "pdf", ident, url()),
-                       file_name=filename(sub, "pdf", team=str(team_id)), mime=MIME["pdf"], key="hr_dl_team_pdf",
+                       file_name=filename(sub, "pdf", team=str(team_id)), mime=MIME["pdf"], key="hr_dl_team_pdf", on_click="ignore",
                        icon=":material/download:")
 
 

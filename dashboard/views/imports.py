@@ -87,7 +87,7 @@ def _show_result() -> None:
             st.caption(t("imports.rejects.more", n=MAX_SHOWN))
         if out["csv"]:
             st.download_button(t("imports.download_rejects"), data=out["csv"], mime="text/csv",
-                               file_name=safe_filename(Path(out['file']).stem + ".rejects", suffix=".csv"), key="imp_rejects_dl")
+                               file_name=safe_filename(Path(out['file']).stem + ".rejects", suffix=".csv"), key="imp_rejects_dl", on_click="ignore")
 
 
 def _export_form(username: str) -> None:
@@ -108,4 +108,4 @@ def _export_form(username: str) -> None:
     if res:
         name, data, rows = res
         st.download_button(t("imports.export.download", rows=rows), data=data, file_name=name, mime="text/csv",
-                           key="exp_dl")
+                           key="exp_dl", on_click="ignore")
