@@ -6,7 +6,7 @@ SIZE ?= S
 DB ?= sqlite
 PORT ?= 8501
 
-.PHONY: run test bench lint install install-dev demo clean
+.PHONY: run test bench lint install install-dev demo clean screenshots
 
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,10 @@ test: install-dev
 ## Benchmark against ../shared/reference/PERFORMANCE.md; writes .bench/results.json.
 bench: install-dev
 	$(PY) -m tests.bench --size $(SIZE) --db $(DB)
+
+## Refresh the README's screenshots from the browser journeys' artifacts/screens (after `make test`).
+screenshots: install-dev
+	$(PY) -m tests.e2e.refresh_screenshots
 
 lint: install-dev
 	$(PY) -m ruff check .

@@ -24,6 +24,9 @@ CHANNEL_COLOURS = {
 AREA_COLOURS = {"urban": "#0072B2", "rural": "#E69F00", "remote": "#009E73"}
 STATUS_COLOURS = {"met": "#009E73", "at_risk": "#E69F00", "missed": "#D55E00", "insufficient": "#999999"}
 STATUS_SHAPES = {"met": "circle", "at_risk": "triangle-up", "missed": "cross", "insufficient": "square"}
+# the quadrant to fix first is always the warning colour, whatever the labels' alphabetical order
+IPA_COLOURS = {"concentrate_here": "#D55E00", "keep_up": "#009E73", "low_priority": "#999999",
+               "possible_overkill": "#E69F00"}
 OUT_OF_CONTROL = "#D55E00"
 BAND = "#56B4E9"
 WIDTH = "container"
@@ -228,7 +231,7 @@ def importance_performance(df: pd.DataFrame, *, title: str, importance_cut: floa
     pts = alt.Chart(d).mark_point(filled=True, size=110).encode(
         x=x, y=y,
         color=alt.Color("quadrant_label:N", title=t("chart.quadrant"),
-                        scale=alt.Scale(range=["#D55E00", "#009E73", "#999999", "#E69F00"]),
+                        scale=alt.Scale(domain=[t(f"ipa.{q}") for q in IPA_COLOURS], range=list(IPA_COLOURS.values())),
                         legend=alt.Legend(orient="bottom", direction="horizontal")),
         tooltip=[alt.Tooltip("driver_label:N", title=t("chart.driver")),
                  alt.Tooltip("importance:Q", title=t("chart.importance"), format=".1%"),

@@ -76,11 +76,12 @@ def _weight_note(w: pd.DataFrame) -> None:
 
 def _by_segment(ctx: page.Ctx) -> None:
     st.subheader(t("sat.segment_q"))
-    cols = st.columns(3)
-    for col, key in zip(cols, ("csat", "nps", "ces_mean"), strict=False):
+    # one full-width chart per KPI with one status legend, under the last (side by side each got ~150 px)
+    keys = ("csat", "nps", "ces_mean")
+    for i, key in enumerate(keys):
         k = registry.get(key)
         d = datasets.kpi_by(ctx.db, ctx.scope_path, ctx.state.key(), key, ("segment",))
-        with col:
+        with st.container():
             if d.empty:
                 st.info(t("state.empty"))
                 continue
@@ -95,7 +96,8 @@ def _by_segment(ctx: page.Ctx) -> None:
             ch = charts.dot_interval(ranked, label="segment_label", title=kpi_label(key), x_title=kpi_label(key),
                                      target=k.target * (k.display_scale if k.unit == "index" else 1.0),
                                      higher_is_better=True, x_format=X_FORMAT.get(k.unit, ",.2f"),
-                                     x_domain=(1.0, 7.0) if key == "ces_mean" else None)  # the CES 2.0 item's scale
+                                     x_domain=(1.0, 7.0) if key == "ces_mean" else None,  # the CES 2.0 item's scale
+                                     legend=i == len(keys) - 1)
 
             def pick(p: dict[str, object], key: str = key, d: pd.DataFrame = d) -> None:
                 row = d.loc[d["segment_label"] == p.get("segment_label")]

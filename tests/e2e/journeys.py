@@ -69,9 +69,19 @@ def check_screen(page: Any, where: str) -> str:
 
 
 def shot(page: Any, role: str, name: str) -> Path:
+    """The whole page: Streamlit scrolls its main section, not the document, so the viewport is stretched to the
+    section's height for the picture (at most 6,000 px) and put back."""
     SCREENS.mkdir(parents=True, exist_ok=True)
     path = SCREENS / f"{role}-{name}.png"
+    size = page.viewport_size
+    height = int(page.evaluate("Math.max(...[...document.querySelectorAll("
+                               "'[data-testid=stMain], [data-testid=stSidebarContent]')].map(e => e.scrollHeight), 0)"))
+    if size and height > size["height"]:
+        page.set_viewport_size({"width": size["width"], "height": min(height + 40, 6000)})
+        page.wait_for_timeout(300)
     page.screenshot(path=str(path), full_page=True)
+    if size and height > size["height"]:
+        page.set_viewport_size(size)
     return path
 
 

@@ -210,11 +210,10 @@ def test_customer_survey_journey_on_a_phone(browser: Any, server: AppServer, wor
     check_screen(page, role)
     shot(page, role, "survey")
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
-    large = page.locator("[data-testid='stButton'] button, [data-testid='stToggle'] label").filter(
-        has_text="大字" if lang == "zh-CN" else "Large")
-    if large.count():
-        large.first.click()
-        wait_idle(page)
-        check_screen(page, f"{role} large type")
-        shot(page, role, "survey-large")
+    large = page.get_by_text("大字" if lang == "zh-CN" else "Large text", exact=True)
+    assert large.count() == 1, "the large-type switch"
+    large.first.click()
+    wait_idle(page)
+    check_screen(page, f"{role} large type")
+    shot(page, role, "survey-large")
     ctx.close()

@@ -105,3 +105,17 @@ def test_region_grid_names_stay_inside_their_tiles_and_the_legend_is_whole() -> 
     name = spec["layer"][1]
     assert 0 < name["mark"]["limit"] <= 120
     assert spec["layer"][0]["encoding"]["color"]["legend"]["orient"] == "bottom"
+
+
+def test_the_quadrant_to_fix_first_is_drawn_in_the_warning_colour() -> None:
+    """The colours were given in the labels' order, so 重点改进 came out grey in Chinese."""
+    df = pd.DataFrame({"driver_label": ["a", "b"], "importance": [0.6, 0.1], "performance": [3.0, 4.5],
+                       "quadrant": ["concentrate_here", "possible_overkill"]})
+    spec = charts.importance_performance(df, title="t", importance_cut=0.3, performance_cut=4.0,
+                                         perf_title="s").to_dict()
+    scale = next(layer for layer in spec["layer"] if "color" in layer.get("encoding", {})
+                 and "scale" in layer["encoding"]["color"])["encoding"]["color"]["scale"]
+    colour = dict(zip(scale["domain"], scale["range"], strict=True))
+    from dashboard.i18n import t
+
+    assert colour[t("ipa.concentrate_here")] == "#D55E00"
