@@ -94,6 +94,11 @@ def _no_builtin_data_export() -> None:
         st.set_option("client.disableDataExport", True)
 
 
+def _no_permission() -> None:
+    st.title(t("state.no_permission_title"))
+    st.warning(t("state.no_permission"))
+
+
 def main() -> None:
     _no_builtin_data_export()
     st.set_page_config(page_title=t("app.short"), page_icon="⚡", layout="wide",
@@ -120,7 +125,12 @@ def main() -> None:
         st.error(t("survey.definitions_broken") + "\n\n" + problem)
     st.session_state["identity"] = ident
     sections = pages_for(ident)
-    sections.setdefault(t("nav.section.overview"), []).append(_survey_page())
+    # Every other page's URL path says plainly that this role may not open it (a shared link, a reload after a role
+    # change), instead of Streamlit's English "Page not found" pop-up; the page itself is never run.
+    allowed = {key for key in PAGES if access.can(ident, PAGES[key][3])}
+    sections.setdefault(t("nav.section.overview"), []).extend(
+        [st.Page(_no_permission, title=t("state.no_permission_title"), url_path=key, visibility="hidden")
+         for key in PAGES if key not in allowed] + [_survey_page()])
     nav = st.navigation(sections)
     if nav.url_path in OWN_FILTERS:
         _keep_filters()

@@ -172,6 +172,11 @@ def test_hr_journey(browser: Any, server: AppServer, world: str, log: ServerLog,
     assert page.locator("[data-testid='stButton'] button").filter(has_text="明细").count() == 0
     got = [n.rsplit(".", 1)[-1] for n in files["hr"]]
     assert {"xlsx", "pdf", "csv"} <= set(got), files["hr"]
+    # a manager's page opened by link: said plainly in Chinese, nothing of the page shown
+    page.goto(f"{server.url}/regions")
+    wait_idle(page, 90_000)
+    body = check_screen(page, "hr opening /regions")
+    assert "无权访问" in body and page.locator("[data-testid='stMetric']").count() == 0
     ctx.close()
 
 
