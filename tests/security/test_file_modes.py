@@ -62,9 +62,11 @@ def test_the_helper_creates_narrows_and_leaves_foreign_folders_alone(tmp_path: P
         open_private(old, "wb", exclusive=True)
 
 
-def test_invitation_batches_and_qr_codes_are_private(sqlite_url: str, tmp_path: Path) -> None:
+def test_invitation_batches_and_qr_codes_are_private(sqlite_url: str, tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     from surveys.invitations import invite, kiosk_qr
 
+    monkeypatch.setenv("GRIDCX_PUBLIC_URL", "https://cx.example.cn")  # not a demo world: links need the address
     engine = get_engine(sqlite_url)
     now = dt.datetime.now(UTC)
     build_survey_world(engine, now=now)
