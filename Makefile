@@ -6,7 +6,7 @@ SIZE ?= S
 DB ?= sqlite
 PORT ?= 8501
 
-.PHONY: run test bench lint install install-dev demo clean screenshots
+.PHONY: run test test-security bench lint install install-dev demo clean screenshots
 
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,10 @@ run: install
 ## Run the whole test suite (SQLite, PostgreSQL, AppTest, Playwright).
 test: install-dev
 	$(PY) -m pytest
+
+## The attack suite by itself (pytest -m security), on both cores: about 7 minutes on this machine class.
+test-security: install-dev
+	$(PY) -m pytest -m security -n 2
 
 ## Benchmark against ../shared/reference/PERFORMANCE.md; writes .bench/results.json.
 bench: install-dev

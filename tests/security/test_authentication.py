@@ -70,7 +70,7 @@ def test_activity_keeps_the_session_alive(tiny_app_db: str) -> None:
     assert at.metric and "login_username" not in [w.key for w in at.text_input]
 
 
-@pytest.mark.parametrize("forged", [time.time() + 3600, "yesterday", None])
+@pytest.mark.parametrize("forged", [time.time() + 3600, "yesterday", None], ids=["future", "text", "none"])
 def test_forged_activity_time_ends_the_session(tiny_app_db: str, forged: object) -> None:
     at = login("manager")
     at.session_state["last_activity"] = forged
