@@ -81,6 +81,19 @@ def sign_in(page: Any, username: str, password: str) -> None:
     wait_idle(page, 60_000)
 
 
+def signed_in(browser: Any, server: AppServer, world: str, username: str, *,
+              check_login: bool = False) -> tuple[Any, Any]:
+    """A fresh desktop browser context signed in as ``username`` (the demo world's password)."""
+    ctx = browser.new_context(viewport=DESKTOP, locale="zh-CN", accept_downloads=True)
+    page = ctx.new_page()
+    page.goto(server.url)
+    wait_idle(page)
+    if check_login:
+        check_screen(page, "login")
+    sign_in(page, username, _password(world, username))
+    return ctx, page
+
+
 def go(page: Any, key: str, lang: str = "zh-CN") -> None:
     title = translate(PAGES[key][1], lang)
     page.locator("[data-testid='stSidebarNavLink']").filter(has_text=title).first.click()
@@ -116,12 +129,7 @@ def tour(page: Any, role: str, tmp: Path, *, drill: bool = True) -> dict[str, li
 
 def test_province_manager_journey(browser: Any, server: AppServer, world: str, log: ServerLog,
                                   tmp_path: Path) -> None:
-    ctx = browser.new_context(viewport=DESKTOP, locale="zh-CN", accept_downloads=True)
-    page = ctx.new_page()
-    page.goto(server.url)
-    wait_idle(page)
-    check_screen(page, "login")
-    sign_in(page, "manager", _password(world, "manager"))
+    ctx, page = signed_in(browser, server, world, "manager", check_login=True)
     files = tour(page, "manager", tmp_path)
     assert any(n.endswith(".csv") for n in files["home"]) and any(n.endswith(".xlsx") for n in files["home"]), files
     # a reload keeps the user signed in on the same page
@@ -163,11 +171,7 @@ def test_county_manager_deep_link_before_sign_in(browser: Any, server: AppServer
 
 
 def test_hr_journey(browser: Any, server: AppServer, world: str, log: ServerLog, tmp_path: Path) -> None:
-    ctx = browser.new_context(viewport=DESKTOP, locale="zh-CN", accept_downloads=True)
-    page = ctx.new_page()
-    page.goto(server.url)
-    wait_idle(page)
-    sign_in(page, "hr", _password(world, "hr"))
+    ctx, page = signed_in(browser, server, world, "hr")
     files = tour(page, "hr", tmp_path, drill=False)
     assert page.locator("[data-testid='stButton'] button").filter(has_text="明细").count() == 0
     got = [n.rsplit(".", 1)[-1] for n in files["hr"]]
@@ -181,11 +185,7 @@ def test_hr_journey(browser: Any, server: AppServer, world: str, log: ServerLog,
 
 
 def test_admin_journey(browser: Any, server: AppServer, world: str, log: ServerLog, tmp_path: Path) -> None:
-    ctx = browser.new_context(viewport=DESKTOP, locale="zh-CN", accept_downloads=True)
-    page = ctx.new_page()
-    page.goto(server.url)
-    wait_idle(page)
-    sign_in(page, "admin", _password(world, "admin"))
+    ctx, page = signed_in(browser, server, world, "admin")
     tour(page, "admin", tmp_path)
     ctx.close()
 
