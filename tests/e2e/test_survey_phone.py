@@ -139,6 +139,18 @@ _SIZES = """() => {
 }"""
 
 
+def _wait_grown(page, before: dict) -> None:  # type: ignore[no-untyped-def]
+    """Wait for the rerun the toggle starts to be painted: the click returns before the script even starts, so
+    waiting for 'notRunning' alone can read the old page (seen in CI). Times out (and the assertions that follow
+    fail) when nothing grows."""
+    wait_idle(page)
+    try:
+        page.wait_for_function(f"() => ({_SIZES})().title > {before['title']} * 1.1", timeout=15_000)
+    except Exception:  # noqa: BLE001 - the assertions below say what did not grow
+        pass
+    wait_idle(page)
+
+
 _FACES_FIT = """() => [...document.querySelectorAll('[data-testid="stFeedbackButton"]')]
   .every((b) => b.getBoundingClientRect().right <= window.innerWidth)"""
 
@@ -160,7 +172,7 @@ def test_large_type_enlarges_title_icons_and_targets_and_labels_follow_the_langu
     normal = page.evaluate(_SIZES)
 
     page.get_by_text("大字").click()
-    wait_idle(page)
+    _wait_grown(page, normal)
     large = page.evaluate(_SIZES)
     _shot(page, "5-large-chinese")
     for part in ("title", "text", "question", "face", "icon", "submit"):  # everything grows
