@@ -35,6 +35,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from sqlalchemy import Engine, insert, select, update
 
+from data.io.survey_items import ITEM_KEY_MAX, ITEM_SCALES
 from data.models import UTC, SurveyDefinition
 from data.reference import service_types as reference_service_types
 
@@ -54,7 +55,7 @@ ROLE_SCALES: dict[str, tuple[str, ...]] = {
     "fcr": ("yesno",),
     "comment": ("text",),
 }
-SCALE_RANGE: dict[str, tuple[int, int]] = {"faces5": (1, 5), "stars5": (1, 5), "nps11": (0, 10), "ces7": (1, 7)}
+SCALE_RANGE: dict[str, tuple[int, int]] = ITEM_SCALES  # one table for questionnaires and imports
 NUMERIC_SCALES = tuple(SCALE_RANGE)
 MIN_DIMENSION_ITEMS, MAX_DIMENSION_ITEMS = 3, 5
 MAX_QUESTIONS, MAX_FORMATS = 5, 3  # what one customer sees (UI.md); the comment box counts as a question and a format
@@ -98,7 +99,7 @@ class Group(_Strict):
 
 
 class Item(_Strict):
-    key: str = Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=64)
+    key: str = Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=ITEM_KEY_MAX)
     text: Text
     scale: Scale
     group: str

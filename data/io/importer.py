@@ -39,6 +39,7 @@ from data.io.errors import FileError
 from data.io.mapping import CANONICAL, Mapping, key, load, shipped
 from data.io.reading import Source
 from data.io.spec import REFS, SPECS, KindSpec
+from data.io.survey_items import Conversion, Target, targets
 from data.io.validate import PROBLEM_COLS, Context, validate_chunk
 from data.models import UTC
 from data.private import open_private
@@ -71,6 +72,8 @@ class ImportResult:
     encoding: str | None = None
     header_row: int | None = None
     regions_created: int = 0
+    na_answers: int = 0  # responses: N/A codes stored as answers without a value
+    conversions: list[Conversion] = field(default_factory=list)  # responses: scale conversions applied
     error: FileError | None = None
     rejects: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=REJECT_COLS))
 
@@ -88,6 +91,11 @@ class ImportResult:
         }
         if self.regions_created:
             out["regions_created"] = self.regions_created
+        if self.na_answers:
+            out["na_answers"] = self.na_answers
+            out["na_note"] = translate("import.survey.na", lang, n=self.na_answers)
+        if self.conversions:
+            out["conversions"] = [conversion_text(c, lang) for c in self.conversions]
         if self.error is not None:
             out["error"] = self.error.code
             out["message"] = self.error.message(lang)
@@ -95,6 +103,26 @@ class ImportResult:
 
 
 REJECT_COLS = ["row", "column", "value", "level", "reason_zh", "reason_en"]
+
+
+def conversion_text(c: Conversion, lang: str = "en") -> str:
+    """"CSAT 1–10 → 1–5: y = 1 + (x − 1)·4/9, rounded to the nearest point (halfway up); top-2-box (4–5) = 7–10"."""
+    name = translate(f"import.field.{c.role}", lang) if c.role else c.item
+    text = translate("import.survey.conversion", lang, item=name, src=_span(c.src), dst=_span(c.dst),
+                     formula=c.formula)
+    if c.top_box:
+        text += translate("import.survey.top_box", lang, points=c.top_box)
+    return text
+
+
+def _span(r: tuple[float, float]) -> str:
+    return "–".join(str(int(v)) if float(v).is_integer() else f"{v:g}" for v in r)
+
+
+def _questionnaires(conn: Connection) -> dict[tuple[str, int], dict[str, Target]]:
+    """The published questionnaires' items (table ``survey_definition``), for a responses import."""
+    rows = conn.execute(text("SELECT key, version, definition FROM survey_definition")).all()
+    return {(str(k), int(v)): targets(d if isinstance(d, dict) else json.loads(d)) for k, v, d in rows}
 
 
 def choose_mapping(path: str | Path, kind: str, sheet: str | None = None) -> Mapping:
@@ -262,7 +290,8 @@ def _run(engine: Engine, spec: KindSpec, m: Mapping, src: Source, res: ImportRes
                     default_id = codes[key(pol["default"])][0]
                 if pol.get("unknown") == "create" and key(pol.get("parent", "")) not in codes:
                     raise FileError("region_config", region=pol.get("parent"))
-                ctx = Context(m, spec, src.headers, ids, ambiguous, default_id, now)
+                ctx = Context(m, spec, src.headers, ids, ambiguous, default_id, now,
+                              questionnaires=_questionnaires(conn) if spec.kind == "responses" else {})
                 cols = _staging_columns(spec, ctx)
                 _create_staging(conn, stg, cols, pg)
                 n_rows = 0
@@ -299,6 +328,10 @@ def _run(engine: Engine, spec: KindSpec, m: Mapping, src: Source, res: ImportRes
                 res.rejects = rejects
                 res.rejected = int(rejects.loc[rejects["level"] == "error", "row"].nunique())
                 res.warnings = int((rejects["level"] == "warning").sum())
+                if ctx.na_rows:
+                    gone = set(rejects.loc[rejects["level"] == "error", "row"].tolist())
+                    res.na_answers = sum(n for r, n in ctx.na_rows.items() if r not in gone)
+                res.conversions = list(ctx.conversions.values())
                 if len(rejects):
                     res.rejects_file = str(_write_rejects(rejects, src, rejects_path))
                 res.seconds = time.perf_counter() - t0
@@ -310,7 +343,7 @@ def _run(engine: Engine, spec: KindSpec, m: Mapping, src: Source, res: ImportRes
                     "encoding": src.encoding, "sheet": src.sheet, "header_row": src.header_row, "rows": n_rows,
                     **{k: v for k, v in res.summary().items() if k in (
                         "imported", "updated", "unchanged", "rejected", "warnings", "rejects_file",
-                        "regions_created")},
+                        "regions_created", "na_answers", "conversions")},
                 })
         finally:
             if not pg:

@@ -23,6 +23,7 @@ and ``columns``)::
                   empty and reports a warning
     unescape_formulas  strip the protective apostrophe our own exports put before formula-looking text
     encoding, delimiter, sheet   pin what is otherwise detected
+    items         responses only: a wide export's item columns -> answer rows (data.io.survey_items.SurveyItems)
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from typing import Any
 
 from data.io.errors import FileError
 from data.io.spec import KINDS, SPECS
+from data.io.survey_items import SurveyItems
 
 MAPPINGS_DIR = Path(__file__).resolve().parents[1] / "mappings"
 CANONICAL = {"tickets": "gridcx_tickets", "contacts": "gridcx_contacts", "responses": "gridcx_responses"}
@@ -61,7 +63,7 @@ _POLICIES = {
 }
 _KNOWN_KEYS = {
     "name", "kind", "description", "columns", "constants", "defaults", "values", "null_values", "timestamps",
-    "unescape_formulas", "encoding", "delimiter", "sheet", *_POLICIES,
+    "unescape_formulas", "encoding", "delimiter", "sheet", "items", *_POLICIES,
 }
 
 
@@ -88,6 +90,7 @@ class Mapping:
     sheet: str | None = None
     path: str = ""
     header_keys: dict[str, str] = field(default_factory=dict)  # key(header) -> header
+    items: SurveyItems | None = None  # a wide export's item columns (responses)
 
     def policy(self, group: str) -> dict[str, Any]:
         return self.policies.get(group, {})
@@ -184,6 +187,16 @@ def parse(raw: Any, path: str = "<mapping>", kind: str | None = None) -> Mapping
         zoneinfo.ZoneInfo(zone)
     except Exception:  # noqa: BLE001 - any bad zone name
         raise bad(f"unknown time zone {zone!r}") from None
+    items = None
+    if raw.get("items") is not None:  # wide survey exports (data.io.survey_items)
+        if mkind != "responses":
+            raise bad("items: only a responses mapping has an items block")
+        try:
+            items = SurveyItems.model_validate(raw["items"])
+        except ValueError as exc:  # pydantic's ValidationError: the first problem, with where it is
+            err = exc.errors()[0] if hasattr(exc, "errors") else {"loc": (), "msg": str(exc)}
+            where = ".".join(str(p) for p in ("items", *err["loc"]))
+            raise bad(f"{where}: {str(err['msg']).removeprefix('Value error, ')}") from None
     return Mapping(
         name=str(raw.get("name") or Path(path).stem),
         kind=mkind,
@@ -200,7 +213,8 @@ def parse(raw: Any, path: str = "<mapping>", kind: str | None = None) -> Mapping
         delimiter=raw.get("delimiter"),
         sheet=raw.get("sheet"),
         path=path,
-        header_keys={key(h): h for h in columns},
+        header_keys={key(h): h for h in [*columns, *(items.columns if items else ())]},
+        items=items,
     )
 
 

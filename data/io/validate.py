@@ -17,10 +17,21 @@ import numpy as np
 import pandas as pd
 
 from data import reference
+from data.io.errors import FileError
 from data.io.keys import parse_response_keys
 from data.io.mapping import Mapping, enums, key
 from data.io.reading import EXTRA, ROW
 from data.io.spec import Field, KindSpec
+from data.io.survey_items import (
+    DIMENSION_MAX,
+    ITEM_KEY_MAX,
+    ROLE_FIELDS,
+    Conversion,
+    ItemsConfigError,
+    Target,
+    known_items,
+    wide_answers,
+)
 
 PROBLEM_COLS = ["row", "column", "value", "code", "params", "level"]
 _TZ_SUFFIX = r"(?:Z|UTC|GMT|[+-]\d{2}:?\d{2})$"
@@ -42,6 +53,13 @@ class Context:
     present: set[str] = field(default_factory=set)  # fields present (file, constant or default)
     seen: dict[str, int] = field(default_factory=dict)  # external_no -> first row
     created_labels: dict[str, str] = field(default_factory=dict)  # key(region label) -> label to create
+    # Responses: the published questionnaires' items ((key, version) -> item key -> Target), the wide block's
+    # source headers in the file (block header -> file header), and what the summary reports.
+    questionnaires: dict[tuple[str, int], dict[str, Target]] = field(default_factory=dict)
+    item_headers: dict[str, str] = field(default_factory=dict)
+    na_rows: dict[int, int] = field(default_factory=dict)  # file row -> N/A answers
+    conversions: dict[tuple[str, tuple[float, float], tuple[float, float]], Conversion] = field(
+        default_factory=dict)
 
     def __post_init__(self) -> None:
         keys = {key(h): h for h in self.headers}
@@ -56,7 +74,24 @@ class Context:
             self.present.add("region")
         if "status" in self.spec.by_name:
             self.present.add("status")  # derived from the timestamps when the file has none
+        items = self.mapping.items
+        if items is not None and self.spec.kind == "responses":
+            self.item_headers = {h: keys[key(h)] for h in items.columns if key(h) in keys}
+            if self.item_headers:
+                self.present.add("answers")
+                self.present |= self._item_roles() - set(self.sources)
 
+    def _item_roles(self) -> set[str]:
+        """The response columns the wide block's items fill (csat ...): declared in the block, or the items' roles
+        in the questionnaire the mapping names (any published one when the file names it per row)."""
+        assert self.mapping.items is not None
+        survey = self.mapping.constants.get("survey_key")
+        defs = [d for (k, _v), d in self.questionnaires.items() if survey is None or k == survey]
+        roles = set()
+        for h in self.item_headers:
+            col = self.mapping.items.column(h)
+            roles |= {col.role} | {d[col.item].role for d in defs if col.item in d}
+        return roles & set(ROLE_FIELDS)
     def label(self, fname: str) -> str:
         """The column name to show for a field: its source header, else the field name."""
         return self.sources.get(fname, [fname])[0]
@@ -196,10 +231,16 @@ def validate_chunk(df: pd.DataFrame, ctx: Context) -> tuple[pd.DataFrame, pd.Dat
                 probs.append(_problems(rows[bad], label, s[bad], "unknown_value", {"field": f.name}))
             out[f.column] = pd.Series(val, index=s.index, dtype=object)
         elif f.type == "answers":
-            parsed = parse_answers(s)
+            if f.name not in ctx.sources:
+                continue  # the wide block's items (below)
+            parsed, reasons = parse_answers_explained(s)
             bad = s.notna() & parsed.isna()
             if bad.any():
-                probs.append(_problems(rows[bad], label, s[bad], "bad_answers"))
+                probs.append(pd.DataFrame({
+                    "row": rows[bad].to_numpy(), "column": label, "value": s[bad].astype(object).to_numpy(),
+                    "code": [reasons[i][0] for i in s.index[bad]],
+                    "params": [json.dumps(reasons[i][1], ensure_ascii=False) for i in s.index[bad]],
+                    "level": "error"}))
             out["answers"] = parsed
         elif f.type == "ref":
             _check_len(s, f, rows, label, probs)
@@ -249,6 +290,11 @@ def validate_chunk(df: pd.DataFrame, ctx: Context) -> tuple[pd.DataFrame, pd.Dat
         if f.default is not None and f.name not in ctx.present and f.column is not None:
             out[f.column] = f.default
 
+    if spec.kind == "responses" and ctx.item_headers:
+        raw["answers"] = _wide(df, ctx, raw, rows, out, probs)
+    elif spec.kind == "responses" and "answers" in out and ctx.questionnaires:
+        _known_items(out, ctx, rows, probs)
+
     if spec.any_of:
         given = [raw[f] for f in spec.any_of if f in raw]
         empty = pd.concat(given, axis=1).isna().all(axis=1) if given else pd.Series(True, index=df.index)
@@ -276,25 +322,105 @@ def validate_chunk(df: pd.DataFrame, ctx: Context) -> tuple[pd.DataFrame, pd.Dat
     problems = pd.concat(probs, ignore_index=True) if probs else pd.DataFrame(columns=PROBLEM_COLS)
     rejected = problems.loc[problems["level"] == "error", "row"].unique()
     valid = out[~out["row_no"].isin(rejected)]
+    if "__na" in valid:
+        na = valid["__na"]
+        ctx.na_rows.update(zip(valid["row_no"][na > 0].tolist(), na[na > 0].tolist(), strict=True))
+        valid = valid.drop(columns="__na")
     return valid, problems
 
 
-ANSWER_KEYS = {"item_key": (str, 64), "dimension": (str, 32), "value_num": (float, None), "value_text": (str, 4000)}
+def _versions(out: pd.DataFrame, index: pd.Index) -> pd.Series:
+    v = out["survey_version"] if "survey_version" in out else pd.Series(1, index=index)
+    return pd.Series(v, index=index).astype("Int64")
 
 
-def _answer_list(text: str) -> list[dict[str, Any]] | None:
-    """One cell of the ``answers`` column -> its answer rows, or None when it is not a valid list."""
+def _wide(df: pd.DataFrame, ctx: Context, raw: dict[str, pd.Series], rows: pd.Series, out: pd.DataFrame,
+          probs: list[pd.DataFrame]) -> pd.Series:
+    """A wide export's item columns -> ``out["answers"]`` (answer rows per row) and the response columns its items
+    fill (csat ...) where the file does not map them; returns a marker per row that has an answer with a value (for
+    the "something was answered" rule)."""
+    items = ctx.mapping.items
+    assert items is not None
+    cells = pd.DataFrame({h: _clean(df[fh], ctx) for h, fh in ctx.item_headers.items()}, index=df.index)
+    survey = raw.get("survey_key", pd.Series(np.nan, index=df.index, dtype="str"))
+    version = _versions(out, df.index)
+    answers = pd.Series([[] for _ in range(len(df))], index=df.index, dtype=object)
+    role_vals: dict[str, pd.Series] = {}
+    role_headers: dict[str, str] = {}
+    na = pd.Series(0, index=df.index, dtype="int64")
+    keyed = survey.notna() & version.notna()
+    groups = pd.DataFrame({"k": survey[keyed], "v": version[keyed]}).groupby(["k", "v"], sort=True).groups
+    for (k, v), idx in groups.items():
+        name = f"{k} v{v}"
+        try:
+            res = wide_answers(cells.loc[idx], rows.loc[idx], items, ctx.questionnaires.get((str(k), int(v))), name)
+        except ItemsConfigError as exc:
+            raise FileError("mapping_invalid", mapping=ctx.mapping.name, detail=str(exc)) from None
+        answers.loc[idx] = res.answers
+        na.loc[idx] = res.na_rows
+        if len(res.problems):
+            probs.append(res.problems)
+        role_headers.update(res.role_columns)
+        for role, vals in res.roles.items():
+            role_vals.setdefault(role, pd.Series(np.nan, index=df.index, dtype="float64")).loc[idx] = vals
+        for c in res.conversions:
+            ctx.conversions.setdefault((c.item, c.src, c.dst), c)
+    out["answers"] = answers
+    out["__na"] = na
+    for role, vals in role_vals.items():
+        f = ctx.spec.by_name[role]
+        if role in ctx.sources or role not in ctx.present:
+            continue  # the file maps the column itself
+        if f.type == "bool":
+            out[f.column] = vals.map({1.0: True, 0.0: False}).astype(object).where(vals.notna(), None)
+            continue
+        _range(vals, f, rows, role_headers.get(role, role), vals, pd.Series(False, index=vals.index), probs, "not_int")
+        out[f.column] = vals.round().astype("Int64")
+    valued = answers.map(lambda a: any(x["value_num"] is not None or x["value_text"] is not None for x in a))
+    return pd.Series(np.where(valued, "1", None), index=df.index, dtype="str")
+
+
+def _known_items(out: pd.DataFrame, ctx: Context, rows: pd.Series, probs: list[pd.DataFrame]) -> None:
+    """The answers column's item keys must be items of the row's questionnaire where GridCX has its definition."""
+    survey = out["survey_key"] if "survey_key" in out else pd.Series(np.nan, index=out.index)
+    version = _versions(out, out.index)
+    recs = []
+    for i, k, v, answers in zip(out.index, survey, version, out["answers"], strict=True):
+        d = ctx.questionnaires.get((k, int(v))) if isinstance(k, str) and not pd.isna(v) else None
+        if d is None or not isinstance(answers, list):
+            continue
+        unknown = [a["item_key"] for a in answers if a["item_key"] not in d]
+        if unknown:
+            recs.append((rows[i], unknown[0], {"item": unknown[0], "survey": f"{k} v{v}", "known": known_items(d)}))
+    if recs:
+        probs.append(pd.DataFrame({"row": [r[0] for r in recs], "column": ctx.label("answers"),
+                                   "value": [r[1] for r in recs], "code": "item_unknown",
+                                   "params": [json.dumps(r[2], ensure_ascii=False) for r in recs],
+                                   "level": "error"}))
+
+
+ANSWER_KEYS = {"item_key": (str, ITEM_KEY_MAX), "dimension": (str, DIMENSION_MAX), "value_num": (float, None),
+               "value_text": (str, 4000)}
+
+
+def _answer_list(text: str) -> tuple[list[dict[str, Any]] | None, str, dict[str, Any]]:
+    """One cell of the ``answers`` column -> (its answer rows, "", {}), or (None, reason code, params) naming the
+    rule the cell breaks."""
     try:
         items = json.loads(text)
-    except ValueError:
-        return None
+    except ValueError as exc:
+        return None, "answers_json", {"detail": str(exc).split(":")[0]}
     if not isinstance(items, list):
-        return None
+        return None, "answers_not_list", {}
     out = []
-    for a in items:
-        if not isinstance(a, dict) or set(a) - set(ANSWER_KEYS) or not isinstance(a.get("item_key"), str) \
-                or not a["item_key"]:
-            return None
+    for n, a in enumerate(items, start=1):
+        if not isinstance(a, dict):
+            return None, "answers_not_object", {"n": n}
+        extra = sorted(set(a) - set(ANSWER_KEYS))
+        if extra:
+            return None, "answers_keys", {"n": n, "keys": ", ".join(extra), "allowed": ", ".join(ANSWER_KEYS)}
+        if not isinstance(a.get("item_key"), str) or not a["item_key"].strip():
+            return None, "answers_item_key", {"n": n}
         row: dict[str, Any] = {}
         for k, (typ, max_len) in ANSWER_KEYS.items():
             v = a.get(k)
@@ -302,23 +428,36 @@ def _answer_list(text: str) -> list[dict[str, Any]] | None:
                 row[k] = None
             elif typ is float:
                 if isinstance(v, bool) or not isinstance(v, (int, float)) or not np.isfinite(v):
-                    return None
+                    return None, "answers_value", {"n": n, "item": str(a["item_key"])[:ITEM_KEY_MAX]}
                 row[k] = float(v)
-            elif not isinstance(v, str) or (max_len is not None and len(v) > max_len) or "\x00" in v:
-                return None
+            elif not isinstance(v, str) or "\x00" in v:
+                return None, "answers_text", {"n": n, "name": k}
+            elif max_len is not None and len(v) > max_len:
+                return None, "answers_too_long", {"n": n, "name": k, "max": max_len, "length": len(v)}
             else:
                 row[k] = v
         out.append(row)
-    return out
+    return out, "", {}
+
+
+def parse_answers_explained(s: pd.Series) -> tuple[pd.Series, dict[Any, tuple[str, dict[str, Any]]]]:
+    """The ``answers`` column parsed per row: a list of answer rows, an empty list for an empty cell, NaN when the
+    cell is not a valid JSON list of answers; and per invalid row (by index) its reason code and parameters."""
+    arr = np.empty(len(s), dtype=object)
+    reasons: dict[Any, tuple[str, dict[str, Any]]] = {}
+    for i, (ix, v) in enumerate(zip(s.index, s.astype(object).where(s.notna(), None), strict=True)):
+        if v is None:
+            arr[i] = []
+            continue
+        arr[i], code, params = _answer_list(v)
+        if arr[i] is None:
+            reasons[ix] = (code, params)
+    return pd.Series(arr, index=s.index, dtype=object), reasons
 
 
 def parse_answers(s: pd.Series) -> pd.Series:
-    """The ``answers`` column parsed per row: a list of answer rows, an empty list for an empty cell, NaN when the
-    cell is not a valid JSON list of answers."""
-    arr = np.empty(len(s), dtype=object)
-    for i, v in enumerate(s.astype(object).where(s.notna(), None)):
-        arr[i] = [] if v is None else _answer_list(v)
-    return pd.Series(arr, index=s.index, dtype=object)
+    """The ``answers`` column parsed per row (see :func:`parse_answers_explained`)."""
+    return parse_answers_explained(s)[0]
 
 
 def _check_len(s: pd.Series, f: Field, rows: pd.Series, label: str, probs: list[pd.DataFrame]) -> None:

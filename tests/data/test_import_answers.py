@@ -110,9 +110,21 @@ def test_files_without_the_answers_column_leave_answers_alone(db_url: str, tmp_p
 def test_malformed_answers_are_rejected(db_url: str, tmp_path: Path) -> None:
     engine = _world(db_url)
     bad = ["not json", '{"item_key": "q"}', '[{"dimension": "d"}]', '[{"item_key": "q", "value_num": "five"}]',
-           '[{"item_key": "q", "extra": 1}]', '[{"item_key": "q", "value_num": true}]']
+           '[{"item_key": "q", "extra": 1}]', '[{"item_key": "q", "value_num": true}]',
+           _answers(("q", None, 1, None), ("k" * 33, None, 2, None)), _answers(("q", "d" * 33, 1, None))]
     rows = [(f"B-{i}", "5", v) for i, v in enumerate(bad)] + [("OK-1", "5", _answers(("q", None, 1, None)))]
     res = import_file(engine, "responses", _file(tmp_path, "bad.csv", rows), rejects_path=tmp_path / "r.csv")
     assert (res.imported, res.rejected, res.exit_code) == (1, len(bad), 1)
-    assert set(res.rejects["column"]) == {"answers"} and res.rejects["reason_en"].str.contains("JSON").all()
+    assert set(res.rejects["column"]) == {"answers"}
+    # Each reason names the rule the cell breaks (it used to be one generic sentence for all of them).
+    assert list(res.rejects["reason_en"]) == [
+        "the answers are not valid JSON (Expecting value)",
+        "the answers must be a JSON list of objects",
+        "answer 1 has no item_key (non-empty text)",
+        "answer 1 (item q): value_num must be a number",
+        "answer 1 has unknown keys extra (allowed: item_key, dimension, value_num, value_text)",
+        "answer 1 (item q): value_num must be a number",
+        "answer 2: item_key is 33 characters long, longer than 32 characters",
+        "answer 1: dimension is 33 characters long, longer than 32 characters",
+    ]
     assert len(_rows(engine)) == 1
