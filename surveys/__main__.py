@@ -165,9 +165,22 @@ def _run(args: argparse.Namespace, engine) -> int:  # type: ignore[no-untyped-de
         print(response_rates(engine, Scope(args.scope) if args.scope else None, start, end, by).to_string(index=False))
         return 0
     if args.command == "alpha":
-        from surveys.quality import dimension_alpha
+        from surveys.quality import dimension_alpha, scales
 
-        print(dimension_alpha(engine, args.survey, Scope(args.scope) if args.scope else None).to_string(index=False))
+        sc = scales(engine, args.survey)
+        where = "" if sc.source == "definition" else " (no definition: dimensions from the stored answers)"
+        print(f"{sc.key} v{sc.version}{where}")
+        if not sc.dimensions:
+            print("no dimension items: Cronbach's alpha needs a dimension with 2 or more items")
+            return 0
+        for dim, keys in sc.few_items().items():
+            print(f"dimension {dim!r} has {len(keys)} item ({', '.join(keys)}): Cronbach's alpha needs 2 or more "
+                  "items; it is counted only in __all__")
+        table = dimension_alpha(engine, args.survey, Scope(args.scope) if args.scope else None, version=sc.version)
+        if table.empty:
+            print("fewer than 2 dimension items in all: no alpha")
+            return 0
+        print(table.to_string(index=False))
         return 0
     if args.command == "bench":
         from surveys.bench import bench_intake

@@ -13,14 +13,15 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from dataclasses import dataclass
 
 import pandas as pd
 from sqlalchemy import Engine, func, select
 
-from data.models import Answer, Region, Response, Ticket
+from data.models import Answer, Region, Response, SurveyDefinition, Ticket
 from data.repositories import Scope
 from metrics.reliability import cronbach_alpha, cronbach_alpha_pairwise
-from surveys.definitions import Definition, registry
+from surveys.definitions import Definition, definition_for, registry
 
 ALL = "__all__"
 COLUMNS = ["dimension", "items", "k", "n", "n_dropped", "alpha", "ci_low", "ci_high"]
@@ -28,10 +29,60 @@ PLAN_COLUMNS = ["item", "role", "dimension", "scale", "share", "expected_n", "wi
                 "answer_rate"]
 
 
-def item_matrix(engine: Engine, definition: Definition, scope: Scope | None, start: dt.datetime | None = None,
-                end: dt.datetime | None = None) -> pd.DataFrame:
+@dataclass(frozen=True)
+class Scales:
+    """A questionnaire version's dimensions (dimension -> item keys) and where they come from: its definition (file
+    or published copy), or, for a questionnaire GridCX has no definition of (an imported one), the dimensions its
+    stored answer rows carry."""
+
+    key: str
+    version: int
+    dimensions: dict[str, list[str]]
+    rotated: bool = False
+    source: str = "definition"  # definition | answers
+
+    def few_items(self) -> dict[str, list[str]]:
+        """Dimensions with fewer than two items (Cronbach's alpha needs two or more)."""
+        return {d: ks for d, ks in self.dimensions.items() if len(ks) < 2}
+
+
+def scales(engine: Engine, survey_key: str, version: int | None = None) -> Scales:
+    """The dimensions of ``survey_key`` (latest version when ``version`` is None). Raises ValueError naming the key
+    when there is neither a definition nor a stored response."""
+    files = sorted(v for k, v in registry().definitions if k == survey_key)
+    with engine.connect() as conn:
+        published = sorted(conn.execute(select(SurveyDefinition.version)
+                                        .where(SurveyDefinition.key == survey_key)).scalars())
+        stored = sorted(conn.execute(select(Response.survey_version).where(Response.survey_key == survey_key)
+                                     .distinct()).scalars())
+    if version is None:
+        known = files or published or stored
+        if not known:
+            raise ValueError(f"no questionnaire {survey_key!r}: no definition file, no published definition and no "
+                             "stored response with that survey key")
+        version = max(known)
+    definition: Definition | None = definition_for(engine, survey_key, version)
+    if definition is not None:
+        return Scales(survey_key, version, definition.dimensions(),
+                      definition.rotation is not None and bool(definition.rotation.dimension_items))
+    stmt = (select(Answer.item_key, Answer.dimension).join(Response, Response.id == Answer.response_id)
+            .where(Response.survey_key == survey_key, Response.survey_version == version,
+                   Answer.dimension.is_not(None)).distinct().order_by(Answer.dimension, Answer.item_key))
+    with engine.connect() as conn:
+        pairs = conn.execute(stmt).all()
+    if not pairs and version not in stored:
+        raise ValueError(f"no questionnaire {survey_key!r} v{version}: no definition and no stored response")
+    dims: dict[str, list[str]] = {}
+    for item, dim in pairs:
+        dims.setdefault(dim, []).append(item)
+    return Scales(survey_key, version, dims, source="answers")
+
+
+def item_matrix(engine: Engine, definition: Definition | Scales, scope: Scope | None,
+                start: dt.datetime | None = None, end: dt.datetime | None = None) -> pd.DataFrame:
     """Respondents x dimension items (NaN where unanswered) for one questionnaire version, within scope."""
-    keys = [k for ks in definition.dimensions().values() for k in ks]
+    dimensions = definition.dimensions() if isinstance(definition, Definition) else definition.dimensions
+    keys = [k for ks in dimensions.values() for k in ks]
     stmt = (select(Answer.response_id, Answer.item_key, Answer.value_num)
             .join(Response, Response.id == Answer.response_id)
             .join(Region, Region.id == Response.region_id)
@@ -54,11 +105,14 @@ def item_matrix(engine: Engine, definition: Definition, scope: Scope | None, sta
 def dimension_alpha(engine: Engine, survey_key: str, scope: Scope | None, version: int | None = None,
                     start: dt.datetime | None = None, end: dt.datetime | None = None,
                     level: float = 0.95) -> pd.DataFrame:
-    """One row per dimension with two or more items, plus ``__all__``: alpha, Feldt interval, n used, n dropped."""
-    definition = registry().get(survey_key, version)
-    wide = item_matrix(engine, definition, scope, start, end)
-    dims = definition.dimensions()
-    rotated = definition.rotation is not None and bool(definition.rotation.dimension_items)
+    """One row per dimension with two or more items, plus ``__all__``: alpha, Feldt interval, n used, n dropped.
+
+    Works for any questionnaire: one with a definition, and an imported one (dimensions from its answer rows,
+    :func:`scales`); dimensions with fewer than two items are left out (:meth:`Scales.few_items` says which)."""
+    sc = scales(engine, survey_key, version)
+    wide = item_matrix(engine, sc, scope, start, end)
+    dims = sc.dimensions
+    rotated = sc.rotated
     rows = []
     for dim, keys in [*dims.items(), (ALL, [k for ks in dims.values() for k in ks])]:
         if len(keys) < 2:
