@@ -90,7 +90,7 @@ class SurveyItems(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    columns: dict[str, str | ItemColumn] = Field(
+    columns: dict[str, ItemColumn] = Field(
         description="source header -> item key, or an object with the item key and column-specific settings")
     scale: tuple[float, float] | None = Field(
         default=None, description="the source scale [lowest, highest] of every column (e.g. [1, 10]); "
@@ -108,13 +108,19 @@ class SurveyItems(BaseModel):
     def _scales(cls, v: tuple[float, float] | None) -> tuple[float, float] | None:
         return _scale_rule(v)
 
+    @field_validator("columns", mode="before")
+    @classmethod
+    def _short_form(cls, v: Any) -> Any:
+        """``"header": "item_key"`` is short for ``"header": {"item": "item_key"}``."""
+        return {h: {"item": c} if isinstance(c, str) else c for h, c in v.items()} if isinstance(v, dict) else v
+
     @model_validator(mode="after")
     def _check(self) -> SurveyItems:
         if not self.columns:
             raise ValueError("items.columns lists no column")
         seen: dict[str, str] = {}
         for header, col in self.columns.items():
-            k = _key_rule(col if isinstance(col, str) else col.item)
+            k = col.item
             if k in seen:
                 raise ValueError(f"item {k!r} is fed by two columns ({seen[k]!r} and {header!r})")
             seen[k] = header
@@ -123,7 +129,6 @@ class SurveyItems(BaseModel):
     def column(self, header: str) -> ItemColumn:
         """The column's settings with the block's defaults filled in."""
         col = self.columns[header]
-        col = ItemColumn(item=col) if isinstance(col, str) else col
         return col.model_copy(update={
             "scale": col.scale or self.scale, "na": col.na if col.na is not None else self.na,
             "item_scale": col.item_scale or self.item_scale})
