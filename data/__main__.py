@@ -27,7 +27,7 @@ def main(argv: list[str] | None = None) -> int:
     p_demo.add_argument("--replace", action="store_true", help="replace non-demo data (destructive)")
 
     p_imp = sub.add_parser("import", help="import tickets/contacts/responses from CSV/XLSX, or a whole site")
-    p_imp.add_argument("kind", nargs="?", choices=["tickets", "contacts", "responses"])
+    p_imp.add_argument("kind", nargs="?", choices=["tickets", "contacts", "responses", "invitations"])
     p_imp.add_argument("file", nargs="?")
     p_imp.add_argument("--mapping", help="shipped mapping name or path (default: detected from the header)")
     p_imp.add_argument("--sheet", help="worksheet of an XLSX file (default: the first)")

@@ -249,6 +249,9 @@ class Invitation(Base):
     reminded_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     reusable: Mapped[bool] = mapped_column(Boolean, default=False)  # anonymous kiosk QR codes
+    # The survey tool's own number of an imported invitation (import kind ``invitations``); such an invitation has
+    # no token anyone holds (token_hash is a non-hex placeholder), so it is never answered or reminded through GridCX.
+    external_no: Mapped[str | None] = mapped_column(String(64), index=True, unique=True)
 
 
 class KioskTally(Base):

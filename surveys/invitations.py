@@ -237,6 +237,7 @@ def remind(
             .join(Customer, Customer.id == Invitation.customer_id)
             .where(Invitation.reusable.is_(False), Invitation.used_at.is_(None), Invitation.reminded_at.is_(None),
                    Invitation.delivered.is_(True), Invitation.expires_at > now,
+                   Invitation.external_no.is_(None),  # imported: the survey tool sends its own reminders
                    Invitation.created_at <= now - dt.timedelta(days=cfg.reminder_after_days),
                    Invitation.channel.in_(("sms", "wechat")))
             .order_by(Invitation.id)

@@ -46,7 +46,7 @@ from data.private import open_private
 from data.users import Identity, PermissionDenied, audit
 
 REF_GROUPS = {"customer": "customers", "staff": "staff", "team": "teams", "ticket": "tickets",
-              "outage_event": "outage_events"}
+              "outage_event": "outage_events", "response": "responses"}
 _SQL_TYPES = {"datetime": ("TEXT", "timestamp"), "int": ("INTEGER", "bigint"), "float": ("REAL", "double precision"),
               "bool": ("INTEGER", "boolean"), "str": ("TEXT", "text"), "text": ("TEXT", "text"),
               "enum": ("TEXT", "text")}
@@ -323,6 +323,8 @@ def _run(engine: Engine, spec: KindSpec, m: Mapping, src: Source, res: ImportRes
                 problems += _resolve_refs(conn, stg, spec, ctx, pg)
                 counts = _upsert(conn, stg, spec, ctx, cols, pg, now, keyed)
                 res.imported, res.updated, res.unchanged = counts
+                if spec.kind == "invitations" and "response_id" in cols:
+                    problems += _link_responses(conn, stg, ctx, pg)
                 rejects = _reasons(pd.concat(problems, ignore_index=True) if problems else
                                    pd.DataFrame(columns=PROBLEM_COLS))
                 res.rejects = rejects
@@ -372,9 +374,13 @@ def _staging_columns(spec: KindSpec, ctx: Context) -> dict[str, str]:
         else:
             assert f.column is not None
             cols[f.column] = f.type
-    if spec.kind == "responses" and "region_id" not in cols:
+    if spec.kind in ("responses", "invitations") and "region_id" not in cols:
         cols["region_ref"] = "str"
         cols["region_id"] = "int"
+    if spec.kind == "invitations":  # derived in validation (data.io.validate._invitation_columns)
+        cols["expires_at"] = "datetime"
+        cols["token_hash"] = "str"  # noqa: S105 - a column type, not a secret
+        cols["reusable"] = "bool"
     return cols
 
 
@@ -584,7 +590,7 @@ def _resolve_refs(conn: Connection, stg: str, spec: KindSpec, ctx: Context, pg: 
                                        "code": f"unknown_{f.ref}", "params": "", "level": level}))
             if policy == "reject":
                 conn.exec_driver_sql(f"DELETE FROM {t} WHERE {kcol} IS NOT NULL AND {idcol} IS NULL")
-    if spec.kind == "responses":
+    if spec.kind in ("responses", "invitations"):
         if "ticket" in ctx.present:
             conn.exec_driver_sql(
                 f"UPDATE {t} SET region_id = (SELECT x.region_id FROM ticket x WHERE x.id = {t}.ticket_id) "
@@ -597,6 +603,28 @@ def _resolve_refs(conn: Connection, stg: str, spec: KindSpec, ctx: Context, pg: 
     return probs
 
 
+def _link_responses(conn: Connection, stg: str, ctx: Context, pg: bool) -> list[pd.DataFrame]:
+    """Imported invitations: the response each one names gets it as its invitation (``response.invitation_id``,
+    what the response rate counts) and the invitation is marked used at the response's submission time. A response
+    already answering another invitation keeps it (a warning names the row)."""
+    t = stg if pg else f"temp.{stg}"
+    clash = pd.read_sql(text(
+        f"SELECT s.row_no, s.response_ref AS v FROM {t} s JOIN response r ON r.id = s.response_id "
+        f"JOIN invitation i ON i.external_no = s.external_no "
+        f"WHERE r.invitation_id IS NOT NULL AND r.invitation_id <> i.id"), conn)
+    conn.exec_driver_sql(
+        f"UPDATE response SET invitation_id = (SELECT i.id FROM {t} s JOIN invitation i ON i.external_no = "
+        f"s.external_no WHERE s.response_id = response.id) WHERE invitation_id IS NULL AND id IN "
+        f"(SELECT response_id FROM {t} WHERE response_id IS NOT NULL)")
+    conn.exec_driver_sql(
+        f"UPDATE invitation SET used_at = (SELECT r.submitted_at FROM response r WHERE r.invitation_id = invitation.id) "
+        f"WHERE used_at IS NULL AND external_no IN (SELECT external_no FROM {t} WHERE response_id IS NOT NULL)")
+    if not len(clash):
+        return []
+    return [pd.DataFrame({"row": clash["row_no"], "column": ctx.label("response"), "value": clash["v"],
+                          "code": "response_linked", "params": "", "level": "warning"})]
+
+
 # --- upsert -------------------------------------------------------------------------------------------------------
 
 
@@ -604,7 +632,8 @@ def _upsert(conn: Connection, stg: str, spec: KindSpec, ctx: Context, cols: dict
             now: dt.datetime, keyed: bool = False) -> tuple[int, int, int]:
     t = f"temp.{stg}" if not pg else stg
     target = spec.table
-    insert_cols = [c for c in cols if c != "row_no" and not c.endswith("_ref")]
+    # An invitation's response link is stored on the response (response.invitation_id, _link_responses).
+    insert_cols = [c for c in cols if c != "row_no" and not c.endswith("_ref") and c != "response_id"]
     # Only what the file carries is updated; columns filled with defaults for new rows are left alone.
     update_cols = []
     for c in insert_cols:

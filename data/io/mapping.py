@@ -3,7 +3,7 @@
 Shipped mappings live in ``data/mappings/``; a site may pass any file path. Keys (all optional except ``kind``
 and ``columns``)::
 
-    kind          tickets | contacts | responses
+    kind          tickets | contacts | responses | invitations
     columns       {"source header": "field" | ["field", ...]}; several headers may feed one field (the first one
                   present in the file wins), which doubles as header synonyms
     constants     {"field": value} for fields the file does not carry (e.g. service_type of a complaints log)
@@ -39,7 +39,8 @@ from data.io.spec import KINDS, SPECS
 from data.io.survey_items import SurveyItems
 
 MAPPINGS_DIR = Path(__file__).resolve().parents[1] / "mappings"
-CANONICAL = {"tickets": "gridcx_tickets", "contacts": "gridcx_contacts", "responses": "gridcx_responses"}
+CANONICAL = {"tickets": "gridcx_tickets", "contacts": "gridcx_contacts", "responses": "gridcx_responses",
+             "invitations": "gridcx_invitations"}
 DEFAULT_FORMATS = (
     "ISO8601",
     "%Y/%m/%d %H:%M:%S",

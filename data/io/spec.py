@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-KINDS = ("tickets", "contacts", "responses")
+KINDS = ("tickets", "contacts", "responses", "invitations")
 
 
 @dataclass(frozen=True)
@@ -51,6 +51,8 @@ REFS = {
     "team": ("team", "code", "team_id"),
     "ticket": ("ticket", "external_no", "ticket_id"),
     "outage_event": ("outage_event", "code", "outage_event_id"),
+    # invitations: the response the invitation was answered with (linked back as response.invitation_id)
+    "response": ("response", "external_no", "response_id"),
 }
 
 TICKETS = KindSpec(
@@ -131,7 +133,32 @@ RESPONSES = KindSpec(
     any_of=("csat", "nps", "ces", "fcr", "comment", "answers"),
 )
 
-SPECS = {s.kind: s for s in (TICKETS, CONTACTS, RESPONSES)}
+# Survey invitations from a questionnaire tool's distribution list (one row per invitee, answered or not), so that the
+# response rate (responses / invitations delivered) and the response delay work for imported surveys. The
+# invitation's region comes from the work order when the file has none; ``response`` names the response (by its
+# number in a responses import) that answered it; an invitation without an expiry gets INVITATION_DAYS.
+INVITATION_DAYS = 7
+INVITATIONS = KindSpec(
+    "invitations",
+    "invitation",
+    (
+        Field("external_no", "str", "external_no", required=True, max_len=64),
+        Field("invited_at", "datetime", "created_at", required=True),
+        Field("expires_at", "datetime", "expires_at"),
+        Field("reminded_at", "datetime", "reminded_at"),
+        Field("ticket", "ref", ref="ticket", max_len=64),
+        Field("region", "ref", ref="region", max_len=64),
+        Field("customer", "ref", ref="customer", max_len=32),
+        Field("channel", "enum", "channel", required=True, enum="survey_channel"),
+        Field("survey_key", "str", "survey_key", required=True, max_len=64),
+        Field("survey_version", "int", "survey_version", required=True, lo=1, hi=100000, default=1),
+        Field("delivered", "bool", "delivered", default=True),
+        Field("response", "ref", ref="response", max_len=64),
+    ),
+    order=(("invited_at", "expires_at"), ("invited_at", "reminded_at")),
+)
+
+SPECS = {s.kind: s for s in (TICKETS, CONTACTS, RESPONSES, INVITATIONS)}
 
 
 def spec(kind: str) -> KindSpec:

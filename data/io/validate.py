@@ -290,6 +290,8 @@ def validate_chunk(df: pd.DataFrame, ctx: Context) -> tuple[pd.DataFrame, pd.Dat
         if f.default is not None and f.name not in ctx.present and f.column is not None:
             out[f.column] = f.default
 
+    if spec.kind == "invitations":
+        _invitation_columns(out, raw)
     if spec.kind == "responses" and ctx.item_headers:
         raw["answers"] = _wide(df, ctx, raw, rows, out, probs)
     elif spec.kind == "responses" and "answers" in out and ctx.questionnaires:
@@ -327,6 +329,21 @@ def validate_chunk(df: pd.DataFrame, ctx: Context) -> tuple[pd.DataFrame, pd.Dat
         ctx.na_rows.update(zip(valid["row_no"][na > 0].tolist(), na[na > 0].tolist(), strict=True))
         valid = valid.drop(columns="__na")
     return valid, problems
+
+
+def _invitation_columns(out: pd.DataFrame, raw: dict[str, pd.Series]) -> None:
+    """An imported invitation: a token placeholder no token can hash to (non-hex, derived from the number, so a
+    re-import changes nothing) and, without an expiry in the file, INVITATION_DAYS after the send time."""
+    import hashlib
+
+    from data.io.spec import INVITATION_DAYS
+
+    out["token_hash"] = map_unique(raw["external_no"], lambda u: u.map(
+        lambda v: "imported:" + hashlib.sha256(str(v).encode("utf-8")).hexdigest()[:55]))
+    sent = out["created_at"]
+    given = out["expires_at"] if "expires_at" in out else pd.Series(pd.NaT, index=out.index, dtype="datetime64[us]")
+    out["expires_at"] = given.fillna(sent + pd.Timedelta(days=INVITATION_DAYS)).astype("datetime64[us]")
+    out["reusable"] = False
 
 
 def _versions(out: pd.DataFrame, index: pd.Index) -> pd.Series:
