@@ -22,8 +22,11 @@ CHANNEL_COLOURS = {
     "hall": "#D55E00", "rural_point": "#999999",
 }
 AREA_COLOURS = {"urban": "#0072B2", "rural": "#E69F00", "remote": "#009E73"}
-STATUS_COLOURS = {"met": "#009E73", "at_risk": "#E69F00", "missed": "#D55E00", "insufficient": "#999999"}
-STATUS_SHAPES = {"met": "circle", "at_risk": "triangle-up", "missed": "cross", "insufficient": "square"}
+STATUS_COLOURS = {"met": "#009E73", "at_risk": "#E69F00", "missed": "#D55E00", "insufficient": "#999999",
+                  "no_data": "#D9D9D9"}
+STATUS_SHAPES = {"met": "circle", "at_risk": "triangle-up", "missed": "cross", "insufficient": "square",
+                 "no_data": "diamond"}
+NO_DATA = "#D9D9D9"  # a cell whose rows lack the KPI's input: grey, labelled, never coloured as a value
 # the quadrant to fix first is always the warning colour, whatever the labels' alphabetical order
 IPA_COLOURS = {"concentrate_here": "#D55E00", "keep_up": "#009E73", "low_priority": "#999999",
                "possible_overkill": "#E69F00"}
@@ -58,7 +61,8 @@ def control_chart(df: pd.DataFrame, *, title: str, y_title: str, y_format: str =
                   x: str = "day") -> alt.Chart:
     """Line with the control limits as a band and the centre line; out-of-control points marked (colour+shape).
 
-    Columns: ``x`` (dates), value, center, lcl, ucl, signal (bool).
+    Columns: ``x`` (dates), value, center, lcl, ucl, signal (bool). A day without a value (no data) is a gap in
+    the line, not a point at 0.
     """
     d = df.copy()
     d["signal_label"] = d["signal"].map({True: t("chart.out_of_control"), False: t("chart.in_control")})
@@ -66,7 +70,7 @@ def control_chart(df: pd.DataFrame, *, title: str, y_title: str, y_format: str =
     band = base.mark_area(opacity=0.25, color=BAND).encode(
         y=alt.Y("lcl:Q", title=y_title, axis=alt.Axis(format=y_format)), y2="ucl:Q")
     centre = alt.Chart(d).mark_rule(strokeDash=[4, 3], color="#555").encode(y="mean(center):Q")
-    line = base.mark_line(color="#0072B2").encode(y="value:Q")
+    line = base.mark_line(color="#0072B2", invalid="break-paths-show-domains").encode(y="value:Q")
     points = base.mark_point(filled=True, size=60).encode(
         y="value:Q",
         color=alt.Color("signal_label:N", title=t("chart.control"),
@@ -177,8 +181,11 @@ def _text_px(label: object) -> int:
 
 def heatmap(df: pd.DataFrame, *, x: str, y: str, value: str, title: str, x_title: str, y_title: str,
             value_title: str, value_format: str = ",.1f", x_sort: Sequence[str] | None = None,
-            y_sort: Sequence[str] | None = None, scheme: str = "viridis", reverse: bool = False) -> alt.Chart:
-    """Heatmap (e.g. hall waiting by hour × weekday, attainment by service type × area class); cells pickable."""
+            y_sort: Sequence[str] | None = None, scheme: str = "viridis", reverse: bool = False,
+            note: str | None = None) -> alt.Chart:
+    """Heatmap (e.g. hall waiting by hour × weekday, attainment by service type × area class); cells pickable.
+
+    ``note``: a text column; a cell without a value but with a note (e.g. "无数据") is drawn grey with its note."""
     pick = alt.selection_point(name="pick", fields=[x, y])
     # Vega drops colliding labels silently (3 of 6 English channel names): slant them where a row would not fit a
     # narrow column (~560 px of cells), and never drop one.
@@ -195,7 +202,19 @@ def heatmap(df: pd.DataFrame, *, x: str, y: str, value: str, title: str, x_title
                  alt.Tooltip(f"{value}:Q", title=value_title, format=value_format)]
         + ([alt.Tooltip("n:Q", title="n")] if "n" in df.columns else []),
     ).add_params(pick)
-    return rect.properties(title=title, width=WIDTH, autosize=FIT_X, height=max(160, 28 * df[y].nunique()))
+    layers: list[alt.Chart] = [rect]
+    if note is not None and note in df.columns:
+        blank = df.loc[df[value].isna() & df[note].notna()]
+        if len(blank):
+            enc = {"x": alt.X(f"{x}:O", sort=list(x_sort) if x_sort else None),
+                   "y": alt.Y(f"{y}:O", sort=list(y_sort) if y_sort else None)}
+            grey = alt.Chart(blank).mark_rect(stroke="#fff", color=NO_DATA).encode(
+                **enc, tooltip=[alt.Tooltip(f"{x}:O", title=x_title), alt.Tooltip(f"{y}:O", title=y_title),
+                                alt.Tooltip(f"{note}:N", title=value_title)])
+            label = alt.Chart(blank).mark_text(fontSize=10, color="#555").encode(**enc, text=f"{note}:N")
+            layers += [grey, label]
+    size = {"title": title, "width": WIDTH, "autosize": FIT_X, "height": max(160, 28 * df[y].nunique())}
+    return rect.properties(**size) if len(layers) == 1 else alt.layer(*layers).properties(**size)
 
 
 def driver_bars(df: pd.DataFrame, *, title: str) -> alt.Chart:
@@ -310,7 +329,10 @@ def region_grid(df: pd.DataFrame, *, title: str, value_title: str, value_format:
     # a name longer than its tile is cut with an ellipsis (the tooltip has it whole), never drawn over its neighbours
     name = base.mark_text(dy=-8, fontSize=12, color="#fff", fontWeight="bold", limit=TILE_TEXT_PX).encode(
         text="region_label:N")
-    val = base.mark_text(dy=9, fontSize=11, color="#fff").encode(text=alt.Text("value:Q", format=value_format))
+    # a region without the KPI's input says so instead of a number
+    val = base.mark_text(dy=9, fontSize=11, color="#fff").transform_calculate(
+        value_text=f"isValid(datum.value) && isFinite(datum.value) ? format(datum.value, {value_format!r}) "
+                   ": datum.status_label").encode(text="value_text:N")
     return alt.layer(rect, name, val).properties(title=title, width=WIDTH, autosize=FIT_X, height=70 * (int(d["row"].max()) + 1))
 
 

@@ -14,8 +14,9 @@ from data.i18n import fmt_duration, fmt_number, fmt_percent
 from metrics import registry
 from metrics.registry import MetricResult
 
-STATUS_ICON = {"met": "✓", "at_risk": "!", "missed": "✗", "insufficient": "…", "not_applicable": "—"}
-STATUS_COLOUR = {"met": "green", "at_risk": "orange", "missed": "red", "insufficient": "gray", "not_applicable": "gray"}
+STATUS_ICON = {"met": "✓", "at_risk": "!", "missed": "✗", "insufficient": "…", "not_applicable": "—", "no_data": "∅"}
+STATUS_COLOUR = {"met": "green", "at_risk": "orange", "missed": "red", "insufficient": "gray", "not_applicable": "gray",
+                 "no_data": "gray"}
 
 
 def _finite(v: Any) -> bool:
@@ -83,6 +84,20 @@ def help_text(key: str, n: int | None = None, extra: str = "") -> str:
     return "\n\n".join(parts)
 
 
+def required_fields(key: str) -> str:
+    """The input fields a KPI needs (``KPI.requires``), for the "no data" help: "a 或 b；c"."""
+    alt = " 或 " if lang() == "zh-CN" else " or "
+    return "; ".join(alt.join(f for f in group if not f.startswith("!")) for group in registry.get(key).requires)
+
+
+def n_text(result: MetricResult) -> str:
+    """``n = …``; with the rows actually measured when some rows of the denominator lack the KPI's input."""
+    m = result.extra.get("n_measured")
+    if _finite(m) and int(m) < result.n:  # type: ignore[arg-type]
+        return t("tile.n_measured", n=fmt_number(result.n, lang()), m=fmt_number(int(m), lang()))  # type: ignore[arg-type]
+    return t("tile.n", n=fmt_number(result.n, lang()))
+
+
 def status_text(status: str) -> str:
     return f":{STATUS_COLOUR[status]}[{STATUS_ICON[status]} {t(f'status.{status}')}]"
 
@@ -107,6 +122,11 @@ def tile(result: MetricResult | None, key: str, *, comparing: bool = True, drill
             st.metric(label or kpi_label(key), t("status.not_applicable"), help=help_text(key))
             st.caption(f"{status_text('not_applicable')} · {t('tile.not_applicable')}")
             return False
+        if result.status == "no_data":  # every row in scope lacks the KPI's input: no value, no status, no drill
+            fields = t("tile.no_data_fields", fields=required_fields(key))
+            st.metric(label or kpi_label(key), t("status.no_data"), help=help_text(key, result.n, fields))
+            st.caption(f"{status_text('no_data')} · {t('tile.no_data')} · {fields}")
+            return False
         too_few = result.status == "insufficient" or result.n < k.min_n or not _finite(result.value)
         value = t("home.too_few") if too_few else fmt_value(result.value, unit)
         extra = dict(result.extra)
@@ -123,7 +143,7 @@ def tile(result: MetricResult | None, key: str, *, comparing: bool = True, drill
         st.metric(label or kpi_label(key), value, delta=delta, delta_color=delta_colour,  # type: ignore[arg-type]
                   help=help_text(key, result.n, interval))
         status = "insufficient" if too_few else result.status
-        line = [status_text(status), target_text(key, result.target, unit), t("tile.n", n=fmt_number(result.n, lang()))]
+        line = [status_text(status), target_text(key, result.target, unit), n_text(result)]
         if interval:
             line.append(interval)
         st.markdown(" · ".join(line))

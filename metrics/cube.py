@@ -501,6 +501,15 @@ _PARTS: dict[str, Callable[[RowCache, Mapping[str, Any]], Parts]] = {
 FAST_KPIS = frozenset(_PARTS)
 
 
+def _is_set(c: RowCache) -> Callable[[str], np.ndarray | None]:
+    """``registry.carried``'s test on the cached columns (a flag of FLAG_FIELDS is set where true)."""
+    def is_set(col: str) -> np.ndarray | None:
+        if not c.has(col):
+            return None
+        return c.flag(col) if col in registry.FLAG_FIELDS else c.notna(col)
+    return is_set
+
+
 def _parts_fn(kpi: str) -> Callable[[RowCache, Mapping[str, Any]], Parts] | None:
     if kpi in _PARTS:
         return _PARTS[kpi]
@@ -562,6 +571,12 @@ def kpi_cube(kpi: str, cache: RowCache, grain: Sequence[str], params: Mapping[st
         return None
     n = len(cache.df)
     sel = parts.present
+    # the counts behind "no data" (registry.carried), in the order compute reports them
+    carried = cache._get(("carried", kpi), lambda: registry.carried(k, n, _is_set(cache)))
+    if k.kind == "proportion":
+        parts.sums["n_measured"] = parts.sums["n"] & carried
+    parts.sums["n_scope"] = np.ones(n, bool)
+    parts.sums["n_input"] = carried
     uniques = [cache.codes(g)[1] for g in grain]
     dims = [len(u) for u in uniques]
 

@@ -14,7 +14,9 @@ row, a :class:`~metrics.businesstime.WorkCalendar`, customer counts, ``as_of``) 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 import numpy as np
@@ -59,6 +61,9 @@ __all__ = [
 
 RESULT_COLUMNS = ("value", "n", "ci_low", "ci_high", "target", "status", "kpi", "unit")
 _ALL = "__all__"
+#: While :func:`compute` runs a proportion KPI: the rows carrying its required input (``registry.carried``), so
+#: :func:`_proportion` can count the denominator rows actually measured (``n_measured``).
+_CARRIED: ContextVar[pd.Series | None] = ContextVar("_CARRIED", default=None)
 _UNIT_PER_MINUTE = {"seconds": 60.0, "minutes": 1.0, "hours": 1.0 / 60.0, "days": 1.0 / 1440.0}
 
 #: SLA interval -> (start column, end column) on the ticket frame (contact frame for answer / wait).
@@ -129,7 +134,11 @@ def _proportion(
     keys, kcols = _keys(frame, by)
     d = keys
     d["__s"] = np.where(base.to_numpy(bool), success.to_numpy(bool).astype(float), np.nan)
-    for name, s in (sums or {}).items():
+    sums = dict(sums or {})
+    carried = _CARRIED.get()
+    if carried is not None:  # the denominator rows that carry the KPI's required input
+        sums["n_measured"] = base.to_numpy(bool) & carried.reindex(frame.index).fillna(False).to_numpy(bool)
+    for name, s in sums.items():
         d[name] = np.asarray(s, dtype=float)
     g = d.groupby(kcols, dropna=False, observed=True, sort=True)
     out = g.sum(min_count=0)
@@ -796,6 +805,54 @@ for _k in registry.REGISTRY:
         _FUNCS[_k] = _duration_dispatch(registry.REGISTRY[_k])
 
 
+def _is_set(frame: pd.DataFrame) -> Callable[[str], np.ndarray | None]:
+    """``registry.carried``'s test on a frame: a column is set where not null (a flag of FLAG_FIELDS: where true)."""
+    def is_set(col: str) -> np.ndarray | None:
+        if col not in frame.columns:
+            return None
+        if col in registry.FLAG_FIELDS:
+            return _flag(frame, col).to_numpy(bool)
+        return frame[col].notna().to_numpy(bool)
+    return is_set
+
+
+def _in_scope(frame: pd.DataFrame, params: Mapping[str, Any]) -> np.ndarray:
+    """The rows a KPI function keeps (its ``channels`` / ``service_types`` parameters, as ``_filter_in``)."""
+    m = np.ones(len(frame), bool)
+    for param, col in (("channels", "channel"), ("service_types", "service_type")):
+        allowed = params.get(param)
+        if allowed is not None and col in frame.columns:
+            m &= frame[col].isin(list(allowed)).to_numpy(bool)
+    return m
+
+
+@contextmanager
+def _measuring(carried: pd.Series | None) -> Iterator[None]:
+    token = _CARRIED.set(carried)
+    try:
+        yield
+    finally:
+        _CARRIED.reset(token)
+
+
+def _input_counts(frame: pd.DataFrame, by: Sequence[str], scope: np.ndarray, carried: np.ndarray,
+                  out: pd.DataFrame) -> pd.DataFrame:
+    """``out`` with ``n_scope`` / ``n_input`` per group (rows in scope; of those, rows carrying the input)."""
+    keys, kcols = _keys(frame, by)
+    keys["n_scope"] = scope.astype(np.int64)
+    keys["n_input"] = (scope & carried).astype(np.int64)
+    counts = keys.groupby(kcols, dropna=False, observed=True, sort=True)[["n_scope", "n_input"]].sum()
+    if not by:
+        tot = counts.sum() if len(counts) else pd.Series({"n_scope": 0, "n_input": 0})
+        for c in registry.INPUT_COUNTS:
+            out[c] = np.int64(tot[c])
+        return out
+    out = out.merge(counts.reset_index(), on=list(by), how="left")
+    for c in registry.INPUT_COUNTS:
+        out[c] = out[c].fillna(0).astype(np.int64)
+    return out
+
+
 def compute(
     kpi_key: str,
     frame: pd.DataFrame,
@@ -809,7 +866,9 @@ def compute(
     """Compute a registered KPI per group of ``by`` columns (any combination present in ``frame``).
 
     Returns one row per group: the group columns, ``value``, ``n``, ``ci_low``, ``ci_high``, ``target``,
-    ``status`` ('met' | 'at_risk' | 'missed' | 'insufficient'), ``kpi``, ``unit``, then the KPI's extra columns.
+    ``status`` ('met' | 'at_risk' | 'missed' | 'insufficient' | 'no_data'), ``kpi``, ``unit``, then the KPI's extra
+    columns, ending with ``n_scope`` / ``n_input`` (and ``n_measured`` for proportions, among the counts): a group
+    whose rows in scope all lack the KPI's required input (``KPI.requires``) has no value and status 'no_data'.
     ``params`` override the registry defaults of the KPI function (see each function's docstring); ``target``
     and ``min_n`` override the registry's. ``by=None`` or ``[]`` gives the single headline row.
     """
@@ -818,12 +877,21 @@ def compute(
     if len(set(by_list)) != len(by_list):
         raise ValueError(f"duplicate by columns {by_list}")
     p = {**kpi.params, **params}
-    out = _FUNCS[kpi.key](frame, by_list, level=level, **p)
+    if not frame.index.is_unique:
+        frame = frame.reset_index(drop=True)
+    carried = registry.carried(kpi, len(frame), _is_set(frame))
+    with _measuring(pd.Series(carried, index=frame.index) if kpi.kind == "proportion" else None):
+        out = _FUNCS[kpi.key](frame, by_list, level=level, **p)
+    out = _input_counts(frame, by_list, _in_scope(frame, p), carried, out)
     tgt = kpi.target if target is None else float(target)
     mn = kpi.min_n if min_n is None else int(min_n)
     out["target"] = tgt
     out["status"] = status_of(out["value"].to_numpy(float), out["n"].to_numpy(float), tgt, kpi.direction,
-                              kpi.at_risk_margin, mn)
+                              kpi.at_risk_margin, mn, scope=out["n_scope"].to_numpy(), carried_n=out["n_input"].to_numpy())
+    nodata = (out["status"] == "no_data").to_numpy()
+    if nodata.any():  # no value where nothing was measured (a denominator of unmeasured rows gives 0, not a value)
+        for c in ("value", "ci_low", "ci_high"):
+            out[c] = out[c].astype(float).where(~nodata)
     out["kpi"] = kpi.key
     out["unit"] = kpi.unit
     first = by_list + list(RESULT_COLUMNS)

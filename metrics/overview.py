@@ -504,9 +504,12 @@ def _trend(frames: Frames | Aggregated, cubes: Mapping[str, _Cube], kpis: Sequen
         r = cubes[k].table(["day"])
         idx = pd.Index(r["day"], name="day")
         kind = registry.get(k).kind
-        succ = pd.Series(r["successes"], index=idx) if kind == "proportion" and "successes" in r else None
-        parts.append(_chart_rows(k, k, days, pd.Series(r["value"], index=idx), pd.Series(r["n"], index=idx), succ,
-                                 laney_min_n))
+        # a day without the KPI's input is a gap (no value, out of the control limits), never a 0 point
+        measured = ~np.asarray(pd.Series(r["status"]) == "no_data", bool) if "status" in r else True
+        n = pd.Series(np.where(measured, np.asarray(r["n"], float), 0.0), index=idx)
+        succ = pd.Series(np.where(measured, np.asarray(r["successes"], float), 0.0), index=idx) \
+            if kind == "proportion" and "successes" in r else None
+        parts.append(_chart_rows(k, k, days, pd.Series(r["value"], index=idx), n, succ, laney_min_n))
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
 
 

@@ -142,10 +142,15 @@ def sums_table(
     tgt = k.target if target is None else float(target)
     mn = k.min_n if min_n is None else int(min_n)
     nrows = len(nn)
+    status = status_of(value, nn, tgt, k.direction, k.at_risk_margin, mn, scope=sums.get("n_scope"),
+                       carried_n=sums.get("n_input"))
+    nodata = status == "no_data"
+    if nodata.any():  # nothing measured: no value (see registry.no_data)
+        value, lo, hi = (np.where(nodata, np.nan, a) for a in (value, lo, hi))
     data: dict[str, Any] = dict(keys)
     data.update({"value": value, "n": sums.pop("n"), "ci_low": lo, "ci_high": hi,
                  "target": np.full(nrows, tgt, dtype=float),
-                 "status": status_of(value, nn, tgt, k.direction, k.at_risk_margin, mn),
+                 "status": status,
                  "kpi": _const(k.key, nrows), "unit": _const(k.unit, nrows)})
     data.update(sums)
     data.update(extra)

@@ -55,7 +55,7 @@ __all__ = [
 ]
 
 STRATA = ("service_type", "area_class", "channel")
-STATUS = ("met", "warn", "miss", "insufficient")
+STATUS = ("met", "warn", "miss", "insufficient", "no_data")  # no_data: not one observed case (n = 0), not 0
 
 
 @dataclass(frozen=True)
@@ -248,7 +248,8 @@ def compute_scorecards(roster: pd.DataFrame, observations: pd.DataFrame, config:
                            "capped": bool(pr.capped), "units": int((ns > 0).sum())})
     k["sufficient"] = k["n"] >= k["min_n"]
     k["status"] = np.select(
-        [~k["sufficient"], k["value"] >= k["target"], k["high"] >= k["target"]], ["insufficient", "met", "warn"],
+        [k["n"] <= 0, ~k["sufficient"], k["value"] >= k["target"], k["high"] >= k["target"]],
+        ["no_data", "insufficient", "met", "warn"],
         "miss")
     kpis_out = k[["staff_id", "role", "kpi", "kind", "weight", "target", "min_n", "n", "raw", "expected", "oe",
                   "adjusted", "value", "low", "high", "var", "sufficient", "status", "role_rate"]].reset_index(drop=True)

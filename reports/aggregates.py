@@ -44,7 +44,7 @@ from metrics.overview import HEADLINE_KPIS, Frames, no_tickets, prepare
 
 __all__ = ["overview_source", "load_frames", "CELL_FORMAT", "build_all", "cells_apply"]
 
-CELL_FORMAT = "4"  # bump when the cells' columns or meaning change
+CELL_FORMAT = "5"  # bump when the cells' columns or meaning change (5: the no-data counts n_scope / n_input)
 #: Cells pay off for large periods only (below this, reading the rows is as fast and needs no derived files): the
 #: work orders stored for the period's months; ``GRIDCX_CELLS_MIN_ROWS`` overrides it (0 = always, tests).
 CELLS_MIN_ROWS = 400_000
@@ -103,7 +103,7 @@ def _calendar() -> WorkCalendar:
 @functools.lru_cache(maxsize=8)
 def _context(url: str, pack: str) -> tuple[WorkCalendar, str]:
     cal = _calendar()
-    kpis = {k: registry.get(k).params for k in HEADLINE_KPIS}
+    kpis = {k: {"params": registry.get(k).params, "requires": registry.get(k).requires} for k in HEADLINE_KPIS}
     blob = json.dumps({"format": CELL_FORMAT, "pack": pack, "kpis": kpis, "tz": cal.tz,
                        "holidays": [str(d) for d in cal.holidays], "workdays": [str(d) for d in cal.workdays],
                        "policies": reference.sla_policies(pack).to_csv(index=False)}, sort_keys=True, default=str)

@@ -312,7 +312,7 @@ def _evidence_text(sufficient: Any, more: Any, by_source: Any, lang: str) -> str
 
 def kpi_table(scheme: Scheme, cards: Scorecards, roster: pd.DataFrame, kpi: str, lang: str) -> pd.DataFrame:
     k = cards.kpis[cards.kpis["kpi"] == kpi].merge(roster[["staff_id", "code", "name", "team_name"]], on="staff_id")
-    status = {s: translate(f"hr.status.{s}", lang) for s in ("met", "warn", "miss", "insufficient")}
+    status = {s: translate(f"hr.status.{s}", lang) for s in ("met", "warn", "miss", "insufficient", "no_data")}
     out = pd.DataFrame({
         "staff_id": k["staff_id"], "code": k["code"], "name": k["name"],
         "role": k["role"].map(lambda r: scheme.roles[r].name(lang)), "team": k["team_name"],
@@ -360,7 +360,7 @@ def staff_details(assessment: Assessment) -> pd.DataFrame:
         team_id=lambda d: pd.to_numeric(d["team_id"], errors="coerce").astype(float))
     tc = keys.merge(tc.drop_duplicates(["team_id", "kpi"]), on=["team_id", "kpi"], how="left")
     names = {key: spec.name(a.lang) for key, spec in a.scheme.kpis.items()}
-    status = {s: translate(f"hr.status.{s}", a.lang) for s in ("met", "warn", "miss", "insufficient")}
+    status = {s: translate(f"hr.status.{s}", a.lang) for s in ("met", "warn", "miss", "insufficient", "no_data")}
     return pd.DataFrame({
         "staff_id": k["staff_id"].to_numpy(),
         "kpi": k["kpi"].map(names).to_numpy(),

@@ -8,7 +8,8 @@ import subprocess
 from functools import cache
 
 FONT_FAMILY = "Noto Sans CJK SC"
-PALETTE = {"met": (26, 133, 255), "warn": (230, 159, 0), "miss": (213, 94, 0), "insufficient": (150, 150, 150)}
+PALETTE = {"met": (26, 133, 255), "warn": (230, 159, 0), "miss": (213, 94, 0), "insufficient": (150, 150, 150),
+           "no_data": (200, 200, 200)}
 ROLE_COLOURS = ["#0072B2", "#E69F00", "#009E73", "#CC79A7"]  # Okabe-Ito, colour-blind safe
 
 

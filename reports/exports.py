@@ -132,7 +132,7 @@ def to_xlsx(a: Assessment) -> bytes:
         ws.conditional_format(1, tcol, n, tcol, {"type": "3_color_scale", "min_color": "#F8696B",
                                                  "mid_color": "#FFEB84", "max_color": "#63BE7B"})
     # one sheet per KPI
-    status_fmt = {"met": "good", "warn": "warn", "miss": "bad", "insufficient": "grey"}
+    status_fmt = {"met": "good", "warn": "warn", "miss": "bad", "insufficient": "grey", "no_data": "grey"}
     for key, table in a.kpi_tables.items():
         ws = wb.add_worksheet(sheet_name(a.scheme.kpis[key].name(a.lang), used))
         kcols = list(KPI_COLUMNS)

@@ -9,6 +9,7 @@ import streamlit as st
 from dashboard import charts, datasets, drill, page
 from dashboard.filters import channel_label, service_label
 from dashboard.i18n import lang, t
+from dashboard.safe import md_escape
 from dashboard.tiles import kpi_label, tile
 from data.i18n import fmt_number
 from metrics import registry
@@ -55,9 +56,12 @@ def _by_channel(ctx: page.Ctx) -> None:
             if d.empty or int(d["n"].sum()) == 0:
                 st.info(t("state.empty"))
                 continue
-            d = d.loc[(d["n"] > 0) & d["channel"].notna()].copy()
+            d = d.loc[((d["n"] > 0) | (d["status"] == "no_data")) & d["channel"].notna()].copy()
             d["channel_label"] = d["channel"].map(channel_label)
-            ranked = d.loc[d["status"] != "insufficient"]
+            ranked = d.loc[~d["status"].isin(("insufficient", "no_data"))]
+            blank = d.loc[d["status"] == "no_data", "channel_label"].tolist()
+            if blank:  # rows without the KPI's input: named, never ranked as 0
+                st.caption(t("regions.no_data_list", regions="、".join(md_escape(x) for x in blank)))
             if ranked.empty:
                 st.info(t("state.too_few", n=int(d["n"].max()) if len(d) else 0, min_n=k.min_n))
                 continue

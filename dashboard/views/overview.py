@@ -86,15 +86,16 @@ def _breakdown(ctx: page.Ctx, bd: pd.DataFrame) -> None:
     kpis = [k for k in HEADLINE_KPIS if k in set(bd["kpi"])]
     key = st.selectbox(t("overview.kpi"), kpis, key="ov_bd_kpi", format_func=frozen(kpis, kpi_label)) or kpis[0]
     k = registry.get(key)
-    d = bd.loc[(bd["kpi"] == key) & (bd["n"] > 0)].copy()
+    d = bd.loc[(bd["kpi"] == key) & ((bd["n"] > 0) | (bd["status"] == "no_data"))].copy()
     if d.empty:
         st.info(t("state.empty"))
         return
     names = page.region_names(ctx)
     d["region_label"] = d["region"].map(lambda r: names.get(int(r), str(r)) if pd.notna(r) else "—")
     d["channel_label"] = d["channel"].map(channel_label)
-    d["value_shown"] = d["value"].where(d["n"] >= k.min_n)
-    ch = charts.heatmap(d, x="channel_label", y="region_label", value="value_shown",
+    d["value_shown"] = d["value"].where((d["n"] >= k.min_n) & (d["status"] != "no_data"))
+    d["note"] = pd.Series(t("status.no_data"), index=d.index).where(d["status"] == "no_data")
+    ch = charts.heatmap(d, x="channel_label", y="region_label", value="value_shown", note="note",
                         title=t("overview.breakdown_title", kpi=kpi_label(key)), x_title=t("filters.channel"),
                         y_title=t("filters.region"), value_title=kpi_label(key),
                         value_format=Y_FORMAT.get(k.unit, ",.1f"), reverse=k.direction == "lower")

@@ -47,7 +47,7 @@ def _matrix(ctx: page.Ctx, pack: str) -> None:
         r = datasets.kpi_by(ctx.db, ctx.scope_path, ctx.state.key(), key, ("service_type", "area_class"), pack)
         if r.empty:
             continue
-        r = r.loc[r["n"] > 0].assign(interval=interval, kpi=key)
+        r = r.loc[(r["n"] > 0) | (r["status"] == "no_data")].assign(interval=interval, kpi=key)
         parts.append(r)
     if not parts:
         st.info(t("quality.no_limits"))
@@ -56,8 +56,9 @@ def _matrix(ctx: page.Ctx, pack: str) -> None:
     d["service_label"] = d["service_type"].map(service_label) + " · " + d["interval"].map(
         lambda i: t(f"interval.{i}"))
     d["area_label"] = d["area_class"].map(area_label)
-    d["value_shown"] = d["value"].where(d["status"] != "insufficient")
-    ch = charts.heatmap(d, x="area_label", y="service_label", value="value_shown",
+    d["value_shown"] = d["value"].where(~d["status"].isin(("insufficient", "no_data")))
+    d["note"] = pd.Series(t("status.no_data"), index=d.index).where(d["status"] == "no_data")
+    ch = charts.heatmap(d, x="area_label", y="service_label", value="value_shown", note="note",
                         title=t("quality.matrix_title", pack=t(f"pack.{pack}")), x_title=t("filters.area"),
                         y_title=t("filters.service"), value_title=t("quality.attainment"), value_format=".0%",
                         x_sort=[area_label(a) for a in AREAS], scheme="redyellowgreen")

@@ -61,10 +61,13 @@ def _breadcrumb(tree: pd.DataFrame, current: pd.Series, names: dict[int, str], s
 def _ranking(ctx: page.Ctx, by_region: pd.DataFrame, key: str, names: dict[int, str],
              children: pd.DataFrame) -> None:
     k = registry.get(key)
-    d = by_region.loc[by_region["n"] > 0].copy()
+    d = by_region.loc[(by_region["n"] > 0) | (by_region["status"] == "no_data")].copy()
     d["region_label"] = d["region"].map(lambda r: names.get(int(r), str(r)))
     st.subheader(t("regions.rank_q", kpi=kpi_label(key)))
-    ranked = d.loc[d["status"] != "insufficient"]
+    ranked = d.loc[~d["status"].isin(("insufficient", "no_data"))]
+    blank = d.loc[d["status"] == "no_data", "region_label"].tolist()
+    if blank:  # regions whose rows lack the KPI's input: named, never ranked as 0
+        st.caption(t("regions.no_data_list", regions="、".join(md_escape(x) for x in blank)))
     if ranked.empty:
         st.info(t("state.too_few", n=int(d["n"].max()) if len(d) else 0, min_n=k.min_n))
     else:
@@ -83,7 +86,7 @@ def _ranking(ctx: page.Ctx, by_region: pd.DataFrame, key: str, names: dict[int, 
             st.caption(t("regions.too_few_list", regions="、".join(md_escape(x) for x in few), min_n=k.min_n))
     st.subheader(t("regions.grid_q"))
     grid = d.copy()
-    grid["status"] = grid["status"].where(grid["n"] >= k.min_n, "insufficient")
+    grid["status"] = grid["status"].where((grid["n"] >= k.min_n) | (grid["status"] == "no_data"), "insufficient")
     ch = charts.region_grid(grid.sort_values("region_label"), title=t("regions.grid_title", kpi=kpi_label(key)),
                             value_title=kpi_label(key), value_format=X_FORMAT.get(k.unit, ",.1f"))
     child_ids = set(children["id"].astype(int))
@@ -127,7 +130,7 @@ def _equity(ctx: page.Ctx, key: str) -> None:
     if by_area.empty or int(by_area["n"].sum()) == 0:
         st.info(t("state.empty"))
         return
-    d = by_area.loc[by_area["n"] > 0].copy()
+    d = by_area.loc[(by_area["n"] > 0) | (by_area["status"] == "no_data")].copy()
     d["area_label"] = d["area_class"].map(area_label)
     cols = st.columns(len(AREAS))
     for col, area in zip(cols, AREAS, strict=False):
@@ -137,7 +140,8 @@ def _equity(ctx: page.Ctx, key: str) -> None:
                 st.metric(area_label(area), "—")
                 continue
             r = row.iloc[0]
-            value = t("home.too_few") if r["status"] == "insufficient" else fmt_value(r["value"], k.unit)
+            value = t("home.too_few") if r["status"] == "insufficient" else t("status.no_data") \
+                if r["status"] == "no_data" else fmt_value(r["value"], k.unit)
             st.metric(area_label(area), value, help=t("tile.n", n=int(r["n"])))
             st.caption(t("tile.n", n=int(r["n"])) + " · " + t(f"status.{r['status']}"))
     fr = datasets.frames(ctx.db, ctx.scope_path, ctx.state.key())

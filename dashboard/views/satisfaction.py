@@ -85,11 +85,14 @@ def _by_segment(ctx: page.Ctx) -> None:
             if d.empty:
                 st.info(t("state.empty"))
                 continue
-            d = d.loc[(d["n"] > 0) & d["segment"].notna()].copy()
+            d = d.loc[((d["n"] > 0) | (d["status"] == "no_data")) & d["segment"].notna()].copy()
             d["segment_label"] = d["segment"].map(segment_label)
             for c in ("value", "ci_low", "ci_high"):  # NPS is stored in [-1, 1] and shown x 100, like its tile
                 d[c] = d[c] * k.display_scale if k.unit == "index" else d[c]
-            ranked = d.loc[d["status"] != "insufficient"]
+            ranked = d.loc[~d["status"].isin(("insufficient", "no_data"))]
+            blank = d.loc[d["status"] == "no_data", "segment_label"].tolist()
+            if blank:  # rows without the item: named, never ranked as 0
+                st.caption(t("regions.no_data_list", regions="、".join(md_escape(x) for x in blank)))
             if ranked.empty:
                 st.info(t("state.too_few", n=int(d["n"].max()) if len(d) else 0, min_n=k.min_n))
                 continue
@@ -132,7 +135,7 @@ def _dimensions_and_drivers(responses: pd.DataFrame, answers: pd.DataFrame | Non
     ok = y.notna()
     c1, c2 = st.columns(2)
     with c1:
-        ranked = dims.loc[dims["status"] != "insufficient"]
+        ranked = dims.loc[~dims["status"].isin(("insufficient", "no_data"))]
         if len(ranked):
             st.altair_chart(charts.dot_interval(ranked, label="driver_label", title=t("sat.dimensions_title"),
                                                 x_title=t("sat.score"), target=float(dims["target"].iloc[0]),

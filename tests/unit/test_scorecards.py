@@ -174,3 +174,17 @@ def test_extreme_grades_need_an_interval_clear_of_the_median() -> None:
                                                     max_prior_strength=5.0, extremes_need_evidence=False))
     p = plain.totals.set_index("staff_id")
     assert p.loc[noisy_low, "grade"] == "improve" and p.loc[lucky, "grade"] == "excellent"
+
+
+def test_a_kpi_without_one_observed_case_is_no_data_not_zero() -> None:
+    """Work orders imported without arrival times give a crew member no arrival case at all: no value, status
+    "no_data" (an empty cell plus the marker in every export), never 0 or "too few"."""
+    roster = pd.DataFrame({"staff_id": [1, 2, 3], "role": "crew"})
+    obs = pd.DataFrame([(1, "sat", 20, 18), (1, "arr", 40, 30), (2, "sat", 20, 15), (2, "arr", 0, 0),
+                        (3, "sat", 20, 16), (3, "arr", 5, 4)], columns=["staff_id", "kpi", "n", "x"])
+    cfg = _config({"sat": KpiSpec("sat", "proportion", False), "arr": KpiSpec("arr", "proportion", False)},
+                  {"sat": 0.5, "arr": 0.5}, {"sat": 0.8, "arr": 0.8}, {"sat": 10, "arr": 10})
+    k = compute_scorecards(roster, obs, cfg).kpis.set_index(["staff_id", "kpi"])
+    assert k.loc[(2, "arr"), "status"] == "no_data" and pd.isna(k.loc[(2, "arr"), "raw"])
+    assert k.loc[(3, "arr"), "status"] == "insufficient"  # 5 cases < 10: too few, but measured
+    assert k.loc[(1, "arr"), "status"] in ("met", "warn", "miss")
