@@ -85,8 +85,10 @@ def _by_segment(ctx: page.Ctx) -> None:
             if d.empty:
                 st.info(t("state.empty"))
                 continue
-            d = d.loc[(d["n"] > 0) & d["segment"].notna()].copy()
-            d["segment_label"] = d["segment"].map(segment_label)
+            # responses without a work order (imported survey results) have no segment: their own group, counted
+            d = d.loc[d["n"] > 0].copy()
+            d["segment_label"] = [segment_label(s) if isinstance(s, str) else t("sat.segment_unknown")
+                                  for s in d["segment"]]
             for c in ("value", "ci_low", "ci_high"):  # NPS is stored in [-1, 1] and shown x 100, like its tile
                 d[c] = d[c] * k.display_scale if k.unit == "index" else d[c]
             ranked = d.loc[d["status"] != "insufficient"]
@@ -104,7 +106,8 @@ def _by_segment(ctx: page.Ctx) -> None:
                 if len(row):
                     drill.open_drill(drill.DrillSpec(kind="response", kpi=key, outcome="counted" if registry.get(
                         key).kind == "proportion" else "all", title=f"{kpi_label(key)} · {row.iloc[0]['segment_label']}",
-                        where=(("segment", str(row.iloc[0]["segment"])),)))
+                        where=(("segment", row.iloc[0]["segment"] if isinstance(row.iloc[0]["segment"], str)
+                                else None),)))
 
             page.chart(ch, f"sat_seg_{key}", pick)
             few = d.loc[d["status"] == "insufficient", "segment_label"].tolist()
