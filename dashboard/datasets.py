@@ -207,3 +207,17 @@ def kpi_by(db_url: str, scope_path: str, key: tuple[Any, ...], kpi: str, by: tup
     if any(b not in df.columns for b in by):
         return pd.DataFrame()
     return compute(kpi, df, by=list(by), **kpi_params(kpi, fr, calendar_of(key)))
+
+
+@st.cache_data(ttl=RESULT_TTL, max_entries=32, show_spinner=False)
+def drivers(db_url: str, scope_path: str, key: tuple[Any, ...], method: str, outcome: str = "csat",
+            policy_pack: str = DEFAULT_PACK, min_pair_n: int = 30) -> pd.DataFrame:
+    """The drivers table of the filtered period (``metrics.drivers.driver_table``: importance with bootstrap
+    intervals) over the respondents x dimensions matrix; responses without a work order count."""
+    from metrics.drivers import dimension_matrix, driver_table
+
+    fr = frames(db_url, scope_path, key, policy_pack)
+    if fr.responses is None or fr.answers is None or fr.answers.empty:
+        return pd.DataFrame()
+    x, y = dimension_matrix(fr.responses, fr.answers, outcome)
+    return driver_table(x, y, method, min_pair_n=min_pair_n)
