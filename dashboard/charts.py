@@ -217,14 +217,24 @@ def heatmap(df: pd.DataFrame, *, x: str, y: str, value: str, title: str, x_title
     return rect.properties(**size) if len(layers) == 1 else alt.layer(*layers).properties(**size)
 
 
-def driver_bars(df: pd.DataFrame, *, title: str) -> alt.Chart:
-    """Horizontal bars of relative importance (share of R²), largest first. Columns: driver_label, rescaled."""
-    return alt.Chart(df).mark_bar(color="#0072B2").encode(
-        x=alt.X("rescaled:Q", title=t("chart.importance"), axis=alt.Axis(format=".0%")),
-        y=alt.Y("driver_label:N", sort="-x", title=None),
-        tooltip=[alt.Tooltip("driver_label:N", title=t("chart.driver")),
-                 alt.Tooltip("rescaled:Q", title=t("chart.importance"), format=".1%")],
-    ).properties(title=title, width=WIDTH, autosize=FIT_X, height=max(120, 30 * len(df)))
+def driver_bars(df: pd.DataFrame, *, title: str) -> alt.Chart | alt.LayerChart:
+    """Horizontal bars of relative importance (share of R²), largest first. Columns: driver_label, rescaled; with
+    ``ci_low`` / ``ci_high`` the interval is drawn as a whisker on each bar."""
+    order = df.sort_values("rescaled", ascending=False)["driver_label"].tolist()
+    y = alt.Y("driver_label:N", sort=order, title=None)
+    tips = [alt.Tooltip("driver_label:N", title=t("chart.driver")),
+            alt.Tooltip("rescaled:Q", title=t("chart.importance"), format=".1%")]
+    has_ci = {"ci_low", "ci_high"} <= set(df.columns)
+    if has_ci:
+        tips += [alt.Tooltip("ci_low:Q", title=t("chart.ci_low"), format=".1%"),
+                 alt.Tooltip("ci_high:Q", title=t("chart.ci_high"), format=".1%")]
+    bars = alt.Chart(df).mark_bar(color="#0072B2").encode(
+        x=alt.X("rescaled:Q", title=t("chart.importance"), axis=alt.Axis(format=".0%")), y=y, tooltip=tips)
+    chart: alt.Chart | alt.LayerChart = bars
+    if has_ci:
+        chart = bars + alt.Chart(df).mark_rule(color="#333333", strokeWidth=2).encode(
+            x="ci_low:Q", x2="ci_high:Q", y=y, tooltip=tips)
+    return chart.properties(title=title, width=WIDTH, autosize=FIT_X, height=max(120, 30 * len(df)))
 
 
 def importance_performance(df: pd.DataFrame, *, title: str, importance_cut: float, performance_cut: float,

@@ -108,10 +108,13 @@ def source(db_url: str, scope_path: str, key: tuple[Any, ...], pack: str = DEFAU
 def volumes(db_url: str, scope_path: str, key: tuple[Any, ...], pack: str = DEFAULT_PACK) -> dict[str, int]:
     """Work orders, open work orders and responses of the filtered period (the overview's volume tiles)."""
     src = source(db_url, scope_path, key, pack)
-    if isinstance(src, Aggregated):
-        return src.volumes()
-    return {"tickets": len(src.tickets), "open": int(src.tickets["resolved_at"].isna().sum()),
-            "responses": 0 if src.responses is None else len(src.responses)}
+    return src.volumes() if isinstance(src, Aggregated) else volumes_of(src)
+
+
+def volumes_of(fr: Frames) -> dict[str, int]:
+    """:func:`volumes` of frames in memory."""
+    open_ = int(fr.tickets["resolved_at"].isna().sum()) if "resolved_at" in fr.tickets.columns else 0
+    return {"tickets": len(fr.tickets), "open": open_, "responses": 0 if fr.responses is None else len(fr.responses)}
 
 
 _READERS = {"ticket": ticket_facts, "contact": contact_facts, "response": response_facts,
@@ -156,7 +159,7 @@ def pack(db_url: str, scope_path: str, key: tuple[Any, ...], cmp_key: tuple[Any,
     """The overview pack (headline KPIs with comparison, region x channel breakdown, daily trend)."""
     cur = source(db_url, scope_path, key, policy_pack)
     prev = source(db_url, scope_path, cmp_key, policy_pack) if cmp_key is not None else None
-    if prev is not None and (prev.volumes()["tickets"] == 0 if isinstance(prev, Aggregated) else prev.tickets.empty):
+    if prev is not None and not any((prev.volumes() if isinstance(prev, Aggregated) else volumes_of(prev)).values()):
         prev = None  # nothing to compare with (the tiles then show no change rather than a change from zero)
     cal = calendar_for(dt.date.fromisoformat(str(key[0])), dt.date.fromisoformat(str(key[1])))
     tree = scope_regions(db_url, scope_path)
@@ -204,3 +207,17 @@ def kpi_by(db_url: str, scope_path: str, key: tuple[Any, ...], kpi: str, by: tup
     if any(b not in df.columns for b in by):
         return pd.DataFrame()
     return compute(kpi, df, by=list(by), **kpi_params(kpi, fr, calendar_of(key)))
+
+
+@st.cache_data(ttl=RESULT_TTL, max_entries=32, show_spinner=False)
+def drivers(db_url: str, scope_path: str, key: tuple[Any, ...], method: str, outcome: str = "csat",
+            policy_pack: str = DEFAULT_PACK, min_pair_n: int = 30) -> pd.DataFrame:
+    """The drivers table of the filtered period (``metrics.drivers.driver_table``: importance with bootstrap
+    intervals) over the respondents x dimensions matrix; responses without a work order count."""
+    from metrics.drivers import dimension_matrix, driver_table
+
+    fr = frames(db_url, scope_path, key, policy_pack)
+    if fr.responses is None or fr.answers is None or fr.answers.empty:
+        return pd.DataFrame()
+    x, y = dimension_matrix(fr.responses, fr.answers, outcome)
+    return driver_table(x, y, method, min_pair_n=min_pair_n)

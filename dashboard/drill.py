@@ -103,8 +103,8 @@ def rows_for(spec: DrillSpec, state: FilterState, db_url: str, scope_path: str) 
     if df is None:
         return pd.DataFrame(), {}
     for col, value in spec.where:
-        if col in df.columns:
-            df = df.loc[df[col] == value]
+        if col in df.columns:  # None: the rows without a value (a response without a work order has no segment)
+            df = df.loc[df[col].isna() if value is None else df[col] == value]
     if spec.ids is not None:
         df = df.loc[df["id"].isin(list(spec.ids))]
     summary: dict[str, Any] = {}

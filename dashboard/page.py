@@ -54,16 +54,16 @@ def frames_and_pack(ctx: Ctx, policy_pack: str = DEFAULT_PACK,
     """The fact frames and the overview pack for the page's filter state (time limits judged by ``policy_pack``).
 
     None when the page has nothing to show, after showing why: the error state when reading fails, the empty state
-    when the filters leave no work orders or the ``rows`` frame the page is about (``tickets``, ``responses``, ...)
-    is empty. The page returns on None.
+    when the ``rows`` frame the page is about (``tickets``, ``responses``, ...) is empty. A page about responses
+    works without a single work order (survey results imported from a questionnaire tool). The page returns on None.
     """
     try:
         fr = datasets.frames(ctx.db, ctx.scope_path, ctx.state.key(), policy_pack)
-        pk = datasets.state_pack(ctx.state, ctx.db, ctx.scope_path, policy_pack) if len(fr.tickets) else None
+        pk = None if empty(fr.get(rows)) else datasets.state_pack(ctx.state, ctx.db, ctx.scope_path, policy_pack)
     except Exception:  # noqa: BLE001 - a clear state, never a traceback
         failed()
         return None
-    if pk is None or empty(fr.get(rows)):
+    if pk is None:
         st.info(t("state.empty"))
         return None
     return fr, pk

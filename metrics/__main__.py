@@ -3,6 +3,15 @@
 ``python -m metrics report --from D --to D [--by region,channel,...] [--kpi k1,k2] [--scope REGION_CODE]
 [--format json|csv] [--pack state_grid_2023]`` prints the KPI table: one row per KPI x group with ``kpi``,
 ``group`` (an object of the breakdown values), ``value``, ``n``, ``ci_low``, ``ci_high``, ``target``, ``status``.
+``--by dimension`` (alone or with one more breakdown: region, channel, segment, survey_channel, ...) prints the
+questionnaire dimension scores instead: ``dimension``, ``group``, ``mean`` (``mean_low``, ``mean_high``: t interval),
+``top_box`` (``top_box_low``, ``top_box_high``: Wilson interval; top-2 box of the items' scale), ``top_box_from``, ``n``
+respondents (:mod:`metrics.dimensions`).
+``python -m metrics drivers --from D --to D [--method relative_weights|shapley] [--outcome csat] [--scope CODE]
+[--boot 500] [--format json|csv]`` prints which dimensions drive the overall score: ``driver``, ``weight`` (share of
+R²) with its bootstrap interval, ``raw`` (part of R²) with its interval, ``performance`` (dimension mean), ``quadrant``
+(importance-performance), ``n``, ``r2``, ``method``.
+Both work on survey results without any work order (imported from a questionnaire tool).
 ``python -m metrics docs [--check]`` writes (or checks) ``docs/metrics.md`` and the ``kpi.*`` catalogue entries.
 
 Exit codes: 0 success; 1 ``docs --check`` found something out of step; 2 a usage, configuration or database error
@@ -27,6 +36,8 @@ import pandas as pd
 
 from metrics import docs, registry
 from metrics.businesstime import WorkCalendar
+from metrics.dimensions import DIMENSION_COLUMNS, dimension_scores
+from metrics.drivers import DRIVER_METHODS, dimension_matrix, driver_table, importance_performance
 from metrics.kpis import compute
 from metrics.overview import Frames, kpi_params, no_tickets, prepare, region_rollup
 from metrics.periods import Period
@@ -34,9 +45,12 @@ from metrics.periods import Period
 ROOT = Path(__file__).resolve().parents[1]
 DOCS_PATH = ROOT / "docs" / "metrics.md"
 BY_CHOICES = ("region", "region_id", "area_class", "channel", "service_type", "segment", "staff_id", "team_id",
-              "category", "survey_channel", "survey_key", "day")
+              "category", "survey_channel", "survey_key", "day", "dimension")
 READABLE = ("ticket", "contact", "response", "answer", "follow_up", "invitation")
 FIELDS = ("kpi", "group", "value", "n", "ci_low", "ci_high", "target", "status")
+DIMENSION_FIELDS = ("dimension", "group", *DIMENSION_COLUMNS[1:])
+DRIVER_FIELDS = ("driver", "weight", "ci_low", "ci_high", "raw", "raw_ci_low", "raw_ci_high", "performance",
+                 "quadrant", "n", "r2", "method", "n_boot")
 
 
 # --- composition helpers (also used by the benchmark) ------------------------------------------------------------
@@ -146,6 +160,70 @@ def report_rows(engine: Any, start: dt.date, end: dt.date, by: Sequence[str] = (
     return rows, notes
 
 
+def _survey_frames(engine: Any, start: dt.date, end: dt.date, scope_code: str | None) -> tuple[Frames, dict[Any, Any]]:
+    """The period's responses (rolled-up ``region`` added) and answers within the scope, and region id -> code."""
+    from data.repositories import regions as read_regions
+    from data.repositories.lookup import scope_for
+
+    scope = scope_for(engine, scope_code)
+    lo, hi = Period(start, end + dt.timedelta(days=1)).utc_bounds()
+    frames = load_frames(engine, scope, lo, hi, kinds=("response", "answer"))
+    reg = read_regions(engine, scope)
+    responses = frames.responses if frames.responses is not None else pd.DataFrame(columns=["id"])
+    responses = responses.assign(region=responses["region_id"].map(region_rollup(reg, scope.path)))
+    code_of = dict(zip(reg["id"], reg["code"], strict=False))
+    return Frames(tickets=frames.tickets, responses=responses, answers=frames.answers, start=frames.start,
+                  end=frames.end), code_of
+
+
+def dimension_rows(engine: Any, start: dt.date, end: dt.date, by: Sequence[str] = (),
+                   scope_code: str | None = None) -> tuple[list[dict[str, Any]], list[str]]:
+    """Dimension scores (one row per dimension x group) of the period; ``by`` holds the breakdowns besides
+    ``dimension`` (columns of the response frame). Responses without a work order count; a group value they lack
+    (segment, the work order's channel) is a group of its own (null)."""
+    from data.repositories import item_scales
+
+    frames, code_of = _survey_frames(engine, start, end, scope_code)
+    notes: list[str] = []
+    responses, answers = frames.responses, frames.answers
+    if answers is None or responses is None or answers.empty:
+        return [], ["no questionnaire answers in this period and scope"]
+    missing = [b for b in by if b not in responses.columns]
+    if missing:
+        raise KeyError(f"the response frame has no {', '.join(missing)}")
+    table = dimension_scores(answers, responses, by=list(by), scales=item_scales(engine))
+    unknown = sorted(table.loc[table["top_box_from"].isna(), "dimension"].astype(str).unique())
+    if unknown:
+        notes.append(f"top box left out for {', '.join(unknown)}: no published questionnaire gives the items' scale")
+    rows = []
+    for rec in table.to_dict("records"):
+        group = {b: _json_value(code_of.get(rec[b], rec[b]) if b in ("region", "region_id") else rec[b]) for b in by}
+        rows.append({"dimension": rec["dimension"], "group": group,
+                     **{f: _json_value(rec[f]) for f in DIMENSION_FIELDS[2:]}})
+    return rows, notes
+
+
+def driver_rows(engine: Any, start: dt.date, end: dt.date, method: str = "relative_weights",
+                outcome: str = "csat", scope_code: str | None = None, n_boot: int = 500,
+                min_pair_n: int = 30) -> tuple[list[dict[str, Any]], list[str]]:
+    """The drivers table of the period (as the satisfaction page draws it): dimension importance for ``outcome``
+    with bootstrap intervals, the dimension mean as performance and the importance-performance quadrant."""
+    frames, _ = _survey_frames(engine, start, end, scope_code)
+    responses, answers = frames.responses, frames.answers
+    if answers is None or responses is None or answers.empty:
+        return [], ["no questionnaire answers in this period and scope"]
+    x, y = dimension_matrix(responses, answers, outcome)
+    table = driver_table(x, y, method, min_pair_n=min_pair_n, n_boot=n_boot)
+    if table.empty:
+        return [], [f"too few respondents: every pair of dimensions needs {min_pair_n} answering both "
+                    f"(and {outcome})"]
+    perf = x.mean()
+    quad = importance_performance(table.set_index("driver")["weight"], perf)
+    table["performance"] = table["driver"].map(perf)
+    table["quadrant"] = table["driver"].map(quad["quadrant"])
+    return [{f: _json_value(rec[f]) for f in DRIVER_FIELDS} for rec in table.to_dict("records")], []
+
+
 def _customers(reg: pd.DataFrame, root: str) -> pd.DataFrame:
     """Customers per rolled-up region: the sum over leaf regions (regions that are nobody's parent)."""
     leaves = reg.loc[~reg["id"].isin(reg["parent_id"].dropna())]
@@ -154,17 +232,17 @@ def _customers(reg: pd.DataFrame, root: str) -> pd.DataFrame:
     return d.groupby("region", as_index=False)["customers"].sum()
 
 
-def _print(rows: list[dict[str, Any]], fmt: str, out: Any) -> None:
+def _print(rows: list[dict[str, Any]], fmt: str, out: Any, fields: Sequence[str] = FIELDS) -> None:
     if fmt == "json":
         out.write("[\n" + ",\n".join(json.dumps(r, ensure_ascii=False) for r in rows) + ("\n" if rows else "")
                   + "]\n")
         return
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow(FIELDS)
+    w.writerow(fields)
     for r in rows:
-        w.writerow([r["kpi"], json.dumps(r["group"], ensure_ascii=False),
-                    *("" if r[f] is None else r[f] for f in FIELDS[2:])])
+        w.writerow([json.dumps(r[f], ensure_ascii=False) if f == "group" else "" if r[f] is None else r[f]
+                    for f in fields])
     out.write(buf.getvalue())
 
 
@@ -209,33 +287,73 @@ def main(argv: list[str] | None = None) -> int:
     p_rep.add_argument("--scope", help="region code whose subtree to report (default: everything)")
     p_rep.add_argument("--format", choices=["json", "csv"], default="json")
     p_rep.add_argument("--pack", default="state_grid_2023", help="SLA policy pack")
+    p_drv = sub.add_parser("drivers", help="print which questionnaire dimensions drive the overall score")
+    p_drv.add_argument("--from", dest="start", type=_date, required=True, metavar="YYYY-MM-DD")
+    p_drv.add_argument("--to", dest="end", type=_date, required=True, metavar="YYYY-MM-DD", help="inclusive")
+    p_drv.add_argument("--method", choices=DRIVER_METHODS, default="relative_weights",
+                       help="Johnson relative weights (default) or exact Shapley/LMG")
+    p_drv.add_argument("--outcome", choices=["csat", "nps", "ces"], default="csat", help="the overall score")
+    p_drv.add_argument("--scope", help="region code whose subtree to analyse (default: everything)")
+    p_drv.add_argument("--boot", type=int, default=500, help="bootstrap resamples for the intervals")
+    p_drv.add_argument("--format", choices=["json", "csv"], default="json")
     p_docs = sub.add_parser("docs", help="write docs/metrics.md and the kpi.* catalogue entries from the registry")
     p_docs.add_argument("--check", action="store_true", help="only check; exit 1 when out of step")
     args = ap.parse_args(argv)
     if args.command == "docs":
         return docs_command(args.check)
+    if args.command == "drivers":
+        return _drivers_command(args)
     by = [b.strip() for b in args.by.split(",") if b.strip()]
     bad = [b for b in by if b not in BY_CHOICES]
     kpis = [k.strip() for k in args.kpi.split(",") if k.strip()]
     unknown = [k for k in kpis if k not in registry.REGISTRY]
+    dims = "dimension" in by
     if bad or unknown or args.end < args.start or len(set(by)) != len(by):
         msg = (f"unknown breakdown {bad}; choose from {', '.join(BY_CHOICES)}" if bad else
                f"unknown KPI {unknown}; known: {', '.join(registry.REGISTRY)}" if unknown else
                "duplicate breakdown" if len(set(by)) != len(by) else "--to is before --from")
         print(f"error: {msg}", file=sys.stderr)
         return 2
+    if dims and (set(kpis) - {"dimension_score"} or len(by) > 2):
+        print("error: --by dimension prints the dimension scores: at most one more breakdown, and no --kpi but "
+              "dimension_score", file=sys.stderr)
+        return 2
     try:
         from data.engine import DatabaseConfigError, get_engine
         from data.repositories.lookup import UnknownRegion
 
         engine = get_engine(check=True)
-        rows, notes = report_rows(engine, args.start, args.end, by, kpis, args.scope, args.pack)
+        if dims:
+            rows, notes = dimension_rows(engine, args.start, args.end, [b for b in by if b != "dimension"],
+                                         args.scope)
+        else:
+            rows, notes = report_rows(engine, args.start, args.end, by, kpis, args.scope, args.pack)
     except (DatabaseConfigError, UnknownRegion, KeyError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     for n in notes:
         print(f"note: {n}", file=sys.stderr)
-    _print(rows, args.format, sys.stdout)
+    _print(rows, args.format, sys.stdout, DIMENSION_FIELDS if dims else FIELDS)
+    return 0
+
+
+def _drivers_command(args: argparse.Namespace) -> int:
+    if args.end < args.start or args.boot < 0:
+        print("error: " + ("--to is before --from" if args.end < args.start else "--boot must be >= 0"),
+              file=sys.stderr)
+        return 2
+    try:
+        from data.engine import DatabaseConfigError, get_engine
+        from data.repositories.lookup import UnknownRegion
+
+        engine = get_engine(check=True)
+        rows, notes = driver_rows(engine, args.start, args.end, args.method, args.outcome, args.scope, args.boot)
+    except (DatabaseConfigError, UnknownRegion, KeyError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    for n in notes:
+        print(f"note: {n}", file=sys.stderr)
+    _print(rows, args.format, sys.stdout, DRIVER_FIELDS)
     return 0
 
 

@@ -25,6 +25,10 @@ __all__ = [
     "shapley_r2",
     "relative_weights_from_corr",
     "pairwise_relative_weights",
+    "pairwise_drivers",
+    "driver_table",
+    "dimension_matrix",
+    "DRIVER_METHODS",
     "shapley_from_corr",
     "importance_performance",
     "dimension_drivers",
@@ -116,6 +120,17 @@ def pairwise_relative_weights(x: pd.DataFrame, y: Any, min_pair_n: int = 30) -> 
     Reference for the approach: Graham, Taylor, Olchowski & Cumsille (2006), Planned missing data designs in
     psychological research, Psychological Methods 11, 323-343 (pairwise covariances of a three-form design).
     """
+    return pairwise_drivers(x, y, "relative_weights", min_pair_n)
+
+
+#: the driver methods the satisfaction page and ``python -m metrics drivers`` offer
+DRIVER_METHODS: tuple[str, ...] = ("relative_weights", "shapley")
+
+
+def _pairwise_corr(x: pd.DataFrame, y: Any, min_pair_n: int) -> tuple[list[str], np.ndarray | None, int]:
+    """The predictors kept (greedy, most answered first, every pair and each with the outcome answered together by
+    >= ``min_pair_n``), the pairwise-complete correlation matrix of [kept predictors, outcome] and the smallest
+    pairwise count; the matrix is None when fewer than two predictors are kept or one is constant."""
     xf = x.apply(pd.to_numeric, errors="coerce").astype(float)
     ya = pd.Series(pd.to_numeric(pd.Series(np.asarray(y).ravel()), errors="coerce").to_numpy(float), index=xf.index)
     xf = xf.loc[ya.notna()]
@@ -129,14 +144,89 @@ def pairwise_relative_weights(x: pd.DataFrame, y: Any, min_pair_n: int = 30) -> 
             keep.append(j)
     names = [str(xf.columns[j]) for j in keep]
     if len(keep) < 2:
-        return _empty(names, 0, "relative_weights_pairwise")
+        return names, None, 0
     data = pd.concat([xf.iloc[:, keep], ya.rename("__y")], axis=1)
     c = data.corr(min_periods=min_pair_n).to_numpy()
     n = int(pair[np.ix_(keep, keep)].min())
-    if not np.isfinite(c).all():  # a constant predictor
-        return _empty(names, n, "relative_weights_pairwise")
-    res = relative_weights_from_corr(c[:-1, :-1], c[:-1, -1], names, n)
-    return DriverResult(res.names, res.raw, res.rescaled, res.r2, n, "relative_weights_pairwise")
+    return names, (c if np.isfinite(c).all() else None), n
+
+
+def _from_corr(c: np.ndarray, names: list[str], n: int, method: str) -> DriverResult:
+    if method == "shapley":
+        return shapley_from_corr(c[:-1, :-1], c[:-1, -1], names, n)
+    return relative_weights_from_corr(c[:-1, :-1], c[:-1, -1], names, n)
+
+
+def pairwise_drivers(x: pd.DataFrame, y: Any, method: str = "relative_weights", min_pair_n: int = 30) -> DriverResult:
+    """Driver importance on pairwise-complete correlations (see :func:`pairwise_relative_weights` for the predictor
+    selection and ``n``): ``method`` "relative_weights" (Johnson) or "shapley" (exact LMG, <= 15 predictors).
+    With complete data this equals :func:`relative_weights` / :func:`shapley_r2`."""
+    if method not in DRIVER_METHODS:
+        raise ValueError(f"unknown driver method {method!r}; choose from {', '.join(DRIVER_METHODS)}")
+    label = "relative_weights_pairwise" if method == "relative_weights" else "shapley_lmg_pairwise"
+    names, c, n = _pairwise_corr(x, y, min_pair_n)
+    if c is None:
+        return _empty(names, n, label)
+    res = _from_corr(c, names, n, method)
+    return DriverResult(res.names, res.raw, res.rescaled, res.r2, n, label)
+
+
+DRIVER_TABLE_COLUMNS = ["driver", "weight", "ci_low", "ci_high", "raw", "raw_ci_low", "raw_ci_high", "n", "r2",
+                        "method", "n_boot"]
+
+
+def driver_table(x: pd.DataFrame, y: Any, method: str = "relative_weights", *, min_pair_n: int = 30,
+                 n_boot: int = 500, level: float = 0.95, seed: int = 20000) -> pd.DataFrame:
+    """:func:`pairwise_drivers` with percentile bootstrap intervals, one row per driver, largest weight first.
+
+    ``weight`` is the driver's share of R² (the weights sum to 1), ``raw`` its part of R²; ``ci_low`` / ``ci_high``
+    (and ``raw_ci_*``) are the ``level`` percentile interval over ``n_boot`` resamples of the respondents (with
+    replacement; the drivers kept by the point estimate are refitted on each resample; a resample in which a driver
+    is constant is skipped, ``n_boot`` reports the resamples used). Percentile bootstrap intervals for relative
+    weights: Tonidandel, LeBreton & Johnson (2009), Determining the statistical significance of relative weights,
+    Psychological Methods 14, 387-399. ``seed`` makes the intervals reproducible.
+    """
+    point = pairwise_drivers(x, y, method, min_pair_n)
+    if len(point.names) < 2 or not np.isfinite(point.r2):
+        return pd.DataFrame(columns=DRIVER_TABLE_COLUMNS)
+    names = list(point.names)
+    data = pd.concat([x[names].apply(pd.to_numeric, errors="coerce").astype(float),
+                      pd.Series(np.asarray(y, float).ravel(), index=x.index, name="__y")], axis=1)
+    data = data.loc[data["__y"].notna()].to_numpy(float)
+    rng = np.random.default_rng(seed)
+    complete = bool(np.isfinite(data).all())
+    shares, raws = [], []
+    for _ in range(n_boot):  # loops over resamples (a few hundred), each a p x p fit
+        sample = data[rng.integers(0, len(data), len(data))]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            c = (np.corrcoef(sample, rowvar=False) if complete
+                 else pd.DataFrame(sample).corr(min_periods=2).to_numpy())
+        if not np.isfinite(c).all():
+            continue
+        res = _from_corr(c, names, point.n, method)
+        shares.append(res.rescaled)
+        raws.append(res.raw)
+    g = (1.0 - level) / 2.0
+    nan = np.full(len(names), np.nan)
+    lo, hi = (np.quantile(np.asarray(shares), [g, 1 - g], axis=0) if shares else (nan, nan))
+    rlo, rhi = (np.quantile(np.asarray(raws), [g, 1 - g], axis=0) if raws else (nan, nan))
+    out = pd.DataFrame({"driver": names, "weight": point.rescaled, "ci_low": lo, "ci_high": hi, "raw": point.raw,
+                        "raw_ci_low": rlo, "raw_ci_high": rhi, "n": point.n, "r2": point.r2,
+                        "method": point.method, "n_boot": len(shares)})
+    return out.sort_values("weight", ascending=False, kind="mergesort").reset_index(drop=True)
+
+
+def dimension_matrix(responses: pd.DataFrame, answers: pd.DataFrame,
+                     outcome: str = "csat") -> tuple[pd.DataFrame, pd.Series]:
+    """Respondents x dimensions (each the mean of the respondent's items of that dimension; NaN where none was
+    asked) and the outcome, for the respondents with both a dimension answer and an outcome. Responses need only
+    ``id`` and the outcome: a response without a work order counts like any other."""
+    a = answers.loc[answers["dimension"].notna(), ["response_id", "dimension", "value_num"]]
+    wide = a.pivot_table(index="response_id", columns="dimension", values="value_num", aggfunc="mean")
+    wide.columns = [str(c) for c in wide.columns]
+    y = pd.to_numeric(responses.set_index("id")[outcome], errors="coerce").reindex(wide.index)
+    ok = y.notna().to_numpy()
+    return wide.loc[ok], y.loc[ok]
 
 
 def shapley_r2(x: Any, y: Any) -> DriverResult:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from pathlib import Path
 
+import pandas as pd
 from sqlalchemy import Engine, insert, text
 
 from data.models import UTC, Customer, Region, Response, Ticket
@@ -77,3 +79,72 @@ def build_tiny_world(engine: Engine) -> TinyWorld:
     create_user(engine, "mgr_a1", PASSWORD, "manager", 4, "甲一经理")
     create_user(engine, "mgr_a", PASSWORD, "manager", 2, "甲市经理")
     return TinyWorld(1, 2, 3, 4, 5, 6, 7, 9)
+
+
+# --- a survey-only world: results imported from a questionnaire tool, no work orders at all -------------------------
+
+SURVEY_ONLY_KEY = "servqual_annual"  # the shipped SERVQUAL questionnaire: 22 items on 1-7, five dimensions
+SURVEY_ONLY_DIMENSIONS: dict[str, tuple[str, ...]] = {
+    "tangibles": ("tan1", "tan2", "tan3", "tan4"),
+    "reliability": ("rel1", "rel2", "rel3", "rel4", "rel5"),
+    "responsiveness": ("res1", "res2", "res3", "res4"),
+    "assurance": ("ass1", "ass2", "ass3", "ass4"),
+    "empathy": ("emp1", "emp2", "emp3", "emp4", "emp5"),
+}
+#: how strongly each dimension's latent factor moves the overall score (so the drivers differ clearly)
+_DRIVER_WEIGHT = {"tangibles": 0.1, "reliability": 0.9, "responsiveness": 0.6, "assurance": 0.3, "empathy": 0.2}
+SURVEY_ONLY_STATIONS = ("A1S", "A2S", "B1S", "A12S")
+SURVEY_ONLY_CHANNELS = ("sms", "web")
+
+
+def survey_only_file(path: Path, n: int = 200, seed: int = 15) -> pd.DataFrame:
+    """Write a questionnaire tool's results in the canonical responses format (no work order numbers; each row
+    names its region and survey channel; the 22 SERVQUAL items travel in the ``answers`` column) and return the
+    same data wide (external_no, region_code, channel, csat, one column per item)."""
+    import json
+
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    g = rng.normal(size=n)
+    rows = []
+    for i in range(n):
+        latent = {d: 0.6 * g[i] + 0.8 * rng.normal() for d in SURVEY_ONLY_DIMENSIONS}
+        items = {k: int(np.clip(np.rint(4.6 + 1.3 * (latent[d] + 0.6 * rng.normal())), 1, 7))
+                 for d, ks in SURVEY_ONLY_DIMENSIONS.items() for k in ks}
+        score = sum(w * latent[d] for d, w in _DRIVER_WEIGHT.items()) + 0.7 * rng.normal()
+        csat = int(np.clip(np.rint(3.7 + 0.8 * score), 1, 5))
+        day = dt.datetime(2026, 10, 2) + dt.timedelta(days=int(i % 28), hours=9 + i % 8, minutes=i % 60)
+        rows.append({"external_no": f"WJX-{i + 1:04d}", "submitted_at": day.strftime("%Y-%m-%d %H:%M:%S"),
+                     "region_code": SURVEY_ONLY_STATIONS[i % len(SURVEY_ONLY_STATIONS)],
+                     "channel": SURVEY_ONLY_CHANNELS[i % 3 == 0], "csat": csat, **items})
+    wide = pd.DataFrame(rows)
+    out = wide[["external_no", "submitted_at", "region_code", "channel"]].copy()
+    out["ticket_no"] = ""
+    out["survey_key"] = SURVEY_ONLY_KEY
+    out["survey_version"] = 1
+    out["csat"] = wide["csat"]
+    dim_of = {k: d for d, ks in SURVEY_ONLY_DIMENSIONS.items() for k in ks}
+    out["answers"] = [json.dumps([{"item_key": k, "dimension": dim_of[k], "value_num": float(r[k]),
+                                   "value_text": None} for k in dim_of], ensure_ascii=False)
+                      for r in rows]
+    out.to_csv(path, index=False, encoding="utf-8")
+    return wide
+
+
+def build_survey_only_world(engine: Engine, tmp_dir: Path, n: int = 200) -> pd.DataFrame:
+    """The tiny world's regions and users, no work orders, no responses of its own; then ``n`` survey results
+    imported through the real import path (``data.io.import_file``) and the questionnaires published
+    (``surveys.definitions.sync_definitions``, as app start-up does). Returns the imported data wide."""
+    from data.io import import_file
+    from surveys.definitions import sync_definitions
+
+    build_tiny_world(engine)
+    with engine.begin() as conn:
+        for table in ("follow_up", "answer", "response", "ticket"):
+            conn.execute(text(f"DELETE FROM {table}"))
+    sync_definitions(engine)
+    wide = survey_only_file(tmp_dir / "wjx_export.csv", n)
+    res = import_file(engine, "responses", tmp_dir / "wjx_export.csv")
+    assert (res.imported, res.rejected) == (n, 0), (res.error, res.rejects)
+    return wide

@@ -4,7 +4,6 @@ weighted / unweighted switch (survey respondents raked to the service log)."""
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 import streamlit as st
 
@@ -18,7 +17,7 @@ from data.masking import mask_free_text
 from data.reference import sentiment_lexicon, topics
 from metrics import registry
 from metrics.dashboard_support import binned_curve
-from metrics.drivers import importance_performance, pairwise_relative_weights
+from metrics.drivers import DRIVER_METHODS, importance_performance
 from metrics.registry import MetricResult
 from metrics.topics import tag_comments, topic_counts, topic_examples
 
@@ -47,7 +46,7 @@ def render() -> None:
     if weighted:
         _weight_note(pk.weighted)
     _by_segment(ctx)
-    _dimensions_and_drivers(fr.responses, fr.answers)
+    _dimensions_and_drivers(ctx, fr.answers)
     _wait_curve(fr.responses)
     _topics(fr.responses)
     drill.render(state)
@@ -85,8 +84,10 @@ def _by_segment(ctx: page.Ctx) -> None:
             if d.empty:
                 st.info(t("state.empty"))
                 continue
-            d = d.loc[((d["n"] > 0) | (d["status"] == "no_data")) & d["segment"].notna()].copy()
-            d["segment_label"] = d["segment"].map(segment_label)
+            # responses without a work order (imported survey results) have no segment: their own group, counted
+            d = d.loc[(d["n"] > 0) | (d["status"] == "no_data")].copy()
+            d["segment_label"] = [segment_label(s) if isinstance(s, str) else t("sat.segment_unknown")
+                                  for s in d["segment"]]
             for c in ("value", "ci_low", "ci_high"):  # NPS is stored in [-1, 1] and shown x 100, like its tile
                 d[c] = d[c] * k.display_scale if k.unit == "index" else d[c]
             ranked = d.loc[~d["status"].isin(("insufficient", "no_data"))]
@@ -107,7 +108,8 @@ def _by_segment(ctx: page.Ctx) -> None:
                 if len(row):
                     drill.open_drill(drill.DrillSpec(kind="response", kpi=key, outcome="counted" if registry.get(
                         key).kind == "proportion" else "all", title=f"{kpi_label(key)} · {row.iloc[0]['segment_label']}",
-                        where=(("segment", str(row.iloc[0]["segment"])),)))
+                        where=(("segment", row.iloc[0]["segment"] if isinstance(row.iloc[0]["segment"], str)
+                                else None),)))
 
             page.chart(ch, f"sat_seg_{key}", pick)
             few = d.loc[d["status"] == "insufficient", "segment_label"].tolist()
@@ -119,7 +121,7 @@ def _dimension_label(dim: str) -> str:
     return t(f"dimension.{dim}")
 
 
-def _dimensions_and_drivers(responses: pd.DataFrame, answers: pd.DataFrame | None) -> None:
+def _dimensions_and_drivers(ctx: page.Ctx, answers: pd.DataFrame | None) -> None:
     st.subheader(t("sat.drivers_q"))
     if answers is None or answers.empty:
         st.info(t("state.empty"))
@@ -129,10 +131,9 @@ def _dimensions_and_drivers(responses: pd.DataFrame, answers: pd.DataFrame | Non
     dims = compute("dimension_score", answers, by=["dimension"])
     dims = dims.loc[dims["n"] > 0].copy()
     dims["driver_label"] = dims["dimension"].map(_dimension_label)
-    wide = answers.dropna(subset=["dimension"]).pivot_table(index="response_id", columns="dimension",
-                                                            values="value_num", aggfunc="mean")
-    y = responses.set_index("id")["csat"].reindex(wide.index)
-    ok = y.notna()
+    method = st.segmented_control(t("sat.driver_method"), DRIVER_METHODS, key="sat_driver_method",
+                                  default=DRIVER_METHODS[0], format_func=lambda m: t(f"sat.method.{m}"))
+    method = method or DRIVER_METHODS[0]
     c1, c2 = st.columns(2)
     with c1:
         ranked = dims.loc[~dims["status"].isin(("insufficient", "no_data"))]
@@ -141,15 +142,17 @@ def _dimensions_and_drivers(responses: pd.DataFrame, answers: pd.DataFrame | Non
                                                 x_title=t("sat.score"), target=float(dims["target"].iloc[0]),
                                                 x_format=".2f"), key="sat_dims")
     # Dimension items are asked by service type and rotated across invitees: an item not asked is missing by
-    # design, so the fit uses pairwise-complete correlations (every pair of dimensions answered together by >= 30)
-    rw = pairwise_relative_weights(wide.loc[ok], y.loc[ok], min_pair_n=30)
+    # design, so the fit uses pairwise-complete correlations (every pair of dimensions answered together by >= 30);
+    # the whiskers are percentile bootstrap intervals over the respondents
+    table = datasets.drivers(ctx.db, ctx.scope_path, ctx.state.key(), method)
     with c2:
-        if len(rw.names) < 2 or not np.isfinite(rw.r2):
-            st.info(t("state.too_few", n=rw.n, min_n=30))
+        if table.empty:
+            st.info(t("state.too_few", n=0 if table.empty else int(table["n"].iloc[0]), min_n=30))
             return
-        imp = rw.to_frame()
+        imp = table.rename(columns={"weight": "rescaled"})
         imp["driver_label"] = imp["driver"].map(_dimension_label)
-        st.altair_chart(charts.driver_bars(imp, title=t("sat.drivers_title", r2=f"{rw.r2:.2f}", n=rw.n)),
+        r2, n = float(table["r2"].iloc[0]), int(table["n"].iloc[0])
+        st.altair_chart(charts.driver_bars(imp, title=t(f"sat.drivers_title_{method}", r2=f"{r2:.2f}", n=n)),
                         key="sat_drivers")
     perf = dims.set_index("dimension")["value"]
     ipa = importance_performance(imp.set_index("driver")["rescaled"], perf)

@@ -25,6 +25,7 @@ from data.repositories.facts import (
     contact_facts,
     follow_up_facts,
     invitation_facts,
+    item_scales,
     response_facts,
     ticket_facts,
 )
@@ -39,6 +40,6 @@ from data.repositories.staff import (
 __all__ = [
     "Filters", "Scope", "data_window", "epoch_seconds", "headline", "minutes_between", "region_names",
     "region_path", "regions", "scoped", "ticket_filters", "tickets", "answer_facts", "contact_facts",
-    "follow_up_facts", "invitation_facts", "response_facts", "ticket_facts",
+    "follow_up_facts", "invitation_facts", "item_scales", "response_facts", "ticket_facts",
     "staff_reviews", "staff_roster", "staff_survey_cells", "staff_survey_rows", "staff_ticket_cells",
 ]

@@ -159,15 +159,17 @@ def regions(engine: Engine, scope: Scope) -> pd.DataFrame:
 
 
 def data_window(engine: Engine) -> tuple[dt.datetime, dt.datetime] | None:
-    """The first and last work-order creation time in the database (UTC), or None when empty."""
-    # Two scalar subqueries: each is a single index seek (min and max together make SQLite scan the whole index).
-    lo_q = select(func.min(Ticket.created_at)).scalar_subquery()
-    hi_q = select(func.max(Ticket.created_at)).scalar_subquery()
-    with engine.connect() as conn:
-        lo, hi = conn.execute(select(lo_q, hi_q)).one()
-    if lo is None:
-        return None
-    return _aware(lo), _aware(hi)
+    """The first and last work-order creation time in the database (UTC); in a database without work orders (survey
+    results imported from a questionnaire tool) the first and last survey submission; None when both are empty."""
+    for col in (Ticket.created_at, Response.submitted_at):
+        # Two scalar subqueries: each is a single index seek (min and max together make SQLite scan the whole index).
+        lo_q = select(func.min(col)).scalar_subquery()
+        hi_q = select(func.max(col)).scalar_subquery()
+        with engine.connect() as conn:
+            lo, hi = conn.execute(select(lo_q, hi_q)).one()
+        if lo is not None:
+            return _aware(lo), _aware(hi)
+    return None
 
 
 def _aware(value: Any) -> dt.datetime:

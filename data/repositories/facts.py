@@ -34,7 +34,18 @@ import pyarrow.compute as pc
 from sqlalchemy import Engine, case, func, select
 
 from data import snapshot
-from data.models import UTC, Answer, Contact, Customer, FollowUp, Invitation, Region, Response, Ticket
+from data.models import (
+    UTC,
+    Answer,
+    Contact,
+    Customer,
+    FollowUp,
+    Invitation,
+    Region,
+    Response,
+    SurveyDefinition,
+    Ticket,
+)
 from data.repositories.core import AnySelect, Filters, Scope, epoch_seconds, scoped, ticket_filters
 
 TICKET_TIMES = ("created_at", "first_response_at", "arrived_at", "resolved_at", "closed_at")
@@ -266,6 +277,19 @@ def sql_answer_facts(engine: Engine, scope: Scope, filters: Filters) -> pd.DataF
         Answer.response_id.in_(inner)
     )
     return _frame(engine, stmt, ())
+
+
+def item_scales(engine: Engine) -> dict[str, str]:
+    """Questionnaire item key -> its answer scale name (``faces5``, ``ces7``, ...) from the published questionnaires
+    (table ``survey_definition``); an item key that two questionnaires give different scales is left out."""
+    with engine.connect() as conn:
+        defs = conn.execute(select(SurveyDefinition.definition)).scalars().all()
+    seen: dict[str, set[str]] = {}
+    for d in defs:
+        for item in (d or {}).get("items", []) if isinstance(d, dict) else []:
+            if isinstance(item, dict) and item.get("key") and item.get("scale"):
+                seen.setdefault(str(item["key"]), set()).add(str(item["scale"]))
+    return {k: next(iter(v)) for k, v in seen.items() if len(v) == 1}
 
 
 def response_facts_ids(engine: Engine, scope: Scope, filters: Filters) -> AnySelect:
