@@ -13,10 +13,12 @@ import pandas as pd
 import pytest
 from sqlalchemy import insert, select
 
-from data import demo, demo_xl, snapshot
+from data import snapshot
 from data.engine import get_engine
 from data.models import UTC, Contact, Customer, OutageEvent, Region
 from data.repositories import Filters, Scope, facts
+from demo import world as demo
+from demo import xl as demo_xl
 from metrics.cube import RowCache, kpi_cube
 from metrics.kpis import compute
 from tests.factories import build_tiny_world
