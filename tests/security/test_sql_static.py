@@ -29,8 +29,11 @@ REVIEWED: dict[str, set[str]] = {
     "data/io/importer.py": {"marks", "stg", "idcol", "kcol", "keycol", "t", "table", "defs", "seq", "changed_st",
                             "target", "upd_set", "', '.join(all_cols)", "select_list_s", "', '.join(cols)",
                             "'true' if pg else '1'", "changed_sj"},
-    "data/snapshot.py": {"month", "staged", "target", "_month_sql(conn, 's.' + col)", "col", "table",
-                         "_month_sql(conn, col)", "rmonth"},
+    # the freshness hook re-uses spans of the writer's own statement (its target, FROM list, WHERE clause and SET
+    # expressions, whose values stay placeholders bound to the writer's parameters) plus our table / column names
+    "data/snapshot.py": {"col", "table", "select_list", "frm", "where", "st.table", "ids", "dep", "cond", "inner",
+                         "_month_expr(d, 'x.' + dep_period)", "_month_expr(d, 'r.submitted_at')",
+                         "_month_expr(d, col or '')", "int(above)"},
 }
 
 
