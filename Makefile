@@ -28,6 +28,10 @@ run: install
 	@echo "GridCX: http://localhost:$(PORT)"
 	$(PY) -m streamlit run streamlit_app.py --server.headless true --server.port $(PORT)
 
+## Load (or keep) the demo world of SIZE into the configured database (DATABASE_URL or the SQLite file).
+demo: install
+	$(PY) -m demo --size $(SIZE)
+
 ## Run the whole test suite (SQLite, PostgreSQL, AppTest, Playwright).
 test: install-dev
 	$(PY) -m pytest

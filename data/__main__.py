@@ -21,7 +21,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="load the demo world of this size when the database holds no work orders")
     p_init.add_argument("--seed", type=int, default=42)
 
-    p_demo = sub.add_parser("demo", help="generate the deterministic demo world (idempotent)")
+    p_demo = sub.add_parser("demo", help="generate the deterministic demo world (idempotent; same as python -m demo)")
     p_demo.add_argument("--size", choices=["S", "M", "L", "XL"], default="M")
     p_demo.add_argument("--seed", type=int, default=42)
     p_demo.add_argument("--replace", action="store_true", help="replace non-demo data (destructive)")
@@ -69,10 +69,8 @@ def main(argv: list[str] | None = None) -> int:
         head = upgrade(engine)
         if args.command == "init":
             print(f"database {masked(database_url())} at schema revision {head}", file=sys.stderr)
-            if args.demo_if_empty and _is_empty(engine):
-                return _demo(engine, args.demo_if_empty, args.seed, replace=False)
             if args.demo_if_empty:
-                _print_accounts(engine)
+                return _demo(engine, args.demo_if_empty, args.seed, if_empty=True)
             return 0
         if args.command == "demo":
             return _demo(engine, args.size, args.seed, replace=args.replace)
@@ -193,34 +191,13 @@ def _backup(args: argparse.Namespace) -> int:
     return 0
 
 
-def _is_empty(engine) -> bool:  # type: ignore[no-untyped-def]
-    from sqlalchemy import func, select
+def _demo(engine, size: str, seed: int, replace: bool = False, if_empty: bool = False) -> int:  # type: ignore[no-untyped-def]
+    """``demo`` and ``init --demo-if-empty`` delegate to the demo package's command line (``python -m demo``). The
+    import is lazy and the only one of ``demo`` in data/: the data layer itself never depends on the demo generator
+    (tests/unit/test_architecture.py allows it for this command-line file alone)."""
+    from demo.cli import demo_command, load_if_empty
 
-    from data.models import Ticket
-
-    with engine.connect() as conn:
-        return conn.execute(select(func.count()).select_from(Ticket)).scalar_one() == 0
-
-
-def _demo(engine, size: str, seed: int, replace: bool) -> int:  # type: ignore[no-untyped-def]
-    from data.demo import DemoRefused, run_demo
-
-    try:
-        summary = run_demo(engine, size, seed, replace=replace)
-    except DemoRefused as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    print(summary.get("message", ""), file=sys.stderr)
-    for role, username, password in summary["accounts"]:
-        print(f"{role} {username} {password}")
-    return 0
-
-
-def _print_accounts(engine) -> None:  # type: ignore[no-untyped-def]
-    from data.demo import stored_demo_accounts
-
-    for role, username, password in stored_demo_accounts(engine):
-        print(f"{role} {username} {password}")
+    return load_if_empty(engine, size, seed) if if_empty else demo_command(engine, size, seed, replace=replace)
 
 
 if __name__ == "__main__":

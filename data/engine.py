@@ -96,6 +96,9 @@ def _create(url: str) -> Engine:
         raise DatabaseConfigError(f"cannot use {masked(url)}: {exc}") from None
     if backend == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
+    from data import snapshot  # here, not at the top: the engine module stays light for its many importers
+
+    snapshot.install(engine)  # every write to a fact table marks its months stale (data.snapshot, freshness)
     return engine
 
 

@@ -17,7 +17,6 @@ from typing import Any
 import numpy as np
 from sqlalchemy import Engine, func, insert, select, update
 
-from data import snapshot
 from data.models import UTC, FollowUp, Invitation, Region, Response, Staff, Team, Ticket
 from surveys.definitions import registry, rotation_seed
 from surveys.intake import new_id, submit
@@ -63,7 +62,6 @@ def prepare(engine: Engine, n: int, now: dt.datetime) -> tuple[list[str], int]:
             external_no=f"BENCH-{tag}", region_id=region_id, channel="hotline", service_type="repair",
             team_id=team_id, staff_id=lead, created_at=now - dt.timedelta(hours=5), closed_at=now - dt.timedelta(hours=1),
             status="closed", updated_at=now)))
-        snapshot.touch(conn, "ticket", [now - dt.timedelta(hours=5)])
         tokens = [new_token() for _ in range(n)]
         conn.execute(insert(Invitation), [dict(
             token_hash=hash_token(tok), survey_key=definition.key, survey_version=definition.version,

@@ -27,7 +27,6 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import Engine, func, select, update
 
-from data import snapshot
 from data.models import UTC, FollowUp, Region, Response
 from data.repositories import Scope
 from surveys.settings import Settings, settings
@@ -108,7 +107,6 @@ def escalate_overdue(engine: Engine, now: dt.datetime | None = None, cfg: Settin
     """Raise the escalation level of every unclosed follow-up past its due time; returns how many changed."""
     now = now or dt.datetime.now(UTC)
     changed = 0
-    touched: list[int] = []
     with engine.begin() as conn:
         rows = conn.execute(select(FollowUp.id, FollowUp.due_at, FollowUp.escalation_level)
                             .where(FollowUp.status != "closed", FollowUp.due_at <= now)).all()
@@ -118,9 +116,6 @@ def escalate_overdue(engine: Engine, now: dt.datetime | None = None, cfg: Settin
                 conn.execute(update(FollowUp).where(FollowUp.id == row.id, FollowUp.status != "closed")
                              .values(escalation_level=level, status="escalated"))
                 changed += 1
-                touched.append(row.id)
-        if touched:
-            snapshot.touch_rows(conn, "follow_up", touched)  # same transaction: the fact snapshot goes stale
     return changed
 
 
@@ -138,7 +133,6 @@ def transition(engine: Engine, follow_up_id: int, status: str, *, notes: str | N
         if notes:
             values["notes"] = notes
         conn.execute(update(FollowUp).where(FollowUp.id == follow_up_id).values(**values))
-        snapshot.touch_rows(conn, "follow_up", [follow_up_id])
 
 
 def assign(engine: Engine, scope: Scope, follow_up_id: int, staff_id: int) -> None:
@@ -158,7 +152,6 @@ def assign(engine: Engine, scope: Scope, follow_up_id: int, staff_id: int) -> No
         if ok is None:
             raise FollowUpError(f"no staff {staff_id} in scope")
         conn.execute(update(FollowUp).where(FollowUp.id == follow_up_id).values(owner_staff_id=staff_id))
-        snapshot.touch_rows(conn, "follow_up", [follow_up_id])
 
 
 def close(engine: Engine, follow_up_id: int, outcome: str, *, recovered: bool | None,
@@ -182,7 +175,6 @@ def close(engine: Engine, follow_up_id: int, outcome: str, *, recovered: bool | 
         if notes:
             values["notes"] = notes
         conn.execute(update(FollowUp).where(FollowUp.id == follow_up_id).values(**values))
-        snapshot.touch_rows(conn, "follow_up", [follow_up_id])
 
 
 def recovery_summary(engine: Engine, scope: Scope, start: dt.datetime, end: dt.datetime) -> dict[str, float | int]:

@@ -44,7 +44,6 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import aliased
 
-from data import snapshot
 from data.masking import mask_address
 from data.models import (
     UTC,
@@ -293,7 +292,6 @@ def store_response(
         ces=ces, fcr=fcr, comment=comment, language=language)))
     if answers:
         conn.execute(_INSERT_ANSWER, [{**a, "response_id": response_id} for a in answers])
-    touched = {"response": [now], "answer": [now] if answers else []}
     decision = decide(csat, nps, fcr, comment)
     follow_up_id = None
     if decision is not None:
@@ -302,10 +300,7 @@ def store_response(
             reason=decision.reason, severity=decision.severity, owner_staff_id=owner, created_at=now,
             due_at=due_at(decision.severity, now), status="open", escalation_level=0, proactive=False,
             notes=decision.notes())))
-        touched["follow_up"] = [now]
-    # same transaction, last: the fact snapshot's months go stale (concurrent submitters queue on these rows
-    # until commit, so they are taken as late as possible, in one statement)
-    snapshot.touch_many(conn, touched)
+    # the fact snapshot's months go stale at commit, in the same transaction (data.snapshot's hook)
     return response_id, follow_up_id
 
 

@@ -28,7 +28,6 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Engine, insert, select
 
-from data import snapshot
 from data.models import UTC, FollowUp, SiteSetting
 from data.reference import sla_policies
 from data.repositories import Scope
@@ -279,8 +278,6 @@ def route(engine: Engine, scored: pd.DataFrame, top: int = 20, now: dt.datetime 
                 created_at=now, due_at=due_at(sev, now), status="open", escalation_level=0, proactive=True,
                 risk_score=float(round(row.risk, 4)), notes=notes))
             routed.append(int(row.id))
-        if routed:
-            snapshot.touch(conn, "follow_up", [now])  # same transaction: the fact snapshot's month goes stale
     return routed
 
 

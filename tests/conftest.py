@@ -115,7 +115,7 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 @pytest.fixture(scope="session")
 def demo_sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The size-S demo world (seed 7) in a SQLite file shared by the session's read-only tests."""
-    from data.demo import run_demo
+    from demo.run import run_demo
 
     path = tmp_path_factory.mktemp("demo") / "gridcx.db"
     url = f"sqlite:///{path}"
@@ -128,7 +128,7 @@ def demo_sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 @pytest.fixture(scope="session")
 def demo_pg_url() -> Iterator[str]:
     """The size-S demo world (seed 7) in a private PostgreSQL schema."""
-    from data.demo import run_demo
+    from demo.run import run_demo
 
     url = new_pg_schema("demo")
     engine = get_engine(url)

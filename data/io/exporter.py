@@ -24,7 +24,6 @@ from sqlalchemy import Engine, func, insert, select, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.types import Date, DateTime
 
-from data import snapshot
 from data.io.errors import FileError
 from data.io.keys import response_keys
 from data.models import UTC, Base, UTCDateTime
@@ -349,7 +348,6 @@ def import_all(engine: Engine, in_dir: str | Path, user: str | None = None, batc
             counts[table.name] = n
         if engine.dialect.name == "postgresql":
             _reset_sequences(conn)
-        snapshot.invalidate_all(conn)  # same transaction: every fact snapshot partition goes stale
         audit(conn, user, "import", "site", str(src)[-128:],
               {"dir": str(src), "tables": counts, "seconds": round(time.perf_counter() - t0, 3)})
     return counts

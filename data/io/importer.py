@@ -31,7 +31,6 @@ from sqlalchemy import Engine, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
-from data import snapshot
 from data.access import require
 from data.i18n import translate
 from data.io import reading
@@ -680,7 +679,6 @@ def _upsert(conn: Connection, stg: str, spec: KindSpec, ctx: Context, cols: dict
     all_cols = insert_cols + extra_cols
     if existing - changed == staged:
         return 0, 0, staged + same
-    snapshot.touch_import(conn, target, t, cols, existing=existing)  # same transaction: the fact snapshot's months go stale
     # Changed rows first (UPDATE .. FROM, only where something differs), then the new ones (plain INSERT with
     # an anti-join): cheaper than INSERT .. ON CONFLICT, which probes, locks and speculatively inserts every row.
     if changed:

@@ -9,8 +9,8 @@ import pytest
 from sqlalchemy import text
 from streamlit.testing.v1 import AppTest
 
-from data.demo import groundtruth_path
 from data.engine import get_engine
+from demo.world import groundtruth_path
 from tests.app.dashboard_helpers import chart_titled, data_of, goto, metric
 from tests.app.helpers import APP
 

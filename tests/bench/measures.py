@@ -76,7 +76,7 @@ def prepare(size: str, db: str) -> dict[str, Any]:
     import json
     import resource
 
-    from data.demo import run_demo
+    from demo.run import run_demo
     from reports.aggregates import build_all
 
     t0 = time.perf_counter()
@@ -101,7 +101,7 @@ def demo_generate(size: str, db: str) -> dict[str, Any]:
     and records it; the table says when it was measured."""
     import json
 
-    from data.demo import run_demo
+    from demo.run import run_demo
 
     if size == "XL":
         record = _build_record(size, db)

@@ -11,10 +11,11 @@ import pandas as pd
 import pytest
 from sqlalchemy import Engine, text
 
-from data.demo import DemoRefused, World, demo_accounts, generate, run_demo
 from data.engine import dispose_all, get_engine
 from data.schema import upgrade
 from data.users import authenticate
+from demo.run import DemoRefused, run_demo
+from demo.world import World, demo_accounts, generate
 
 
 def _engine(path: Path) -> Engine:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
-from data.demo import run_demo
 from data.engine import get_engine
 from data.models import QualityReview, Ticket
+from demo.run import run_demo
 
 
 def test_a_new_seed_replaces_a_world_that_has_quality_reviews(sqlite_url: str) -> None:

@@ -1,4 +1,4 @@
-"""The chunked demo world (data.demo_xl): one chunk is the in-memory world exactly; several chunks give unique ids,
+"""The chunked demo world (demo.xl): one chunk is the in-memory world exactly; several chunks give unique ids,
 closed references and the planted effects; the PostgreSQL chunked load matches the in-memory load row for row."""
 
 from __future__ import annotations
@@ -12,10 +12,13 @@ import pyarrow.parquet as pq
 import pytest
 from sqlalchemy import Engine, text
 
-from data import demo, demo_xl, snapshot
-from data.demo import DemoRefused, World, run_demo
+from data import snapshot
 from data.engine import get_engine
 from data.schema import upgrade
+from demo import world as demo
+from demo import xl as demo_xl
+from demo.run import DemoRefused, run_demo
+from demo.world import World
 from tests.conftest import drop_pg_schema, new_pg_schema
 
 

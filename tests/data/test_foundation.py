@@ -135,8 +135,9 @@ def test_scope_path_must_be_well_formed() -> None:
         Scope("/1/%")
 
 
-def test_demo_xl_is_refused_cleanly_until_chunked_generation_exists(sqlite_url: str) -> None:
-    proc = subprocess.run([sys.executable, "-m", "data", "demo", "--size", "XL"], cwd=ROOT, capture_output=True,
+@pytest.mark.parametrize("command", [["data", "demo"], ["demo"]], ids=["python -m data demo", "python -m demo"])
+def test_demo_xl_is_refused_cleanly_until_chunked_generation_exists(sqlite_url: str, command: list[str]) -> None:
+    proc = subprocess.run([sys.executable, "-m", *command, "--size", "XL"], cwd=ROOT, capture_output=True,
                           text=True, env={"DATABASE_URL": sqlite_url, "PATH": "/usr/bin:/bin"}, timeout=120)
     assert proc.returncode == 2
     assert "XL" in proc.stderr and "Traceback" not in proc.stderr

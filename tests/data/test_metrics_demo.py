@@ -14,10 +14,10 @@ import pandas as pd
 import pytest
 
 from data import reference
-from data.demo import groundtruth_path
 from data.engine import get_engine
 from data.repositories import Filters, answer_facts, contact_facts, regions, response_facts, ticket_facts, tickets
 from data.repositories.lookup import scope_for
+from demo.world import groundtruth_path
 from metrics import registry
 from metrics.__main__ import load_frames, work_calendar
 from metrics.drivers import dimension_drivers, operational_drivers

@@ -13,10 +13,12 @@ import pandas as pd
 import pytest
 from sqlalchemy import insert, select
 
-from data import demo, demo_xl, snapshot
+from data import snapshot
 from data.engine import get_engine
 from data.models import UTC, Contact, Customer, OutageEvent, Region
 from data.repositories import Filters, Scope, facts
+from demo import world as demo
+from demo import xl as demo_xl
 from metrics.cube import RowCache, kpi_cube
 from metrics.kpis import compute
 from tests.factories import build_tiny_world
@@ -143,14 +145,12 @@ def test_touching_a_contact_month_makes_the_earlier_months_stale(sqlite_url: str
         for no, when in (("P1", "2026-02-27 12:00:00"), ("P2", "2026-03-02 12:00:00")):
             conn.execute(insert(Contact).values(external_no=no, customer_id=cust, region_id=9, channel="hotline",
                                                 category="billing", queued_at=_at(when), abandoned=False))
-            snapshot.touch(conn, "contact", [_at(when)])
         ids = dict(conn.execute(select(Contact.external_no, Contact.id)).all())
     assert _next_by_no(facts.contact_facts(engine, scope, feb), ids) == {"P1": "2026-03-02 12:00:00"}
     with engine.begin() as conn:
         conn.execute(insert(Contact).values(external_no="P0", customer_id=cust, region_id=9, channel="app",
                                             category="billing", queued_at=_at("2026-03-01 08:00:00"),
                                             abandoned=False))
-        snapshot.touch(conn, "contact", ["2026-03"])
         ids = dict(conn.execute(select(Contact.external_no, Contact.id)).all())
     assert _next_by_no(facts.contact_facts(engine, scope, feb), ids) == {"P1": "2026-03-01 08:00:00"}
 

@@ -57,7 +57,7 @@ def _prepare(url: str | None, size: str) -> str:
     with engine.connect() as conn:
         have = conn.execute(select(Ticket.id).limit(1)).first()
     if have is None:
-        from data.demo import run_demo
+        from demo.run import run_demo
 
         print(f"loading the demo world {size} ...", file=sys.stderr)
         run_demo(engine, size, 42)

@@ -14,7 +14,7 @@ from data.engine import dispose_all, get_engine
 
 @pytest.fixture(scope="session")
 def demo_reviews_url(demo_sqlite_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    from data.demo import groundtruth_path
+    from demo.world import groundtruth_path
     from reports.reviews import demo_reviews
 
     src = Path(demo_sqlite_url.removeprefix("sqlite:///"))

@@ -1,4 +1,4 @@
-"""On the demo world (ground truth from data.demo): planted best and worst staff get the top and bottom performance
+"""On the demo world (ground truth from demo.world): planted best and worst staff get the top and bottom performance
 grades, staff with two or three surveys are at neither extreme, the remote crew is not penalised for its area."""
 
 from __future__ import annotations
@@ -9,9 +9,9 @@ import json
 import pandas as pd
 import pytest
 
-from data.demo import groundtruth_path
 from data.engine import get_engine
 from data.repositories import Scope
+from demo.world import groundtruth_path
 from metrics.periods import Period
 from reports.assessment import scorecards
 

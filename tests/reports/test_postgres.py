@@ -147,8 +147,8 @@ def test_boundary_rows_counted_exactly_on_both_databases(db_url: str, source: st
 def demo_reviews_pg_url() -> Iterator[str]:
     """The size-S demo world (seed 7) with the demo quality reviews (seed 7) in a private PostgreSQL schema: the same
     world as the SQLite ``demo_reviews_url``."""
-    from data.demo import run_demo
     from data.schema import upgrade
+    from demo.run import run_demo
     from reports.reviews import demo_reviews
 
     url = new_pg_schema("hrdemo")

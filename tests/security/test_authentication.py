@@ -225,7 +225,7 @@ def test_oidc_email_maps_only_to_an_existing_active_user(tiny_app_db: str) -> No
 
 def test_no_default_passwords_outside_demo_mode(tmp_path: Path) -> None:
     """`python -m data init` creates no account; only the demo (clearly marked) creates accounts; no code path
-    outside data/demo.py and tests calls create_user or holds a literal password."""
+    outside demo/ and tests calls create_user or holds a literal password."""
     url = f"sqlite:///{tmp_path / 'prod.db'}"
     env = {"DATABASE_URL": url, "PATH": "/usr/bin:/bin"}
     subprocess.run([sys.executable, "-m", "data", "init"], cwd=ROOT, env=env, check=True, capture_output=True)
@@ -237,12 +237,12 @@ def test_no_default_passwords_outside_demo_mode(tmp_path: Path) -> None:
         if rel.startswith((".venv/", "tests/", "data/migrations/")) or "/." in rel:
             continue
         text = path.read_text(encoding="utf-8")
-        if re.search(r"\bcreate_user\(", text) and rel not in ("data/users.py", "data/demo.py", "data/__main__.py"):
+        if re.search(r"\bcreate_user\(", text) and rel not in ("data/users.py", "demo/run.py", "data/__main__.py"):
             callers.append(rel)
         if re.search(r"password\s*=\s*['\"][^'\"]{3,}['\"]", text, re.I):
             callers.append(rel + " (literal password)")
     assert callers == []
-    demo = (ROOT / "data" / "demo.py").read_text(encoding="utf-8")
+    demo = (ROOT / "demo" / "world.py").read_text(encoding="utf-8")
     assert "DEMO-ONLY" in demo
 
 

@@ -13,23 +13,27 @@ import pytest
 
 pytestmark = pytest.mark.security
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ("data", "surveys", "reports", "dashboard", "metrics")
+PACKAGES = ("data", "surveys", "reports", "dashboard", "metrics", "demo")
 SQL = re.compile(r"\b(SELECT|INSERT|UPDATE|DELETE|FROM|WHERE|CREATE|DROP|ALTER|COPY|SET|VALUES|JOIN)\b")
 
 # Reviewed: file -> interpolated expressions that are identifiers or placeholder lists we generate ourselves.
 REVIEWED: dict[str, set[str]] = {
-    "data/demo.py": {"', '.join('?' * len(cols))", "', '.join(cols)", "table", "name"},
-    # the XL loader's DDL: table / column names from demo.World.TABLES and demo.COLUMNS, constraint and index names
+    "demo/run.py": {"table"},  # World.TABLES and the delete order of data.models
+    "demo/world.py": {"', '.join('?' * len(cols))", "', '.join(cols)", "table", "name"},
+    # the XL loader's DDL: table / column names from demo.world.World.TABLES and demo.world.COLUMNS, constraint and index names
     # and definitions read back from PostgreSQL's own catalogue for those tables
-    "data/demo_xl.py": {"', '.join(cols)", "table", "tbl", "name", "definition"},
+    "demo/xl.py": {"', '.join(cols)", "table", "tbl", "name", "definition"},
     "data/io/bench.py": {"', '.join((c + ' TEXT' for c in cols))", "', '.join('?' * len(cols))", "', '.join(cols)"},
     "data/io/exporter.py": {"', '.join((f'{expr} AS {name}' for name, expr in cols))",
                             "'WHERE ' + ' AND '.join(where) if where else ''", "table", "seq", "table.name"},
     "data/io/importer.py": {"marks", "stg", "idcol", "kcol", "keycol", "t", "table", "defs", "seq", "changed_st",
                             "target", "upd_set", "', '.join(all_cols)", "select_list_s", "', '.join(cols)",
                             "'true' if pg else '1'", "changed_sj"},
-    "data/snapshot.py": {"month", "staged", "target", "_month_sql(conn, 's.' + col)", "col", "table",
-                         "_month_sql(conn, col)", "rmonth"},
+    # the freshness hook re-uses spans of the writer's own statement (its target, FROM list, WHERE clause and SET
+    # expressions, whose values stay placeholders bound to the writer's parameters) plus our table / column names
+    "data/snapshot.py": {"col", "table", "select_list", "frm", "where", "st.table", "ids", "dep", "cond", "inner",
+                         "_month_expr(d, 'x.' + dep_period)", "_month_expr(d, 'r.submitted_at')",
+                         "_month_expr(d, col or '')", "int(above)"},
 }
 
 

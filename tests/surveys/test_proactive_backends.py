@@ -31,7 +31,7 @@ TOL = 1e-9
 @pytest.fixture(scope="module")
 def urls(demo_sqlite_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     """The S world on both backends, each a private copy (training and routing write to it)."""
-    from data.demo import run_demo
+    from demo.run import run_demo
 
     pg = new_pg_schema("risk")  # skips (or fails under GRIDCX_REQUIRE_SERVICES=1) without PostgreSQL
     try:

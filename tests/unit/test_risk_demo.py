@@ -18,8 +18,8 @@ import pytest
 from sqlalchemy import text
 
 from data import snapshot
-from data.demo import groundtruth_path
 from data.engine import get_engine
+from demo.world import groundtruth_path
 from metrics import risk
 from surveys import proactive
 

@@ -1,10 +1,10 @@
 """The chunked demo world: XL (10 M work orders, 15 M contacts, 2.5 M responses) on PostgreSQL in bounded memory.
 
-``data.demo.generate`` builds a whole world in memory (L peaks at 2.8 GB), so XL is generated in chunks instead:
+``demo.world.generate`` builds a whole world in memory (L peaks at 2.8 GB), so XL is generated in chunks instead:
 
 * the selected counties (XL: all 136 of Shandong) are cut, in code order, into ``n_chunks`` groups of about equal
   customers; each chunk gets its share of tickets, contacts, responses and staff (largest remainders, so the
-  totals are exact) and is built by the same code as the in-memory world (``data.demo._build``) over its own
+  totals are exact) and is built by the same code as the in-memory world (``demo.world._build``) over its own
   counties, with its own ``numpy`` Generator seeded from (seed, chunk count, chunk index): deterministic per seed;
 * each chunk's ids start after the previous chunk's (teams, staff, customers, outage events, work orders, contacts,
   invitations, responses, answers, follow-ups; account numbers too) and its codes (SD/TM/OE/GD/CT/SV/IVR) are
@@ -12,7 +12,7 @@
 * the planted staff (3 best, 3 worst, the zero-effect remote crew) live in one chunk: the first one with a remote
   supply station. Every other effect is planted in every chunk by construction. Storm days are drawn per chunk
   (regional thunderstorms), so each county sees about as many as in a small world;
-* ``n_chunks == 1`` reproduces ``data.demo.generate`` exactly (same Generator, same region table): the tests compare
+* ``n_chunks == 1`` reproduces ``demo.world.generate`` exactly (same Generator, same region table): the tests compare
   the two, frames, ground truth, loaded rows and fact snapshot.
 
 Loading (PostgreSQL only): one transaction. The demo tables are truncated, their foreign keys, unique constraints
@@ -51,14 +51,15 @@ import pyarrow.csv as pacsv
 import pyarrow.ipc as ipc
 from sqlalchemy import Engine
 
-from data import demo, snapshot
+from data import snapshot
 from data.repositories.facts import with_next_contact
+from demo import world as mem  # the in-memory generator
 
 log = logging.getLogger(__name__)
 
 CHUNKS = {"XL": 40}  # ~250 k work orders per chunk at XL
 MAX_CHUNKS_ENV = "GRIDCX_DEMO_MAX_CHUNKS"  # test hook: build only the first N chunks (the world is then partial)
-ACCOUNT_BASE = 3_700_000_000  # data.demo._make_customers numbers accounts from here
+ACCOUNT_BASE = 3_700_000_000  # demo.world._make_customers numbers accounts from here
 
 
 @dataclass(frozen=True)
@@ -81,8 +82,8 @@ def _apportion(total: int, shares: np.ndarray) -> np.ndarray:
 
 def plan_chunks(size: str, n_chunks: int) -> tuple[pd.DataFrame, list[Chunk]]:
     """The world's region table and its chunks: consecutive counties (in code order) of about equal customers."""
-    cfg = demo.SIZES[size]
-    region = demo._select_regions(size)
+    cfg = mem.SIZES[size]
+    region = mem._select_regions(size)
     counties = region[region["level"] == "county"]
     stations = region[(region["level"] == "station") & (region["kind"] == "supply_station")]
     cust = stations.groupby("parent_id")["customers"].sum()
@@ -113,7 +114,7 @@ def _chunk_region(region: pd.DataFrame, chunk: Chunk) -> pd.DataFrame:
 
 def _rng(seed: int, chunk: Chunk) -> np.random.Generator:
     if chunk.n_chunks == 1:
-        return np.random.default_rng([seed, 20251126])  # exactly data.demo.generate
+        return np.random.default_rng([seed, 20251126])  # exactly demo.world.generate
     return np.random.default_rng([seed, 20251126, chunk.n_chunks, chunk.index])
 
 
@@ -160,7 +161,7 @@ def _zfill(ids: Any, width: int) -> np.ndarray:
     return np.char.zfill(np.asarray(ids).astype(str), width)
 
 
-def shift(world: demo.World, off: Offsets) -> None:
+def shift(world: mem.World, off: Offsets) -> None:
     """Move a chunk's ids (1..n per table) behind the previous chunks' and re-derive the codes made from ids;
     then advance ``off`` past this chunk."""
     for table, cols in _REFS.items():
@@ -169,9 +170,9 @@ def shift(world: demo.World, off: Offsets) -> None:
             df[col] = _add(df[col], off.ids[src])
     w = world
     if off.ids["team"]:
-        w.team["code"] = demo._code("TM", w.team["id"].to_numpy(), 5)
+        w.team["code"] = mem._code("TM", w.team["id"].to_numpy(), 5)
     if off.ids["staff"]:
-        w.staff["code"] = demo._code("SD", w.staff["id"].to_numpy(), 6)
+        w.staff["code"] = mem._code("SD", w.staff["id"].to_numpy(), 6)
     if off.ids["outage_event"]:
         w.outage_event["code"] = np.char.add(w.outage_event["code"].to_numpy(dtype=str).astype("<U7"),
                                              _zfill(w.outage_event["id"], 5)).astype(object)
@@ -179,11 +180,11 @@ def shift(world: demo.World, off: Offsets) -> None:
         w.ticket["external_no"] = np.char.add(w.ticket["external_no"].to_numpy(dtype=str).astype("<U10"),
                                               _zfill(w.ticket["id"], 8)).astype(object)
     if off.ids["contact"]:
-        w.contact["external_no"] = demo._code("CT", w.contact["id"].to_numpy(), 10)
+        w.contact["external_no"] = mem._code("CT", w.contact["id"].to_numpy(), 10)
     if off.ids["response"]:
         ids = w.response["id"].to_numpy()
         w.response["external_no"] = np.where(w.response["channel"].to_numpy(dtype=object) == "ivr",
-                                             demo._code("IVR", ids, 9), demo._code("SV", ids, 9))
+                                             mem._code("IVR", ids, 9), mem._code("SV", ids, 9))
     acct = w.customer["account_no"].to_numpy(dtype=str).astype(np.int64)
     if off.account:
         w.customer["account_no"] = (acct + off.account).astype(str).astype(object)
@@ -192,25 +193,25 @@ def shift(world: demo.World, off: Offsets) -> None:
     off.account += int(acct.max()) - ACCOUNT_BASE if len(acct) else 0
 
 
-# --- ground truth, accumulated chunk by chunk (the same dictionary as data.demo._truth) --------------------------
+# --- ground truth, accumulated chunk by chunk (the same dictionary as demo.world._truth) --------------------------
 
 
 class Truth:
     def __init__(self, size: str, seed: int, region: pd.DataFrame) -> None:
         self.size, self.seed, self.region = size, seed, region
-        self.counts = dict.fromkeys(demo.World.TABLES, 0)
+        self.counts = dict.fromkeys(mem.World.TABLES, 0)
         self.counts["region"] = len(region)
-        self.arrival: dict[str, list[np.ndarray]] = {a: [] for a in demo.ARRIVAL}
+        self.arrival: dict[str, list[np.ndarray]] = {a: [] for a in mem.ARRIVAL}
         self.n = dict.fromkeys(("outage_events", "linked_tickets", "linked_contacts", "weather", "hall_peak_n",
                                 "hall_off_n", "hot_ok", "hot_n", "csat_top2", "csat_n", "peers_n", "open",
                                 "resolved"), 0)
         self.f = {"hall_peak_sum": 0.0, "hall_off_sum": 0.0, "peers_sum": 0.0}
         self.any_hall = False
-        self.online = np.zeros(demo.N_MONTHS + 1)
-        self.month_n = np.zeros(demo.N_MONTHS + 1)
+        self.online = np.zeros(mem.N_MONTHS + 1)
+        self.month_n = np.zeros(mem.N_MONTHS + 1)
         self.staff: dict[str, Any] = {}
 
-    def add(self, world: demo.World, planted: dict[str, Any], info: dict[str, Any], staff_off: int,
+    def add(self, world: mem.World, planted: dict[str, Any], info: dict[str, Any], staff_off: int,
             team_off: int) -> None:
         """One chunk, after :func:`shift` (``staff_off``/``team_off`` are the offsets it was shifted by)."""
         for name, df in world.frames().items():
@@ -219,7 +220,7 @@ class Truth:
         t, contact, resp = world.ticket, world.contact, world.response
         rep = (t["service_type"] == "repair").to_numpy() & t["arrived_at"].notna().to_numpy()
         arr_min = ((t["arrived_at"] - t["created_at"]).dt.total_seconds() / 60).to_numpy()
-        for a in demo.ARRIVAL:
+        for a in mem.ARRIVAL:
             self.arrival[a].append(arr_min[rep & (info["area"] == a)])
         n = self.n
         n["outage_events"] += len(world.outage_event)
@@ -229,7 +230,7 @@ class Truth:
         hall = contact["channel"].to_numpy() == "hall"
         self.any_hall |= bool(hall.any())
         q = contact["queued_at"].to_numpy()[hall]
-        local_h = ((q + demo.UTC_OFFSET).astype("datetime64[h]").astype(np.int64) % 24)
+        local_h = ((q + mem.UTC_OFFSET).astype("datetime64[h]").astype(np.int64) % 24)
         wait_min = contact["wait_s"].to_numpy()[hall] / 60
         peak = (local_h >= 9) & (local_h < 11)
         self.f["hall_peak_sum"] += float(wait_min[peak].sum())
@@ -280,53 +281,53 @@ class Truth:
     def result(self) -> dict[str, Any]:
         n, f, region = self.n, self.f, self.region
         arrival_obs = {}
-        for a in demo.ARRIVAL:
+        for a in mem.ARRIVAL:
             x = np.concatenate(self.arrival[a]) if self.arrival[a] else np.zeros(0)
             if len(x):
                 arrival_obs[a] = {"median_min": round(float(np.median(x)), 2),
-                                  "within_limit": round(float(np.mean(x <= demo.ARRIVAL_LIMIT[a])), 4), "n": len(x)}
+                                  "within_limit": round(float(np.mean(x <= mem.ARRIVAL_LIMIT[a])), 4), "n": len(x)}
         last = int(np.flatnonzero(self.month_n)[-1]) if self.month_n.any() else 0
         st = self.staff or {"best": [], "worst": [], "few_surveys": [], "observed": {}, "remote_crew_team_code": None,
                             "remote_crew_staff": []}
         return {
-            "generator_version": demo.GENERATOR_VERSION, "size": self.size, "seed": self.seed,
+            "generator_version": mem.GENERATOR_VERSION, "size": self.size, "seed": self.seed,
             "window": {"start_local": "2025-01-01", "end_local_inclusive": "2026-11-25", "zone": "Asia/Shanghai",
                        "stored": "naive UTC"},
-            "regions": {"counties": demo.SIZES[self.size]["counties"], "n_regions": len(region),
+            "regions": {"counties": mem.SIZES[self.size]["counties"], "n_regions": len(region),
                         "area_classes": region[region["level"] == "station"]["area_class"].value_counts().to_dict()},
             "counts": dict(self.counts),
             "effects": {
-                "repair_arrival": {"params_median_min_logsd": demo.ARRIVAL, "limits_min": demo.ARRIVAL_LIMIT,
-                                   "outage_factor": demo.OUTAGE_ARRIVAL_FACTOR, "observed": arrival_obs,
+                "repair_arrival": {"params_median_min_logsd": mem.ARRIVAL, "limits_min": mem.ARRIVAL_LIMIT,
+                                   "outage_factor": mem.OUTAGE_ARRIVAL_FACTOR, "observed": arrival_obs,
                                    "expect": "rural and remote attainment clearly below urban"},
-                "restoration_after_arrival": demo.RESTORATION,
-                "thunderstorms": {"months": demo.STORM_MONTHS, "storm_days_per_summer": demo.STORM_DAYS_PER_SUMMER,
+                "restoration_after_arrival": mem.RESTORATION,
+                "thunderstorms": {"months": mem.STORM_MONTHS, "storm_days_per_summer": mem.STORM_DAYS_PER_SUMMER,
                                   "outage_events": n["outage_events"], "linked_tickets": n["linked_tickets"],
                                   "linked_contacts": n["linked_contacts"], "weather_exceptions": n["weather"]},
                 "hall_congestion": {
-                    **demo.HALL_WAIT,
+                    **mem.HALL_WAIT,
                     "observed_mean_wait_min_peak": round(f["hall_peak_sum"] / n["hall_peak_n"], 2)
                     if self.any_hall and n["hall_peak_n"] else None,
                     "observed_mean_wait_min_offpeak": round(f["hall_off_sum"] / n["hall_off_n"], 2)
                     if self.any_hall and n["hall_off_n"] else None},
-                "hotline": {**demo.HOTLINE_WAIT,
+                "hotline": {**mem.HOTLINE_WAIT,
                             "observed_service_level_30s": round(n["hot_ok"] / max(n["hot_n"], 1), 4)},
-                "online_share": {"planned_first_last_month": demo.ONLINE_SHARE,
+                "online_share": {"planned_first_last_month": mem.ONLINE_SHARE,
                                  "observed_first_month": round(float(self.online[0] / self.month_n[0]), 4),
                                  "observed_last_month": round(float(self.online[last] / self.month_n[last]), 4)},
                 "satisfaction": {
                     "top_driver": "missing progress updates on long tickets (progress_updates = 0, open > 4 h)",
                     "top_driver_dimension": "transparency",
-                    "dimension_weights_on_latent": demo.DIM_WEIGHTS, "no_update_penalty": demo.NO_UPDATE_PENALTY,
-                    "no_update_share_of_long_tickets": demo.NO_UPDATE_SHARE,
-                    "long_ticket_minutes": demo.LONG_TICKET_MIN,
+                    "dimension_weights_on_latent": mem.DIM_WEIGHTS, "no_update_penalty": mem.NO_UPDATE_PENALTY,
+                    "no_update_share_of_long_tickets": mem.NO_UPDATE_SHARE,
+                    "long_ticket_minutes": mem.LONG_TICKET_MIN,
                     "second_driver": "delay (repair arrival vs limit, slow resolution) -> responsiveness",
-                    "hotline_billing_penalty": demo.HOTLINE_BILLING_PENALTY,
+                    "hotline_billing_penalty": mem.HOTLINE_BILLING_PENALTY,
                     "hotline_billing_expect": "billing tickets via the hotline have the highest detractor share",
                     "csat_top2_overall": round(n["csat_top2"] / n["csat_n"], 4) if n["csat_n"] else None,
                 },
                 "staff": {
-                    "effect_on_latent": demo.STAFF_EFFECT, "best": st["best"], "worst": st["worst"],
+                    "effect_on_latent": mem.STAFF_EFFECT, "best": st["best"], "worst": st["worst"],
                     "few_surveys": st["few_surveys"], "observed": st["observed"],
                     "peers_mean_csat": round(f["peers_sum"] / n["peers_n"], 3) if n["peers_n"] else None,
                     "remote_crew_team_code": st["remote_crew_team_code"],
@@ -334,8 +335,8 @@ class Truth:
                     "remote_crew_effect": 0.0,
                     "remote_crew_expect": "raw CSAT below average; average once area class is accounted for",
                 },
-                "comments_share": demo.COMMENT_SHARE,
-                "response_rate_target": demo.RESPONSE_RATE,
+                "comments_share": mem.COMMENT_SHARE,
+                "response_rate_target": mem.RESPONSE_RATE,
                 "open_work": {"open_or_in_progress": n["open"], "resolved_not_closed": n["resolved"],
                               "long_open_share": 0.002},
             },
@@ -353,7 +354,7 @@ def chunks(size: str, seed: int, n_chunks: int, max_chunks: int | None = None,
         region, plan = plan_chunks(size, n_chunks)
     off = Offsets()
     for chunk in plan[:max_chunks]:
-        world, planted, info = demo._build(_rng(seed, chunk), chunk.cfg, size, seed, _chunk_region(region, chunk),
+        world, planted, info = mem._build(_rng(seed, chunk), chunk.cfg, size, seed, _chunk_region(region, chunk),
                                            plant=chunk.plant)
         staff_off, team_off = off.ids["staff"], off.ids["team"]
         shift(world, off)
@@ -363,14 +364,14 @@ def chunks(size: str, seed: int, n_chunks: int, max_chunks: int | None = None,
         yield chunk, world
 
 
-def generate(size: str, seed: int, n_chunks: int, max_chunks: int | None = None) -> demo.World:
+def generate(size: str, seed: int, n_chunks: int, max_chunks: int | None = None) -> mem.World:
     """The chunked world concatenated in memory (for tests at S/M; XL is only ever streamed by :func:`load`)."""
     region, plan = plan_chunks(size, n_chunks)
     truth = Truth(size, seed, region)
     parts = [w for _c, w in chunks(size, seed, n_chunks, max_chunks, truth, region, plan)]
-    frames = {t: pd.concat([getattr(w, t) for w in parts], ignore_index=True) for t in demo.World.TABLES
+    frames = {t: pd.concat([getattr(w, t) for w in parts], ignore_index=True) for t in mem.World.TABLES
               if t != "region"}
-    world = demo.World(size, seed, region[list(demo.COLUMNS["region"])], **frames)
+    world = mem.World(size, seed, region[list(mem.COLUMNS["region"])], **frames)
     world.truth = truth.result()
     return world
 
@@ -386,8 +387,8 @@ class Facts:
         self.parts: dict[tuple[str, str], list[Path]] = {}
         snapshot._builders()  # the stored schemas
 
-    def add(self, chunk: int, world: demo.World) -> None:
-        for kind, (table, months) in demo._fact_tables(world).items():
+    def add(self, chunk: int, world: mem.World) -> None:
+        for kind, (table, months) in mem._fact_tables(world).items():
             if kind == "contact":  # a chunk holds all contacts of its customers: their next contacts are in it
                 table = with_next_contact(table)
             order = np.argsort(months, kind="stable")  # by month, ids ascending within each month
@@ -467,7 +468,7 @@ class PgLoader:
         self.trust_keys = trust_keys
 
     def begin(self) -> None:
-        tables = [t for t in demo._delete_order()]
+        tables = [t for t in mem._delete_order()]
         with self.conn.cursor() as cur:
             if self.trust_keys is None:  # needs a superuser, like pg_restore --disable-triggers
                 cur.execute("SELECT current_setting('is_superuser')")
@@ -479,7 +480,7 @@ class PgLoader:
                 # stay in place and valid, only their per-row triggers are off for this transaction's COPYs.
                 cur.execute("SET LOCAL session_replication_role = replica")
             cur.execute(f"TRUNCATE {', '.join(f'{chr(34)}{t}{chr(34)}' for t in tables)}")
-            cur.execute(_CATALOGUE, {"t": list(demo.World.TABLES)})
+            cur.execute(_CATALOGUE, {"t": list(mem.World.TABLES)})
             self.dropped = [r for r in cur.fetchall() if not (self.trust_keys and r[0] == "fk")]
             for kind, tbl, name, _def in self.dropped:  # foreign keys first, then what they might lean on
                 if kind == "fk":
@@ -494,7 +495,7 @@ class PgLoader:
         if not len(df):
             return
         t0 = time.perf_counter()
-        cols = demo.COLUMNS[table]
+        cols = mem.COLUMNS[table]
         data = _csv(df, cols)
         t1 = time.perf_counter()
         with self.conn.cursor() as cur:
@@ -510,7 +511,7 @@ class PgLoader:
         with self.conn.cursor() as cur:
             if self.trust_keys:
                 cur.execute("SET LOCAL session_replication_role = origin")
-            for table in demo.World.TABLES:  # keep identity sequences ahead of the explicit ids
+            for table in mem.World.TABLES:  # keep identity sequences ahead of the explicit ids
                 cur.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
                             f"GREATEST((SELECT COALESCE(MAX(id), 0) FROM \"{table}\"), 1))")
             for kinds in (("ix", "uq"), ("fk",)):
@@ -530,7 +531,7 @@ class PgLoader:
         self.conn.autocommit = True
         try:
             with self.conn.cursor() as cur:
-                for table in demo.World.TABLES:
+                for table in mem.World.TABLES:
                     cur.execute(f'ANALYZE "{table}"')
         finally:
             self.conn.autocommit = False
@@ -573,7 +574,7 @@ def load(engine: Engine, size: str, seed: int, n_chunks: int | None = None, max_
     truth = Truth(size, seed, region)
     facts = Facts() if snapshot.enabled() else None
     loader = PgLoader(engine, trust_keys)
-    work: queue.Queue[demo.World | None] = queue.Queue(maxsize=1)
+    work: queue.Queue[mem.World | None] = queue.Queue(maxsize=1)
     failed: list[BaseException] = []
     seconds: dict[str, float] = {"generate": 0.0, "facts": 0.0}
 
@@ -585,7 +586,7 @@ def load(engine: Engine, size: str, seed: int, n_chunks: int | None = None, max_
             if failed:
                 continue  # drain, so the producer never blocks
             try:
-                for table in demo.World.TABLES:
+                for table in mem.World.TABLES:
                     if table != "region":
                         loader.copy(table, getattr(world, table))
             except BaseException as exc:  # noqa: BLE001 - handed to the main thread
@@ -645,8 +646,8 @@ def load(engine: Engine, size: str, seed: int, n_chunks: int | None = None, max_
         if facts is not None:
             facts.close()
     result = truth.result()
-    path = truth_path or demo.groundtruth_path(engine)
-    path.write_text(json.dumps(result, ensure_ascii=False, indent=2, default=demo._json_default), encoding="utf-8")
+    path = truth_path or mem.groundtruth_path(engine)
+    path.write_text(json.dumps(result, ensure_ascii=False, indent=2, default=mem._json_default), encoding="utf-8")
     seconds.update(loader.seconds)
     seconds["total"] = time.perf_counter() - t0
     return {"counts": result["counts"], "region": region, "truth": result, "groundtruth": path,

@@ -3,8 +3,9 @@
 ``generate(size, seed)`` builds every table as a DataFrame (fully vectorised with one ``numpy`` Generator: the same
 seed and size always give identical frames); ``load(engine, world)`` bulk-inserts it in one transaction (SQLite:
 raw DBAPI ``executemany`` on pre-built tuples with timestamps pre-formatted as SQLAlchemy stores them; PostgreSQL:
-``COPY``) and writes the ground truth beside the database; ``run_demo(engine, size, seed, replace)`` is the
-idempotent entry point behind ``python -m data demo``.
+``COPY``) and writes the ground truth beside the database. The idempotent entry point behind ``python -m demo`` (and
+``python -m data demo``) is ``demo.run.run_demo(engine, size, seed, replace)``; XL is built chunk by chunk by
+``demo.xl`` from this module's pieces.
 
 The world carries known effects for the analytics to find; every parameter, and which staff were planted, is in
 the ground-truth JSON (``World.truth``):
@@ -31,7 +32,6 @@ import io
 import json
 import logging
 import threading
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,6 +43,7 @@ import pyarrow as pa
 from sqlalchemy import Engine, text
 
 from data import reference, snapshot
+from data.engine import DATA_DIR  # the database's own folder (git-ignored ground-truth files)
 
 GENERATOR_VERSION = "2"  # 2: whole-second timestamps, as real service logs carry
 WINDOW_START_LOCAL = np.datetime64("2025-01-01T00:00:00", "us")
@@ -128,10 +129,6 @@ NEG = {
     "any": ["一直没有进度反馈", "打了好几次电话才有人处理", "问题还是没解决"],
 }
 MID = ["总体还行", "还可以吧", "一般般", "希望下次能快一点"]
-
-
-class DemoRefused(RuntimeError):
-    """The database holds data that is not a demo world; the message says what to do."""
 
 
 @dataclass
@@ -244,7 +241,7 @@ def generate(size: str, seed: int) -> World:
 
 def _build(rng: np.random.Generator, cfg: dict[str, Any], size: str, seed: int, region: pd.DataFrame,
            plant: bool = True) -> tuple[World, dict[str, Any], dict[str, Any]]:
-    """One world (or one chunk of a world, data.demo_xl) over the counties in ``region``, ids from 1; returns the
+    """One world (or one chunk of a world, demo.xl) over the counties in ``region``, ids from 1; returns the
     world without its truth, the planted staff and the per-ticket generation info. ``plant=False`` plants no staff
     (chunks other than the one that carries the planted staff)."""
     stations = region[(region["level"] == "station") & (region["kind"] == "supply_station")].reset_index(drop=True)
@@ -1207,7 +1204,7 @@ def groundtruth_path(engine: Engine) -> Path:
             schema = conn.execute(text("SELECT current_schema()")).scalar_one()
         if schema and schema != "public":
             name = f"{name}-{schema}"
-    return Path(__file__).resolve().parent / f"groundtruth-{name}.json"
+    return DATA_DIR / f"groundtruth-{name}.json"
 
 
 def load(engine: Engine, world: World, truth_path: Path | None = None) -> Path:
@@ -1244,7 +1241,7 @@ def _json_default(v: Any) -> Any:
 
 def demo_accounts(world: World) -> list[tuple[str, str, str]]:
     """The demo's login accounts (role, username, password). Passwords are DEMO-ONLY: derived from the seed, printed
-    by ``python -m data demo`` and stored in site_setting so they can be shown again; never use them in production."""
+    by ``python -m demo`` and stored in site_setting so they can be shown again; never use them in production."""
     return _accounts(world.region, world.seed)
 
 
@@ -1261,123 +1258,6 @@ def _password(seed: int, username: str) -> str:
     digest = hashlib.sha256(f"gridcx-demo-{seed}-{username}".encode()).digest()
     word = base64.b32encode(digest).decode()[:12].lower()
     return f"demo-{word[:4]}-{word[4:8]}-{word[8:]}"
-
-
-def _settings(conn: Any) -> dict[str, str]:
-    rows = conn.execute(text("SELECT key, value FROM site_setting")).fetchall()
-    return {k: v for k, v in rows}
-
-
-def stored_demo_accounts(engine: Engine) -> list[tuple[str, str, str]]:
-    """The accounts of the demo world in this database (empty when it holds none)."""
-    with engine.connect() as conn:
-        raw = _settings(conn).get("demo.accounts")
-    return [tuple(a) for a in json.loads(raw)] if raw else []  # type: ignore[misc]
-
-
-def _count(conn: Any, table: str) -> int:
-    return int(conn.execute(text(f'SELECT COUNT(*) FROM "{table}"')).scalar_one())
-
-
-def run_demo(engine: Engine, size: str, seed: int, replace: bool = False,
-             truth_path: Path | None = None, chunks: int | None = None) -> dict[str, Any]:
-    """Make the database hold the demo world (size, seed). Idempotent: the same size and seed change nothing; a
-    different demo is replaced cleanly; non-demo data is refused unless ``replace``. Returns
-    ``{"status": "unchanged"|"loaded"|"replaced", "message", "counts", "accounts", "seconds", "groundtruth"}``.
-
-    XL (and any size given ``chunks``) is generated and loaded chunk by chunk (data.demo_xl), on PostgreSQL only."""
-    from data.models import SiteSetting
-    from data.users import create_user
-
-    if size not in SIZES:
-        raise ValueError(f"unknown demo size {size!r}; expected one of {', '.join(SIZES)}")
-    t0 = time.perf_counter()
-    if size == "XL" and not chunks:
-        from data import demo_xl
-
-        chunks = demo_xl.CHUNKS["XL"]
-    if chunks and engine.url.get_backend_name() != "postgresql":
-        # 10 M work orders in one in-memory world would need ~28 GB (L peaks at 2.8 GB); the chunked generator
-        # loads with PostgreSQL's COPY. Refuse before touching the database.
-        raise DemoRefused(f"size {size} in chunks (XL: 10 M work orders) is built for PostgreSQL only "
-                          "(DATABASE_URL=postgresql+psycopg://...); use S, M or L on SQLite")
-    layout = ""
-    if chunks:
-        from data import demo_xl
-
-        layout = demo_xl.layout(size, chunks)
-    with engine.connect() as conn:
-        settings = _settings(conn)
-        has_data = any(_count(conn, t) for t in ("region", "ticket", "customer", "response"))
-    is_demo = "demo.seed" in settings
-    if is_demo and settings.get("demo.seed") == str(seed) and settings.get("demo.size") == size \
-            and settings.get("demo.generator_version") == GENERATOR_VERSION \
-            and settings.get("demo.layout", "") == layout:
-        with engine.connect() as conn:
-            counts = {t: _count(conn, t) for t in World.TABLES}
-        _warm_snapshot(engine)
-        return {"status": "unchanged", "counts": counts, "accounts": stored_demo_accounts(engine),
-                "seconds": round(time.perf_counter() - t0, 2), "groundtruth": str(truth_path or groundtruth_path(engine)),
-                "message": f"demo world {size} seed {seed} is already loaded: nothing changed"}
-    if has_data and not is_demo and not replace:
-        raise DemoRefused("the database holds data that is not a demo world; refusing to overwrite it. "
-                          "Use --replace to delete it and load the demo (destructive).")
-    status = "replaced" if has_data else "loaded"
-    if chunks:
-        from data import demo_xl
-
-        with engine.begin() as conn:  # the loader truncates the tables in its own transaction
-            conn.execute(text("DELETE FROM site_setting WHERE key LIKE 'demo.%'"))
-        reference.seed_sla_policies(engine)
-        out = demo_xl.load(engine, size, seed, chunks, truth_path=truth_path)
-        region, counts, path = out["region"], out["counts"], out["groundtruth"]
-        t_gen = out["seconds"]["generate"]
-        parts = out["seconds"]
-    else:
-        world = generate(size, seed)
-        t_gen = time.perf_counter() - t0
-        if has_data:
-            with engine.begin() as conn:
-                for table in _delete_order():
-                    conn.execute(text(f'DELETE FROM "{table}"'))
-                snapshot.invalidate_all(conn)
-                conn.execute(text("DELETE FROM site_setting WHERE key LIKE 'demo.%'"))
-        reference.seed_sla_policies(engine)
-        path = load(engine, world, truth_path)
-        region, counts, parts = world.region, world.counts(), {}
-    accounts = _accounts(region, seed)
-    by_code = dict(zip(region["code"], region["id"], strict=False))
-    province = int(region.loc[region["level"] == "province", "id"].iloc[0])
-    for role, username, password in accounts:
-        scope = by_code[username.split("_", 1)[1]] if username.startswith("manager_") else province
-        create_user(engine, username, password, role, int(scope), display_name=f"演示{username}")
-    with engine.begin() as conn:
-        values = {"demo.size": size, "demo.seed": str(seed), "demo.generator_version": GENERATOR_VERSION,
-                  "demo.accounts": json.dumps(accounts, ensure_ascii=False)}
-        if layout:
-            values["demo.layout"] = layout
-        for k, v in values.items():
-            conn.execute(SiteSetting.__table__.delete().where(SiteSetting.key == k))
-            conn.execute(SiteSetting.__table__.insert().values(key=k, value=v))
-    t_snap = _warm_snapshot(engine)
-    seconds = round(time.perf_counter() - t0, 2)
-    return {"status": status, "counts": counts, "accounts": accounts, "seconds": seconds,
-            "generate_seconds": round(t_gen, 2), "snapshot_seconds": round(t_snap, 2), "groundtruth": str(path),
-            **({"layout": layout, "phase_seconds": parts} if layout else {}),
-            "message": f"demo world {size} seed {seed} {status} in {seconds:.1f} s (generation {t_gen:.1f} s); "
-                       f"ground truth: {path}. Demo-only passwords follow (role username password)."}
-
-
-def _warm_snapshot(engine: Engine) -> float:
-    """Build the fact snapshot's stale or missing partitions (data.snapshot) so the first page view reads Parquet;
-    returns the seconds it took. A folder that cannot be written only costs speed (readers fall back to SQL)."""
-    t0 = time.perf_counter()
-    if snapshot.enabled():
-        try:
-            snapshot.refresh(engine)
-        except OSError as exc:
-            logging.getLogger(__name__).warning("fact snapshot not built: %s", exc)
-    return time.perf_counter() - t0
 
 
 # --- the fact snapshot, straight from the world's frames ----------------------------------------------------------
