@@ -100,7 +100,7 @@ def _show_profile(p: prof.FileProfile) -> None:
     cols[1].metric(t("wizard.sheet"), p.sheet or "—")
     cols[2].metric(t("wizard.header_row"), p.header_row)
     cols[3].metric(t("wizard.rows_read"), p.rows_read)
-    st.dataframe(columns_table(p), hide_index=True, width="stretch")
+    st.table(columns_table(p).set_index(t("wizard.col.name")))  # small, and its text is in the page
 
 
 def columns_table(p: prof.FileProfile) -> pd.DataFrame:
@@ -141,6 +141,9 @@ def _mapping(ident: Identity, kind: str, p: prof.FileProfile) -> tuple[Mapping |
         label = m.name
     else:
         raw = _builder(ident, kind, p)
+        if not raw["columns"]:
+            st.info(t("wizard.choose_columns"))
+            return None, None
     with st.expander(t("wizard.json"), expanded=True):
         st.code(json.dumps(raw, ensure_ascii=False, indent=2), language="json")
     try:

@@ -49,7 +49,7 @@ def test_admin_builds_dry_runs_saves_and_imports_a_foreign_export(tiny_app_db: s
     assert not at.exception, at.exception
     m = _metrics(at)
     assert (m["文字编码"], m["表头所在行"], m["已预览行数"]) == ("GB18030", "2", "4")
-    cols = at.dataframe[0].value
+    cols = at.table[0].value.reset_index()
     assert list(cols["源列名"]) == ["序号", "工单号", "登记时间", "办结时间", "所属单位", "来源", "诉求类型", "备注"]
     assert list(cols["推测类型"]) == ["数值", "编码/编号", "日期/时间", "日期/时间", "文本", "文本", "文本", "文本"]
     assert cols["示例值"][1] == "BX-0001 | BX-0002 | BX-0003 | BX-0004"
@@ -76,7 +76,7 @@ def test_admin_builds_dry_runs_saves_and_imports_a_foreign_export(tiny_app_db: s
     assert any("2026-10-05 至 2026-10-08" in md.value for md in at.markdown)
     warnings = " ".join(w.value for w in at.warning)
     assert "完全相同（耗时为 0）" in warnings and "新建 1 个区域" in warnings
-    by_reason = at.dataframe[1].value
+    by_reason = at.dataframe[0].value
     assert (by_reason.iloc[0]["列"], by_reason.iloc[0]["涉及行数"]) == ("办结时间", 1)
 
     at.text_input(key="wiz_name").input("县公司报修")
