@@ -34,6 +34,7 @@ PAGES: dict[str, tuple[str, str, str, str, str]] = {
                   "nav.section.overview"),
     "risk": ("risk", "nav.risk", ":material/crisis_alert:", "analyse_service", "nav.section.service"),
     "imports": ("imports", "nav.imports", ":material/upload_file:", "import", "nav.section.admin"),
+    "wizard": ("wizard", "nav.wizard", ":material/schema:", "import", "nav.section.admin"),
     "survey_admin": ("survey_admin", "nav.survey_admin", ":material/rate_review:", "manage_surveys",
                      "nav.section.admin"),
     "users": ("users_admin", "nav.users", ":material/manage_accounts:", "manage_users", "nav.section.admin"),

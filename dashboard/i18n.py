@@ -28,9 +28,10 @@ RELABELLED_WIDGETS: tuple[str, ...] = (
     "fu_owner", "fu_to", "fu_score", "fu_outcome", "hr_kind", "hr_region", "hr_team", "hr_staff", "review_staff",
     "imp_kind", "imp_mapping", "exp_kind", "uc_role", "uc_region", "ue_user", "ue_role", "ue_region",
     "drill_archive_pick", "sq_pack", "survey_admin_key", "survey_lang", "hr_pdf_team",
-    "survey_admin_rot_key", "survey_admin_rot_st", "sat_driver_method",
+    "survey_admin_rot_key", "survey_admin_rot_st", "sat_driver_method", "wiz_kind", "wiz_source", "wiz_existing",
+    "wiz_reg_unknown", "wiz_reg_parent",
 )
-RELABELLED_PREFIXES: tuple[str, ...] = ("hr_period_",)
+RELABELLED_PREFIXES: tuple[str, ...] = ("hr_period_", "wiz_f_")
 _FIXED: ContextVar[str | None] = ContextVar("gridcx_language", default=None)
 
 

@@ -29,12 +29,28 @@ def main(argv: list[str] | None = None) -> int:
     p_imp = sub.add_parser("import", help="import tickets/contacts/responses from CSV/XLSX, or a whole site")
     p_imp.add_argument("kind", nargs="?", choices=["tickets", "contacts", "responses", "invitations"])
     p_imp.add_argument("file", nargs="?")
-    p_imp.add_argument("--mapping", help="shipped mapping name or path (default: detected from the header)")
+    p_imp.add_argument("--mapping", help="mapping: a saved name (NAME or NAME@VERSION), a shipped name or a path "
+                                         "(default: detected from the header)")
+    p_imp.add_argument("--dry-run", action="store_true",
+                       help="read, validate and resolve the whole file and report what the import would do; "
+                            "write nothing")
     p_imp.add_argument("--sheet", help="worksheet of an XLSX file (default: the first)")
     p_imp.add_argument("--rejects", help="where to write the rejects CSV (default: FILE.rejects.csv beside FILE)")
     p_imp.add_argument("--all", metavar="DIR", help="load a whole-site export into this (empty) database")
     p_imp.add_argument("--user", help="who is importing (audit trail); default: the OS user")
     p_imp.add_argument("--lang", choices=["zh-CN", "en"], help="language of messages (default: from LANG)")
+
+    p_map = sub.add_parser("mapping", help="list, show or save column mappings (shipped files and saved in the "
+                                           "database)")
+    map_sub = p_map.add_subparsers(dest="action", required=True)
+    p_map_list = map_sub.add_parser("list", help="every mapping: shipped ones and saved ones with their versions")
+    p_map_list.add_argument("--kind", choices=["tickets", "contacts", "responses"])
+    p_map_show = map_sub.add_parser("show", help="print a mapping's JSON (NAME, NAME@VERSION or a shipped name)")
+    p_map_show.add_argument("name")
+    p_map_save = map_sub.add_parser("save", help="save a mapping JSON file as the next version of NAME")
+    p_map_save.add_argument("name")
+    p_map_save.add_argument("file")
+    p_map_save.add_argument("--user", help="who is saving (audit trail); default: the OS user")
 
     p_exp = sub.add_parser("export", help="export tickets/contacts/responses in the canonical format, or a whole site")
     p_exp.add_argument("kind", nargs="?", choices=["tickets", "contacts", "responses"])
@@ -76,6 +92,8 @@ def main(argv: list[str] | None = None) -> int:
             return _demo(engine, args.size, args.seed, replace=args.replace)
         if args.command in ("import", "export"):
             return _io(engine, args, parser)
+        if args.command == "mapping":
+            return _mapping(engine, args)
         if args.command == "user-add":
             return _user_add(engine, args)
     except DatabaseConfigError as exc:
@@ -116,7 +134,7 @@ def _io(engine, args: argparse.Namespace, parser: argparse.ArgumentParser) -> in
             if not args.kind or not args.file:
                 parser.error("import needs KIND FILE, or --all DIR")
             res = import_file(engine, args.kind, args.file, args.mapping, sheet=args.sheet, user=user,
-                              rejects_path=args.rejects)
+                              rejects_path=args.rejects, dry_run=args.dry_run)
             if res.error is not None:
                 return fail(res.error, {"kind": args.kind, "file": res.file, "mapping": res.mapping})
             print(json.dumps(res.summary(lang), ensure_ascii=False))
@@ -138,6 +156,60 @@ def _io(engine, args: argparse.Namespace, parser: argparse.ArgumentParser) -> in
     except SQLAlchemyError as exc:
         detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0][:300]
         return fail(FileError("database", detail=detail))
+
+
+def _os_user(given: str | None) -> str:
+    import getpass
+
+    try:
+        return given or f"cli:{getpass.getuser()}"
+    except Exception:  # noqa: BLE001 - no passwd entry in some containers
+        return "cli"
+
+
+def _mapping(engine, args: argparse.Namespace) -> int:  # type: ignore[no-untyped-def]
+    """``mapping list | show NAME | save NAME FILE``: one line on stderr for an error (exit 2)."""
+    import json
+    from pathlib import Path
+
+    from data.io import FileError
+    from data.io.mapping import MAPPINGS_DIR, load, shipped
+    from data.repositories import mappings as saved
+
+    try:
+        if args.action == "list":
+            print(f"{'name':<32} {'kind':<10} {'source':<7} versions")
+            for name in shipped(args.kind):
+                print(f"{name:<32} {load(MAPPINGS_DIR / f'{name}.json').kind:<10} {'shipped':<7} -")
+            by_name: dict[str, list[saved.SavedMapping]] = {}
+            for m in saved.listing(engine, args.kind):
+                by_name.setdefault(m.name, []).append(m)
+            for name, versions in by_name.items():
+                last = versions[-1]
+                print(f"{name:<32} {last.kind:<10} {'saved':<7} {', '.join(str(v.version) for v in versions)} "
+                      f"(newest {last.version}: {last.created_at:%Y-%m-%d %H:%M} UTC by {last.created_by or '-'})")
+            return 0
+        if args.action == "show":
+            with saved.using(engine):
+                found = saved.lookup(args.name)
+            if found is not None:
+                print(json.dumps(found.raw(), ensure_ascii=False, indent=2))
+                return 0
+            m = load(args.name)
+            print(Path(m.path).read_text(encoding="utf-8"), end="")
+            return 0
+        try:
+            body = json.loads(Path(args.file).read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise FileError("mapping_invalid", mapping=args.file, detail=str(exc).splitlines()[0]) from None
+        if not isinstance(body, dict):
+            raise FileError("mapping_invalid", mapping=args.file, detail="not a JSON object")
+        m = saved.save(engine, args.name, body, _os_user(args.user))
+        print(f"saved {m.ref} ({m.kind})", file=sys.stderr)
+        return 0
+    except FileError as exc:
+        print(f"error: {exc.message('en')}", file=sys.stderr)
+        return 2
 
 
 def _user_add(engine, args: argparse.Namespace) -> int:  # type: ignore[no-untyped-def]

@@ -384,6 +384,21 @@ class AuditEvent(Base):
     detail: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
+class ImportMapping(Base):
+    """A column mapping saved from the admin wizard (data/repositories/mappings.py): one row per version, never
+    updated; ``data.io.mapping.load("name")`` takes the newest, ``"name@3"`` a given one."""
+
+    __tablename__ = "import_mapping"
+    __table_args__ = (UniqueConstraint("name", "version"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(16))  # tickets | contacts | responses
+    version: Mapped[int] = mapped_column(Integer)
+    body: Mapped[dict[str, Any]] = mapped_column(JSON)  # the mapping JSON as data.io.mapping.parse reads it
+    created_by: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=_now)
+
+
 class SiteSetting(Base):
     """Key-value site settings (the demo world's seed and size, the active policy pack)."""
 

@@ -17,6 +17,7 @@ from dashboard.scope import identity
 from data.access import can
 from data.io import export_table, import_file, shipped_mappings
 from data.private import write_private
+from data.repositories import mappings as saved_mappings
 from data.safety import safe_filename
 from data.users import Identity
 
@@ -40,7 +41,7 @@ def render() -> None:
 def _import_form(ident: Identity) -> None:
     with st.form("import_form", enter_to_submit=False):
         kind = st.selectbox(t("imports.kind"), KINDS, format_func=lambda k: t(f"imports.kind.{k}"), key="imp_kind")
-        options = ["", *shipped_mappings(kind)]
+        options = ["", *shipped_mappings(kind), *saved_mappings.newest(engine(), kind)]  # saved ones: the wizard
         mapping = st.selectbox(t("imports.mapping"), options, key="imp_mapping",
                                format_func=lambda m: t("imports.mapping.auto") if not m else m)
         upload = st.file_uploader(t("imports.file"), type=["csv", "txt", "xlsx"], key="imp_file")

@@ -75,6 +75,14 @@ class ImportResult:
     conversions: list[Conversion] = field(default_factory=list)  # responses: scale conversions applied
     error: FileError | None = None
     rejects: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=REJECT_COLS))
+    # What the wizard's dry run shows (and a real import reports too): the data rows read, the problems counted by
+    # level, reason and column, the range of the kind's main time (local dates, the mapping's zone) and file-level
+    # checks (suspicious zeros, out-of-scale values, ambiguous dates, unknown regions).
+    dry_run: bool = False
+    rows: int = 0
+    by_reason: list[dict[str, Any]] = field(default_factory=list)
+    date_range: tuple[str, str] | None = None
+    checks: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def exit_code(self) -> int:
@@ -95,6 +103,12 @@ class ImportResult:
             out["na_note"] = translate("import.survey.na", lang, n=self.na_answers)
         if self.conversions:
             out["conversions"] = [conversion_text(c, lang) for c in self.conversions]
+        if self.dry_run:
+            out["dry_run"] = True
+        out["rows"] = self.rows
+        out["date_range"] = list(self.date_range) if self.date_range else None
+        out["by_reason"] = self.by_reason
+        out["checks"] = [{**c, "message": translate(f"import.check.{c['code']}", lang, **c)} for c in self.checks]
         if self.error is not None:
             out["error"] = self.error.code
             out["message"] = self.error.message(lang)
@@ -186,13 +200,19 @@ def import_file(
     display_name: str | None = None,
     chunk_rows: int = reading.CHUNK_ROWS,
     actor: Identity | None = None,
+    dry_run: bool = False,
 ) -> ImportResult:
     """Import one file. Never raises for a bad file: a file-level problem comes back in ``result.error``
     (exit code 2) with nothing written except an ``import_failed`` audit event.
 
     ``actor`` is the logged-in person when a page starts the import: anyone but an administrator is refused with
     :class:`data.users.PermissionDenied` (audited), whatever the menu showed. The command line runs without an
-    actor (whoever has shell access to the server is trusted as an operator)."""
+    actor (whoever has shell access to the server is trusted as an operator).
+
+    ``dry_run`` runs the whole file through the same reading, validation and reference resolution inside the
+    transaction and reports exactly the counts the import would, then rolls back: no table changes and no audit
+    event (a rejects file is still written where asked). On PostgreSQL the id sequences of regions or staff a
+    ``create`` policy would add are not given back (sequences are not transactional)."""
     if actor is not None:
         try:
             require(actor, "import")
@@ -205,18 +225,21 @@ def import_file(
     t0 = time.perf_counter()
     path = Path(path)
     name = display_name or path.name
-    res = ImportResult(kind=kind, file=name)
+    res = ImportResult(kind=kind, file=name, dry_run=dry_run)
     try:
         if kind not in SPECS:
             raise FileError("kind_unknown", kind=kind, kinds=", ".join(SPECS))
-        m = mapping if isinstance(mapping, Mapping) else (
-            load(mapping, kind) if mapping is not None else choose_mapping(path, kind, sheet))
+        from data.repositories.mappings import using  # (data.repositories.mappings imports data.io)
+
+        with using(engine):  # a mapping saved in this database comes before the shipped ones
+            m = mapping if isinstance(mapping, Mapping) else (
+                load(mapping, kind) if mapping is not None else choose_mapping(path, kind, sheet))
         if m.kind != kind:
             raise FileError("mapping_kind", mapping=m.name, mapping_kind=m.kind, kind=kind)
         res.mapping = m.name
         src = reading.open_source(path, m, sheet=sheet, name=name)
         res.sha256, res.encoding, res.header_row = src.sha256, src.encoding, src.header_row
-        _run(engine, SPECS[kind], m, src, res, user, rejects_path, chunk_rows, t0)
+        _run(engine, SPECS[kind], m, src, res, user, rejects_path, chunk_rows, t0, dry_run)
     except SQLAlchemyError as exc:
         detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0][:300]
         return _failed(engine, res, FileError("database", detail=detail), path, name, kind, user, t0)
@@ -234,6 +257,8 @@ def _failed(engine: Engine, res: ImportResult, exc: FileError, path: Path, name:
     res.seconds = time.perf_counter() - t0
     if res.sha256 is None and path.is_file():
         res.sha256 = reading._sha256(path)
+    if res.dry_run:
+        return res
     with engine.begin() as conn:
         audit(conn, user, "import_failed", kind[:32], name[:128],
               {"file": name, "sha256": res.sha256, "mapping": res.mapping, "error": exc.code,
@@ -266,8 +291,12 @@ def _lookups(conn: Connection, m: Mapping) -> tuple[dict[str, int], set[str], di
     return ids, ambiguous, codes
 
 
+class _DryRun(Exception):
+    """Raised at the end of a dry run's transaction to roll it back."""
+
+
 def _run(engine: Engine, spec: KindSpec, m: Mapping, src: Source, res: ImportResult, user: str | None,
-         rejects_path: str | Path | None, chunk_rows: int, t0: float) -> None:
+         rejects_path: str | Path | None, chunk_rows: int, t0: float, dry_run: bool = False) -> None:
     pg = engine.dialect.name == "postgresql"
     stg = f"stg_{uuid.uuid4().hex[:12]}"
     problems: list[pd.DataFrame] = []
@@ -280,6 +309,7 @@ def _run(engine: Engine, spec: KindSpec, m: Mapping, src: Source, res: ImportRes
         try:
             with conn.begin():
                 _trace("start")
+                summary = _Summary(spec, m)
                 ids, ambiguous, codes = _lookups(conn, m)
                 pol = m.policy("regions")
                 default_id = None
@@ -304,6 +334,7 @@ def _run(engine: Engine, spec: KindSpec, m: Mapping, src: Source, res: ImportRes
                     for chunk in reading.chunks(src, chunk_rows):
                         n_rows += len(chunk)
                         valid, probs = validate_chunk(chunk, ctx)
+                        summary.add(valid)
                         if len(probs):
                             problems.append(probs)
                         if len(valid):
@@ -320,12 +351,17 @@ def _run(engine: Engine, spec: KindSpec, m: Mapping, src: Source, res: ImportRes
                 _trace("staged")
                 res.regions_created = _create_regions(conn, stg, ctx, codes, pol, pg)
                 problems += _resolve_refs(conn, stg, spec, ctx, pg)
-                counts = _upsert(conn, stg, spec, ctx, cols, pg, now, keyed)
+                counts = _upsert(conn, stg, spec, ctx, cols, pg, now, keyed, dry_run)
                 res.imported, res.updated, res.unchanged = counts
                 if spec.kind == "invitations" and "response_id" in cols:
-                    problems += _link_responses(conn, stg, ctx, pg)
-                rejects = _reasons(pd.concat(problems, ignore_index=True) if problems else
-                                   pd.DataFrame(columns=PROBLEM_COLS))
+                    problems += _link_responses(conn, stg, ctx, pg)  # in a dry run too: rolled back below
+                all_problems = pd.concat(problems, ignore_index=True) if problems else pd.DataFrame(
+                    columns=PROBLEM_COLS)
+                res.rows = n_rows
+                res.by_reason = _by_reason(all_problems)
+                res.date_range = summary.date_range()
+                res.checks = summary.checks(all_problems, ctx, res.regions_created)
+                rejects = _reasons(all_problems)
                 res.rejects = rejects
                 res.rejected = int(rejects.loc[rejects["level"] == "error", "row"].nunique())
                 res.warnings = int((rejects["level"] == "warning").sum())
@@ -336,6 +372,8 @@ def _run(engine: Engine, spec: KindSpec, m: Mapping, src: Source, res: ImportRes
                 if len(rejects):
                     res.rejects_file = str(_write_rejects(rejects, src, rejects_path))
                 res.seconds = time.perf_counter() - t0
+                if dry_run:
+                    raise _DryRun
                 if os.environ.get("GRIDCX_IMPORT_PAUSE_UPSERTED"):  # test hook: kill -9 before commit
                     print("upserted", flush=True)
                     time.sleep(float(os.environ["GRIDCX_IMPORT_PAUSE_UPSERTED"]))
@@ -346,6 +384,8 @@ def _run(engine: Engine, spec: KindSpec, m: Mapping, src: Source, res: ImportRes
                         "imported", "updated", "unchanged", "rejected", "warnings", "rejects_file",
                         "regions_created", "na_answers", "conversions")},
                 })
+        except _DryRun:
+            pass  # the transaction was rolled back: nothing written
         finally:
             if not pg:
                 conn.rollback()
@@ -628,7 +668,9 @@ def _link_responses(conn: Connection, stg: str, ctx: Context, pg: bool) -> list[
 
 
 def _upsert(conn: Connection, stg: str, spec: KindSpec, ctx: Context, cols: dict[str, str], pg: bool,
-            now: dt.datetime, keyed: bool = False) -> tuple[int, int, int]:
+            now: dt.datetime, keyed: bool = False, dry_run: bool = False) -> tuple[int, int, int]:
+    """Write the staged rows; returns (inserted, updated, unchanged). ``dry_run`` returns the same counts, worked
+    out from the same comparison, before anything is written."""
     t = f"temp.{stg}" if not pg else stg
     target = spec.table
     # An invitation's response link is stored on the response (response.invitation_id, _link_responses).
@@ -679,6 +721,8 @@ def _upsert(conn: Connection, stg: str, spec: KindSpec, ctx: Context, cols: dict
     all_cols = insert_cols + extra_cols
     if existing - changed == staged:
         return 0, 0, staged + same
+    if dry_run:
+        return staged - existing, changed, existing - changed + same
     # Changed rows first (UPDATE .. FROM, only where something differs), then the new ones (plain INSERT with
     # an anti-join): cheaper than INSERT .. ON CONFLICT, which probes, locks and speculatively inserts every row.
     if changed:
@@ -874,6 +918,115 @@ def _trace(what: str) -> None:
         now = time.perf_counter()
         print(f"trace {what} {now - _T0[0]:.2f}s", file=__import__("sys").stderr, flush=True)
         _T0[0] = now
+
+
+# --- summary (the wizard's dry run) ------------------------------------------------------------------------------
+
+MAIN_TIME = {"tickets": "created_at", "contacts": "queued_at", "responses": "submitted_at"}
+ZERO_SUSPECT = ("handle_seconds",)  # a zero here is almost always a system's placeholder, not a measurement
+EXAMPLES = 5
+
+
+def _by_reason(p: pd.DataFrame) -> list[dict[str, Any]]:
+    """Problems counted by level, reason code and column (rows affected), errors first, most frequent first."""
+    if not len(p):
+        return []
+    p = p.sort_values("row", kind="stable")
+    keys = ["level", "code", "column"]
+    g = p.groupby(keys, sort=False).agg(rows=("row", "nunique"), params=("params", "first"),
+                                        example=("value", "first")).reset_index()
+    g["_err"] = g["level"] != "error"
+    g = g.sort_values(["_err", "rows", "code", "column"], ascending=[True, False, True, True], kind="stable")
+    out = []
+    for lv, c, col, n, params, example in g[[*keys, "rows", "params", "example"]].itertuples(index=False):
+        kw = json.loads(params) if params else {}
+        ex = "" if example is None or (isinstance(example, float) and np.isnan(example)) else str(example)
+        out.append({"level": str(lv), "code": str(c), "column": str(col), "rows": int(n),
+                    "example": ex[:VALUE_PREVIEW], "reason_zh": _reason_text(str(c), "zh-CN", kw),
+                    "reason_en": _reason_text(str(c), "en", kw)})
+    return out
+
+
+class _Summary:
+    """What the chunks' valid rows say about the file as a whole: the main time's range and suspicious zeros."""
+
+    def __init__(self, spec: KindSpec, m: Mapping) -> None:
+        self.spec, self.zone = spec, m.zone
+        self.col = MAIN_TIME[spec.kind]
+        self.lo: pd.Timestamp | None = None
+        self.hi: pd.Timestamp | None = None
+        self.zeros: dict[tuple[str, str | None], int] = {}
+        self.new_regions: set[str] = set()  # labels of regions a "create" policy adds for valid rows
+
+    def add(self, valid: pd.DataFrame) -> None:
+        if not len(valid):
+            return
+        if "region_ref" in valid:
+            self.new_regions.update(str(v) for v in valid["region_ref"].dropna().unique())
+        if self.col in valid:
+            t = valid[self.col].dropna()
+            if len(t):
+                lo, hi = t.min(), t.max()
+                self.lo = lo if self.lo is None else min(self.lo, lo)
+                self.hi = hi if self.hi is None else max(self.hi, hi)
+        for earlier, later in self.spec.order:  # a later step at exactly the earlier instant: a copied time
+            a, b = self.spec.by_name[earlier].column, self.spec.by_name[later].column
+            if a in valid and b in valid:
+                n = int((valid[a].notna() & (valid[a] == valid[b])).sum())
+                if n:
+                    self.zeros[(later, earlier)] = self.zeros.get((later, earlier), 0) + n
+        for f in ZERO_SUSPECT:
+            col = self.spec.by_name[f].column if f in self.spec.by_name else None
+            if col and col in valid:
+                n = int((valid[col] == 0).sum())
+                if n:
+                    self.zeros[(f, None)] = self.zeros.get((f, None), 0) + n
+
+    def date_range(self) -> tuple[str, str] | None:
+        if self.lo is None or self.hi is None:
+            return None
+
+        def local(ts: pd.Timestamp) -> str:
+            return pd.Timestamp(ts).tz_localize("UTC").tz_convert(self.zone).date().isoformat()
+
+        return local(self.lo), local(self.hi)
+
+    def checks(self, p: pd.DataFrame, ctx: Context, regions_created: int) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        for (f, other), n in self.zeros.items():
+            if other is None:
+                out.append({"code": "zero_value", "column": ctx.label(f), "rows": n})
+            else:
+                out.append({"code": "zero_duration", "column": ctx.label(f), "other": ctx.label(other), "rows": n})
+        if len(p):
+            rng = p[p["code"] == "out_of_range"]
+            for column, g in rng.groupby("column", sort=True):
+                num = pd.to_numeric(g["value"], errors="coerce")
+                params = json.loads(g["params"].iloc[0]) if g["params"].iloc[0] else {}
+                out.append({"code": "out_of_scale", "column": str(column), "rows": int(g["row"].nunique()),
+                            "min": _num(num.min()), "max": _num(num.max()),
+                            "lo": params.get("lo"), "hi": params.get("hi")})
+            swap = p[p["code"] == "daymonth_swap"]
+            for column, g in swap.groupby("column", sort=True):
+                out.append({"code": "ambiguous_dates", "column": str(column), "rows": int(g["row"].nunique())})
+            for code, check in (("unknown_region", "regions_unknown"), ("region_defaulted", "regions_defaulted")):
+                r = p[p["code"] == code]
+                if len(r):
+                    labels = sorted({str(v) for v in r["value"]})
+                    out.append({"code": check, "column": str(r["column"].iloc[0]), "rows": int(r["row"].nunique()),
+                                "labels": len(labels), "examples": "、".join(labels[:EXAMPLES])})
+        if regions_created:
+            labels = sorted(self.new_regions)
+            out.append({"code": "regions_created", "column": ctx.label("region"), "rows": regions_created,
+                        "labels": regions_created, "examples": "、".join(labels[:EXAMPLES])})
+        return out
+
+
+def _num(v: object) -> float | int | None:
+    if v is None or pd.isna(v):  # type: ignore[arg-type]
+        return None
+    f = float(v)  # type: ignore[arg-type]
+    return int(f) if f.is_integer() else f
 
 
 # --- rejects ------------------------------------------------------------------------------------------------------

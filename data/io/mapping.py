@@ -119,7 +119,13 @@ class Mapping:
 
 
 def load(ref: str | Path, kind: str | None = None) -> Mapping:
-    """A mapping by shipped name (``sgcc_95598_tickets``) or by path. Raises :class:`FileError` ``mapping``."""
+    """A mapping by name or by path: a name saved in the database (newest version, ``name@3`` for version 3) before
+    a shipped one (``sgcc_95598_tickets``). Raises :class:`FileError` ``mapping``."""
+    from data.repositories.mappings import lookup  # saved mappings (the admin wizard) come first
+
+    saved = lookup(ref)
+    if saved is not None:
+        return parse(saved.raw(), path=saved.ref, kind=kind)
     path = Path(ref)
     if not path.suffix and not path.exists():
         path = MAPPINGS_DIR / f"{ref}.json"

@@ -144,7 +144,9 @@ def _detect_encoding(path: Path, head: bytes, pinned: str | None) -> tuple[str, 
                 raise FileError("truncated_char")
             with open(path, "rb") as fh:
                 before = fh.read(at)
-            if re.search(rb"[\x80-\xff]", before):  # valid UTF-8 text, then something else
+            # Valid UTF-8 lines, then something else. Only whole lines count: a GBK line can open with bytes that
+            # happen to be valid UTF-8 (某 is C4 B3, also UTF-8 for "ĳ").
+            if re.search(rb"[\x80-\xff]", before[: before.rfind(b"\n") + 1]):
                 raise FileError("mixed_encoding", line=_line_of(path, at))
     if ok is not None:
         if ok == "gb18030":

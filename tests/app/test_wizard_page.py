@@ -1,0 +1,108 @@
+"""The mapping wizard (dashboard/views/wizard.py) through AppTest: a foreign GBK export with a banner and Chinese
+headers -> detected encoding, header row and column types -> a mapping built field by field -> a dry run that writes
+nothing -> the mapping saved as version 1 -> the import, with the same figures as the dry run. Admin only."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from sqlalchemy import func, select
+
+from data.engine import get_engine
+from data.models import AuditEvent, ImportMapping, Region, Ticket
+from tests.app.helpers import login, open_page
+from tests.data.import_helpers import snapshot
+
+FOREIGN = (
+    "某县供电公司 业扩报修工单明细 2026年10月\n"
+    "序号,工单号,登记时间,办结时间,所属单位,来源,诉求类型,备注\n"
+    "1,BX-0001,2026-10-05 08:00:00,2026-10-05 10:30:00,甲一营业厅,95598,故障报修,\n"
+    "2,BX-0002,2026/10/06 09:00,2026/10/06 09:00,城东供电所,网上国网,电费咨询,回访已结\n"
+    "3,BX-0003,2026-10-07 10:00:00,2026-10-07 09:00:00,城东供电所,95598,故障报修,时间倒挂\n"
+    "4,BX-0004,2026-10-08 11:00:00,,城东供电所,95598,故障报修,\n"
+).encode("gbk")
+
+
+def _count(url: str, model: type) -> int:
+    with get_engine(url).connect() as conn:
+        return int(conn.execute(select(func.count()).select_from(model)).scalar_one())
+
+
+def _metrics(at) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    return {m.label: m.value for m in at.metric}
+
+
+def _click(at, key: str):  # type: ignore[no-untyped-def]
+    at.button(key=key).click().run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_admin_builds_dry_runs_saves_and_imports_a_foreign_export(tiny_app_db: str) -> None:
+    engine = get_engine(tiny_app_db)
+    at = open_page(login("admin"), "wizard")
+    assert [t.value for t in at.title] == ["映射向导：导入外部系统的文件"]
+    at.selectbox(key="wiz_kind").set_value("tickets")
+    at.file_uploader(key="wiz_file").set_value(("县公司工单.csv", FOREIGN, "text/csv"))
+    at.run()
+    assert not at.exception, at.exception
+    m = _metrics(at)
+    assert (m["文字编码"], m["表头所在行"], m["已预览行数"]) == ("GB18030", "2", "4")
+    cols = at.table[0].value.reset_index()
+    assert list(cols["源列名"]) == ["序号", "工单号", "登记时间", "办结时间", "所属单位", "来源", "诉求类型", "备注"]
+    assert list(cols["推测类型"]) == ["数值", "编码/编号", "日期/时间", "日期/时间", "文本", "文本", "文本", "文本"]
+    assert cols["示例值"][1] == "BX-0001 | BX-0002 | BX-0003 | BX-0004"
+
+    # Nothing in the file has a shipped header name: each field is chosen by hand.
+    for field, header in (("external_no", "工单号"), ("created_at", "登记时间"), ("resolved_at", "办结时间"),
+                          ("region", "所属单位"), ("channel", "来源"), ("service_type", "诉求类型")):
+        at.selectbox(key=f"wiz_f_{field}").set_value(header)
+    at.selectbox(key="wiz_reg_unknown").set_value("create")
+    at.run()
+    at.selectbox(key="wiz_reg_parent").set_value("A1")
+    at.run()
+    assert not at.exception, at.exception
+    shown = json.loads(at.code[0].value)
+    assert shown == {"kind": "tickets", "columns": {
+        "工单号": "external_no", "登记时间": "created_at", "办结时间": "resolved_at", "所属单位": "region",
+        "来源": "channel", "诉求类型": "service_type"}, "regions": {"unknown": "create", "parent": "A1"}}
+
+    before = snapshot(engine, skip=())
+    _click(at, "wiz_dry")
+    assert snapshot(engine, skip=()) == before  # the dry run wrote nothing, not even an audit event
+    dry = _metrics(at)
+    assert [dry[k] for k in ("读取行数", "新增", "更新", "未变化", "拒收")] == ["4", "3", "0", "0", "1"]
+    assert any("2026-10-05 至 2026-10-08" in md.value for md in at.markdown)
+    warnings = " ".join(w.value for w in at.warning)
+    assert "完全相同（耗时为 0）" in warnings and "新建 1 个区域" in warnings
+    by_reason = at.dataframe[0].value
+    assert (by_reason.iloc[0]["列"], by_reason.iloc[0]["涉及行数"]) == ("办结时间", 1)
+
+    at.text_input(key="wiz_name").input("县公司报修")
+    _click(at, "wiz_save")
+    assert any("县公司报修（第 1 版）" in s.value for s in at.success)
+    with engine.connect() as conn:
+        assert conn.execute(select(ImportMapping.name, ImportMapping.version, ImportMapping.created_by)).all() == [
+            ("县公司报修", 1, "admin")]
+
+    tickets = _count(tiny_app_db, Ticket)
+    _click(at, "wiz_import")
+    real = _metrics(at)
+    assert [real[k] for k in ("读取行数", "新增", "更新", "未变化", "拒收")] == ["4", "3", "0", "0", "1"]
+    assert _count(tiny_app_db, Ticket) == tickets + 3
+    with engine.connect() as conn:
+        assert conn.execute(select(Region.parent_id).where(Region.code == "城东供电所")).scalar_one() == 4
+        detail = conn.execute(select(AuditEvent.detail).where(AuditEvent.action == "import")).scalar_one()
+    assert detail["mapping"] == "县公司报修@1" and detail["imported"] == 3
+
+    # The saved mapping is offered at once on the upload page.
+    at2 = open_page(login("admin"), "imports")
+    at2.selectbox(key="imp_kind").set_value("tickets").run()
+    assert "县公司报修" in at2.selectbox(key="imp_mapping").options
+
+
+@pytest.mark.parametrize("username", ["hr", "manager"])
+def test_only_admins_get_the_wizard(tiny_app_db: str, username: str) -> None:
+    at = open_page(login(username), "wizard")
+    assert not at.get("file_uploader") and "映射向导：导入外部系统的文件" not in [t.value for t in at.title]
