@@ -1,4 +1,5 @@
-"""Command line of the data layer: ``python -m data init | demo | import | export | backup | restore | user-add ...``.
+"""Command line of the data layer: ``python -m data init | demo | import | export | mapping | backup | restore |
+user-add ...``.
 
 Exit codes: 0 success, 1 (import) some rows rejected, 2 configuration or file-level error (one line on stderr,
 no traceback). ``import`` and ``export`` print a JSON summary as their last line on stdout.
@@ -45,6 +46,13 @@ def main(argv: list[str] | None = None) -> int:
     p_exp.add_argument("--user", help="who is exporting (audit trail); default: the OS user")
     p_exp.add_argument("--lang", choices=["zh-CN", "en"])
 
+    p_map = sub.add_parser("mapping", help="column mappings: check a mapping file, or write the language's JSON Schema")
+    map_sub = p_map.add_subparsers(dest="mapping_command", required=True)
+    p_check = map_sub.add_parser("check", help="validate a mapping file; errors name the key path (exit 0 valid, 2 not)")
+    p_check.add_argument("file", metavar="FILE")
+    p_schema = map_sub.add_parser("schema", help="print the mapping language's JSON Schema (docs/mapping-schema.json)")
+    p_schema.add_argument("--out", metavar="FILE", help="write it to FILE instead of stdout")
+
     p_bak = sub.add_parser("backup", help="copy the SQLite database to FILE (online, consistent)")
     p_bak.add_argument("--out", required=True, metavar="FILE")
     p_res = sub.add_parser("restore", help="replace the SQLite database with a backup FILE")
@@ -62,6 +70,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command in ("backup", "restore"):
         return _backup(args)
+    if args.command == "mapping":
+        return _mapping(args)
     try:
         engine = get_engine(check=True)
         from data.schema import upgrade
@@ -140,6 +150,28 @@ def _io(engine, args: argparse.Namespace, parser: argparse.ArgumentParser) -> in
     except SQLAlchemyError as exc:
         detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0][:300]
         return fail(FileError("database", detail=detail))
+
+
+def _mapping(args: argparse.Namespace) -> int:
+    """``mapping check FILE``: one line per error (``key.path: message``) on stderr, exit 2; ``ok`` and exit 0 when
+    valid. ``mapping schema``: the JSON Schema of the language."""
+    from pathlib import Path
+
+    from data.io.mapping import check_file, schema_text
+
+    if args.mapping_command == "schema":
+        if args.out:
+            Path(args.out).write_text(schema_text(), encoding="utf-8")
+        else:
+            sys.stdout.write(schema_text())
+        return 0
+    errors = check_file(args.file)
+    for e in errors:
+        print(f"{args.file}: {e}", file=sys.stderr)
+    if errors:
+        return 2
+    print(f"{args.file}: ok")
+    return 0
 
 
 def _user_add(engine, args: argparse.Namespace) -> int:  # type: ignore[no-untyped-def]
