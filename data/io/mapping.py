@@ -459,7 +459,8 @@ def load(ref: str | Path, kind: str | None = None) -> Mapping:
         path = MAPPINGS_DIR / f"{ref}.json"
     if not path.is_file():
         raise FileError("mapping_missing", mapping=str(ref), available=", ".join(shipped()))
-    return _load(str(path.resolve()), kind)
+    st = path.stat()  # an edited file is read again
+    return _load(str(path.resolve()), kind, st.st_mtime_ns, st.st_size)
 
 
 def read_raw(path: str | Path) -> Any:
@@ -471,7 +472,7 @@ def read_raw(path: str | Path) -> Any:
 
 
 @cache
-def _load(path: str, kind: str | None) -> Mapping:
+def _load(path: str, kind: str | None, _mtime_ns: int = 0, _size: int = 0) -> Mapping:
     return parse(read_raw(path), path=path, kind=kind)
 
 

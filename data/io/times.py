@@ -161,9 +161,9 @@ def stated_order(date_order: str | None, formats: tuple[str, ...]) -> str | None
     if date_order:
         return date_order
     for f in formats:
-        if re.search(r"%d[-/.]%m", f):
+        if re.search(r"%d[-/.]%m[-/.]%[Yy]", f):
             return "day_first"
-        if re.search(r"%m[-/.]%d", f):
+        if re.search(r"%m[-/.]%d[-/.]%[Yy]", f):
             return "month_first"
     return None
 
