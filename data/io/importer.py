@@ -367,8 +367,7 @@ def _staging_columns(spec: KindSpec, ctx: Context) -> dict[str, str]:
             assert f.ref is not None
             cols[f"{f.ref}_ref"] = "str"
             cols[REFS[f.ref][2]] = "int"
-        else:
-            assert f.column is not None
+        elif f.column is not None and not f.column.startswith("__"):  # "__x": derives stored fields only
             cols[f.column] = f.type
     if spec.kind == "responses" and "region_id" not in cols:
         cols["region_ref"] = "str"

@@ -68,6 +68,10 @@ class Context:
             self.present.add("region")
         if "status" in self.spec.by_name:
             self.present.add("status")  # derived from the timestamps when the file has none
+        if "wait_seconds" in self.present:
+            self.present.add("answered_at")  # queued_at + wait where the file gives no answer time
+        if "answered" in self.present:
+            self.present.add("abandoned")  # not answered, where the file gives no abandoned flag
 
     def label(self, fname: str) -> str:
         """The column name to show for a field: its source header, else the field name."""
@@ -292,7 +296,7 @@ def _codes_of(f: Field) -> tuple[Callable[[pd.Series], pd.Series], list[str]]:
     """The built-in lookup of a coded field (label -> code, NaN when unknown) and its codes."""
     assert f.enum is not None or f.type == "bool"
     if f.type == "bool":
-        return (lambda u: _lookup(u, enums()["bool"])), ["true", "false"]
+        return (lambda u: _lookup(u, enums()["bool"])), ["yes", "no", "是", "否", "1", "0"]
     if f.enum in _REF_KINDS:
         kind = f.enum
         codes = sorted(set(reference.synonyms(kind).values()))
@@ -427,6 +431,19 @@ def validate_chunk(df: pd.DataFrame, ctx: Context) -> tuple[pd.DataFrame, pd.Dat
                 _regions(s, ctx, rows, label, probs, out)
             else:
                 out[f"{f.ref}_ref"] = s
+
+    # Contacts: the answer time from the wait, abandoned from an answered flag (file values win).
+    if "__wait_seconds" in out and "queued_at" in stamps:
+        ab = out["abandoned"] if "abandoned" in out else pd.Series(None, index=df.index, dtype=object)
+        derived = (stamps["queued_at"] + pd.to_timedelta(out["__wait_seconds"], unit="s")).where(ab.ne(True))
+        ans = stamps.get("answered_at", pd.Series(pd.NaT, index=df.index, dtype="datetime64[us]"))
+        stamps["answered_at"] = ans.where(ans.notna(), derived).astype("datetime64[us]")
+        out["answered_at"] = stamps["answered_at"]
+        raw["answered_at"] = raw.get("answered_at", raw["wait_seconds"]).fillna(raw["wait_seconds"])
+    if "__answered" in out:
+        ab = out["abandoned"] if "abandoned" in out else pd.Series(None, index=df.index, dtype=object)
+        from_flag = out["__answered"].map({True: False, False: True})
+        out["abandoned"] = ab.where(ab.notna(), from_flag).astype(object).where(lambda x: x.notna(), None)
 
     # Raw labels of unknown values kept in a free text field (values.<field>.keep_in).
     for fname, labels in kept.items():

@@ -275,3 +275,113 @@ def test_date_order_is_decided_over_the_whole_file(engine: Engine, tmp_path: Pat
     assert rows(engine, "SELECT external_no, created_at FROM ticket WHERE external_no LIKE 'W%' ORDER BY 1") == [
         ("W1", "2024-01-02 00:00:00"), ("W2", "2024-03-02 00:00:00"), ("W3", "2024-04-02 00:00:00"),
         ("W4", "2024-02-25 00:00:00")]
+
+
+# --- 5, 4. N/A codes and units --------------------------------------------------------------------------------
+
+
+CONTACTS = {"kind": "contacts", "timestamps": {"zone": "UTC"},
+            "constants": {"channel": "hotline", "category": "repair"},
+            "columns": {"Call": "external_no", "Unit": "region", "Queued": "queued_at",
+                        "Talk (min)": {"field": "handle_seconds", "unit": "minutes", "na": [0, "N/A"]},
+                        "Wait": {"field": "wait_seconds", "na": ["-"]},
+                        "Answered": "answered", "In SLA": "sla_met"}}
+
+
+def test_na_codes_units_wait_and_answered_flag(engine: Engine, tmp_path: Path) -> None:
+    res = run(engine, tmp_path, "contacts", CONTACTS,
+              "Call,Queued,Talk (min),Wait,Answered,In SLA,Unit\n"
+              "H1,2024-04-05 08:00:00,5,20,Y,Yes,A1S\n"  # 5 min = 300 s; answered 20 s after queueing
+              "H2,2024-04-05 08:00:00,0,-,N,No,A1S\n"  # 0 and '-' are N/A: missing, never 0
+              "H3,2024-04-05 08:00:00,N/A,0:45,Y,,A1S\n"  # a wait of 0:45 = 45 s
+              "H4,2024-04-05 08:00:00,2.5,,Y,Yes,A1S\n"  # no wait given: no answer time
+              "H5,2024-04-05 08:00:00,1:30:00,15,Y,No,A1S\n"  # an H:MM:SS duration is a duration
+              "H6,2024-04-05 08:00:00,five,10,Y,Yes,A1S\n"
+              "H7,2024-04-05 08:00:00,3,10,maybe,Yes,A1S\n")
+    assert (res.imported, res.rejected) == (5, 2)
+    assert rejects(res) == [
+        (7, "Talk (min)", "five", "handle time (s) must be a number"),
+        (8, "Answered", "maybe", "answered must be yes or no (allowed: yes, no, 是, 否, 1, 0)"),
+    ]
+    assert rows(engine, "SELECT external_no, handle_seconds, answered_at, abandoned, sla_met FROM contact "
+                        "WHERE external_no LIKE 'H%' ORDER BY 1") == [
+        ("H1", 300.0, "2024-04-05 08:00:20", 0, 1),
+        ("H2", None, None, 1, 0),
+        ("H3", None, "2024-04-05 08:00:45", 0, None),
+        ("H4", 150.0, None, 0, 1),
+        ("H5", 5400.0, "2024-04-05 08:00:15", 0, 0),
+    ]
+
+
+# --- 3. value maps and unknown values -------------------------------------------------------------------------
+
+
+def _causes(policy: dict[str, Any]) -> dict[str, Any]:
+    return {"kind": "tickets", "timestamps": {"zone": "UTC"}, "constants": {"channel": "hotline"},
+            "columns": {"No": "external_no", "Unit": "region", "Opened": "created_at", "Type": "service_type",
+                        "Cause": "exception_reason"},
+            "values": {"service_type": {"map": {"Outage": "repair", "Question": "inquiry"}, **policy}}}
+
+
+CAUSES_CSV = ("No,Opened,Type,Cause,Unit\n"
+              "V1,2024-04-05 08:00,Outage,,A1S\n"
+              "V2,2024-04-05 08:00,Tree on line,,A1S\n"
+              "V3,2024-04-05 08:00,complaint,,A1S\n"  # a GridCX code is always known
+              "V4,2024-04-05 08:00,Squirrel,,A1S\n")
+
+
+def test_unknown_values_rejected_naming_the_allowed_ones(engine: Engine, tmp_path: Path) -> None:
+    res = run(engine, tmp_path, "tickets", _causes({}), CAUSES_CSV)
+    assert (res.imported, res.rejected) == (2, 2)
+    allowed = ("Outage, Question, billing, complaint, connection_hv, connection_hv_dual, connection_lv, "
+               "connection_residential, inquiry, meter, payment, reconnection, repair")
+    assert rejects(res) == [
+        (3, "Type", "Tree on line", f"unknown service type (not a code or synonym); allowed: {allowed}"),
+        (5, "Type", "Squirrel", f"unknown service type (not a code or synonym); allowed: {allowed}"),
+    ]
+
+
+def test_unknown_values_mapped_to_a_code_and_kept_as_text(engine: Engine, tmp_path: Path) -> None:
+    res = run(engine, tmp_path, "tickets", _causes({"unknown": "map", "to": "inquiry", "keep_in": "category_text"}),
+              CAUSES_CSV)
+    assert (res.imported, res.rejected) == (4, 0)
+    assert rows(engine, "SELECT external_no, service_type, category_text FROM ticket WHERE external_no LIKE 'V%' "
+                        "ORDER BY 1") == [("V1", "repair", None), ("V2", "inquiry", "Tree on line"),
+                                          ("V3", "complaint", None), ("V4", "inquiry", "Squirrel")]
+    assert res.summary("en")["notes"] == [
+        "Column Type: 2 rows with unknown values recorded as inquiry by the mapping's rule (e.g. Tree on line, "
+        "Squirrel)"]
+
+
+def test_free_text_field_policies(engine: Engine, tmp_path: Path) -> None:
+    """A free text field keeps unknown labels by default; 'reject' and 'map' are stated rules."""
+    csv = ("No,Opened,Cause,Unit\n"
+           "F1,2024-04-05 08:00,天气原因,A1S\n"
+           "F2,2024-04-05 08:00,鸟害,A1S\n")
+    base = {"kind": "tickets", "timestamps": {"zone": "UTC"}, "constants": TICKET_CONSTANTS,
+            "columns": {"No": "external_no", "Unit": "region", "Opened": "created_at", "Cause": "exception_reason"}}
+    res = run(engine, tmp_path, "tickets", {**base, "values": {"exception_reason": {"天气原因": "weather"}}}, csv)
+    assert (res.imported, res.rejected) == (2, 0)
+    assert rows(engine, "SELECT external_no, exception_reason FROM ticket WHERE external_no LIKE 'F%' "
+                        "ORDER BY 1") == [("F1", "weather"), ("F2", "鸟害")]
+    res = run(engine, tmp_path, "tickets", {**base, "values": {"exception_reason": {
+        "map": {"天气原因": "weather"}, "unknown": "reject"}}}, csv)
+    assert rejects(res, "zh-CN") == [(3, "Cause", "鸟害", "延时原因的取值无法识别（不在代码表或同义词中）；允许的取值：天气原因")]
+    res = run(engine, tmp_path, "tickets", {**base, "values": {"exception_reason": {
+        "map": {"天气原因": "weather"}, "unknown": "map", "to": "other"}}}, csv)
+    assert (res.updated, res.rejected) == (1, 0)
+    assert rows(engine, "SELECT exception_reason FROM ticket WHERE external_no = 'F2'") == [("other",)]
+
+
+# --- 8. source flags --------------------------------------------------------------------------------------------
+
+
+def test_source_sla_flag_is_stored(engine: Engine, tmp_path: Path) -> None:
+    mapping = {"kind": "tickets", "timestamps": {"zone": "UTC"}, "constants": TICKET_CONSTANTS,
+               "columns": {"No": "external_no", "Unit": "region", "Opened": "created_at", "Timely?": "sla_met"}}
+    res = run(engine, tmp_path, "tickets", mapping,
+              "No,Opened,Timely?,Unit\nT1,2024-04-05 08:00,Yes,A1S\nT2,2024-04-05 08:00,No,A1S\n"
+              "T3,2024-04-05 08:00,,A1S\nT4,2024-04-05 08:00,late,A1S\n")
+    assert (res.imported, res.rejected) == (3, 1)
+    assert rows(engine, "SELECT external_no, sla_met FROM ticket WHERE external_no LIKE 'T_' ORDER BY 1") == [
+        ("T1", 1), ("T2", 0), ("T3", None)]
