@@ -131,6 +131,8 @@ def _io(engine, args: argparse.Namespace, parser: argparse.ArgumentParser) -> in
                               rejects_path=args.rejects)
             if res.error is not None:
                 return fail(res.error, {"kind": args.kind, "file": res.file, "mapping": res.mapping})
+            for note in res.note_texts(lang):  # the rules applied and the assumptions made, readable
+                print(f"note: {note}", file=sys.stderr)
             print(json.dumps(res.summary(lang), ensure_ascii=False))
             return res.exit_code
         if args.all:

@@ -287,6 +287,8 @@ def _times(df: pd.DataFrame, f: Field, ctx: Context, rows: pd.Series, probs: lis
             ctx.note(f"date_order_{plan.how}", label, n=p.year_last, order=plan.order, row=ev[0], example=ev[1])
         if plan.how == "ambiguous" and plan.evidence:
             ctx.note("date_order_ambiguous", label, row=plan.evidence[0], example=plan.evidence[1])
+        if tp is None and p.values.notna().any() and not s[use].str.contains(r"\d:\d\d|T\d\d", regex=True).any():
+            ctx.note("date_only", label, field=f.name)  # durations from this column are whole days
         if p.sheet_swapped:
             ctx.note("date_sheet_swapped", label, n=p.sheet_swapped, order=plan.order)
     return val

@@ -226,6 +226,8 @@ def test_ambiguous_column_is_rejected_unless_the_mapping_states_the_order(engine
                              "creation time reads as day/month and as month/day: no date in the column proves the "
                              "order (a part above 12) and the mapping states no date_order")]
     assert res.summary("en")["notes"] == [
+        "Time column Opened (creation time) holds dates without a time of day: durations computed from it are whole "
+        "days; if the time is in another column, combine them with date + time in the mapping's fields",
         "Date column Opened: day and month order undecidable (e.g. row 2: 05/04/2024) and the mapping states no "
         "date_order: those rows are rejected"]
     stated = {**DATED, "timestamps": {"zone": "UTC", "date_order": "month_first"}}
@@ -233,6 +235,8 @@ def test_ambiguous_column_is_rejected_unless_the_mapping_states_the_order(engine
     assert (res.imported, res.updated, res.unchanged, res.rejected) == (1, 0, 2, 0)
     assert rows(engine, "SELECT created_at FROM ticket WHERE external_no = 'A1'") == [("2024-05-04 00:00:00",)]
     assert res.summary("en")["notes"] == [
+        "Time column Opened (creation time) holds dates without a time of day: durations computed from it are whole "
+        "days; if the time is in another column, combine them with date + time in the mapping's fields",
         "Date column Opened: the column does not prove its date order; 2 dates read as month/day/year as the mapping "
         "states"]
 
@@ -385,3 +389,24 @@ def test_source_sla_flag_is_stored(engine: Engine, tmp_path: Path) -> None:
     assert (res.imported, res.rejected) == (3, 1)
     assert rows(engine, "SELECT external_no, sla_met FROM ticket WHERE external_no LIKE 'T_' ORDER BY 1") == [
         ("T1", 1), ("T2", 0), ("T3", None)]
+
+
+def test_cli_shows_the_notes(sqlite_url: str, engine: Engine, tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[2]
+    mp = tmp_path / "m.json"
+    mp.write_text(json.dumps({**DATED, "timestamps": {}}), encoding="utf-8")
+    f = tmp_path / "f.csv"
+    f.write_text(_dated([("L1", "13/04/2024 09:00")]), encoding="utf-8")
+    proc = subprocess.run([sys.executable, "-m", "data", "import", "tickets", str(f), "--mapping", str(mp),
+                           "--lang", "zh-CN"], cwd=root, env={**os.environ, "DATABASE_URL": sqlite_url},
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    notes = ["时间列 Opened：未注明时区，按 Asia/Shanghai 解释（如不对，请在映射中设置 zone）",
+             "日期列 Opened：按日/月/年解析 1 个日期：第 2 行 13/04/2024 09:00 只能是这种顺序"]
+    assert json.loads(proc.stdout.strip().splitlines()[-1])["notes"] == notes
+    assert [ln.removeprefix("note: ") for ln in proc.stderr.splitlines() if ln.startswith("note: ")] == notes
+    assert rows(engine, "SELECT created_at FROM ticket WHERE external_no = 'L1'") == [("2024-04-13 01:00:00",)]

@@ -53,7 +53,7 @@ def test_errors_name_the_key_path() -> None:
         "columns.a.field: unknown field 'created_at' for contacts",
         "columns.b.zone: only for time fields",
         "values.category.to: unknown = map needs to",
-        "values.channel.unknown: keep is only for free text fields (none); use map with keep_in",
+        "values.channel.unknown: keep is only for free text fields (category_text); use map with keep_in",
         "items: only for kind responses",
     ]
 
