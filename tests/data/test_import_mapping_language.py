@@ -226,19 +226,19 @@ def test_ambiguous_column_is_rejected_unless_the_mapping_states_the_order(engine
                              "creation time reads as day/month and as month/day: no date in the column proves the "
                              "order (a part above 12) and the mapping states no date_order")]
     assert res.summary("en")["notes"] == [
-        "Time column Opened (creation time) holds dates without a time of day: durations computed from it are whole "
-        "days; if the time is in another column, combine them with date + time in the mapping's fields",
         "Date column Opened: day and month order undecidable (e.g. row 2: 05/04/2024) and the mapping states no "
-        "date_order: those rows are rejected"]
+        "date_order: those rows are rejected",
+        "Time column Opened (creation time) holds dates without a time of day: durations computed from it are whole "
+        "days; if the time is in another column, combine them with date + time in the mapping's fields"]
     stated = {**DATED, "timestamps": {"zone": "UTC", "date_order": "month_first"}}
     res = run(engine, tmp_path, "tickets", stated, data)
     assert (res.imported, res.updated, res.unchanged, res.rejected) == (1, 0, 2, 0)
     assert rows(engine, "SELECT created_at FROM ticket WHERE external_no = 'A1'") == [("2024-05-04 00:00:00",)]
     assert res.summary("en")["notes"] == [
-        "Time column Opened (creation time) holds dates without a time of day: durations computed from it are whole "
-        "days; if the time is in another column, combine them with date + time in the mapping's fields",
         "Date column Opened: the column does not prove its date order; 2 dates read as month/day/year as the mapping "
-        "states"]
+        "states",
+        "Time column Opened (creation time) holds dates without a time of day: durations computed from it are whole "
+        "days; if the time is in another column, combine them with date + time in the mapping's fields"]
 
 
 def test_spreadsheet_dates_misread_in_the_other_order(engine: Engine, tmp_path: Path) -> None:
