@@ -93,3 +93,13 @@ def test_cli_check(tmp_path: Path) -> None:
     run = subprocess.run([sys.executable, "-m", "data", "mapping", "check", str(good)], capture_output=True,
                          text=True, cwd=ROOT, env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)})
     assert (run.returncode, run.stdout) == (0, f"{good}: ok\n")
+
+
+def test_the_documented_examples_are_valid() -> None:
+    import re
+
+    doc = (ROOT / "docs" / "mapping.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```json\n(.*?)```", doc, re.S)
+    full = json.loads(blocks[-1])
+    assert problems(full) == []
+    assert parse(full).parts["queued_at"].time == "Time"
