@@ -21,11 +21,15 @@ import pandas as pd
 
 from data.io.mapping import ZONE_ABBREVIATIONS
 
-YEAR_LAST = r"^\s*(\d{1,2})([-/.])(\d{1,2})\2(\d{4}|\d{2})(?:$|[\sT]+(.*)$)"
-YEAR_FIRST = r"^\s*(\d{4})([-/.年])(\d{1,2})[-/.月](\d{1,2})日?(?:$|([\sT]+.*)$)"
+# Groups: first part, second part, year, the rest (a time of day). RE2-compatible (no back-references, no \\s), so
+# Arrow runs it; the cheap prefilters below keep the extraction off columns that have no such values.
+YEAR_LAST = r"^[ \t]*(\d{1,2})[-/.](\d{1,2})[-/.](\d{4}|\d{2})(?:$|[ \tT]+(.*)$)"
+_YEAR_LAST_HINT = r"^[ \t]*\d{1,2}[-/.]\d{1,2}[-/.]\d"
+YEAR_FIRST = r"^[ \t]*(\d{4})[-/.年](\d{1,2})[-/.月](\d{1,2})"
+_ZONE_HINT = r"(?:[A-Za-z]|[+-]\d\d:?\d\d)[ \t]*$"
 _ZONE_WORDS = "|".join(sorted((k for k in ZONE_ABBREVIATIONS if k != "Z"), key=len, reverse=True))
 # A zone after a time of day: "… 12:13:57 UTC", "…T08:00:00Z", "… 8:30 PM EST", "…08:00+08:00".
-ZONE_SUFFIX = (r"^(.*\d:\d\d(?::\d\d(?:\.\d+)?)?(?:\s*[AaPp][Mm])?)\s*"
+ZONE_SUFFIX = (r"^(.*\d:\d\d(?::\d\d(?:\.\d+)?)?(?:[ \t]*[AaPp][Mm])?)[ \t]*"
                r"(Z|(?:" + _ZONE_WORDS + r")|[+-]\d{2}:?\d{2})$")
 _TIME = re.compile(r"^\s*(\d{1,2}):(\d{2})(?::(\d{2})(?:\.(\d+))?)?\s*([AaPp][Mm])?\s*$")
 _SHEET_TIME = re.compile(r"^\s*1899-12-(?:30|31)[ T](.*)$|^\s*1900-01-0[01][ T](.*)$")
@@ -106,11 +110,14 @@ def date_stats(s: pd.Series, rows: pd.Series) -> DateStats:
     s = s.dropna()
     if not len(s):
         return st
-    yl = s.str.extract(YEAR_LAST)
+    hint = s.str.contains(_YEAR_LAST_HINT, regex=True).fillna(False).astype(bool)
+    if not hint.any():
+        return st  # no year-last dates: nothing to decide (and no spreadsheet mix to look at)
+    yl = s[hint].str.extract(YEAR_LAST).reindex(s.index)
     has = yl[0].notna()
     if has.any():
         a = pd.to_numeric(yl[0][has]).astype(int)
-        b = pd.to_numeric(yl[2][has]).astype(int)
+        b = pd.to_numeric(yl[1][has]).astype(int)
         st.n_text = int(has.sum())
         df_, mf_ = (a > 12) & (b <= 12), (b > 12) & (a <= 12)
         st.n_day_first, st.n_month_first = int(df_.sum()), int(mf_.sum())
@@ -125,7 +132,7 @@ def date_stats(s: pd.Series, rows: pd.Series) -> DateStats:
 
         st.day_first, st.month_first, st.ambiguous = first(df_), first(mf_), first(amb)
     yf = s[~has].str.extract(YEAR_FIRST)
-    days = pd.to_numeric(yf[3], errors="coerce").dropna()
+    days = pd.to_numeric(yf[2], errors="coerce").dropna()
     if len(days):
         st.n_sheet, st.sheet_max_day = len(days), int(days.max())
     return st
@@ -240,7 +247,9 @@ def parse_column(s: pd.Series, formats: tuple[str, ...], zones: pd.Series, now: 
     zone = zones.copy()
     body = s
     if time_part is None:
-        suf = s.str.extract(ZONE_SUFFIX)
+        zhint = s.str.contains(_ZONE_HINT, regex=True).fillna(False).astype(bool)
+        suf = (s[zhint].str.extract(ZONE_SUFFIX) if zhint.any() else pd.DataFrame({0: [], 1: []}, dtype=object)
+               ).reindex(idx)
         has_tz = suf[0].notna()
         if has_tz.any():
             body = s.where(~has_tz, suf[0])
@@ -251,13 +260,15 @@ def parse_column(s: pd.Series, formats: tuple[str, ...], zones: pd.Series, now: 
         body = s.str.replace(r"[ T]00:00(?::00(?:\.0+)?)?$", "", regex=True)
     naive = pd.Series(pd.NaT, index=idx, dtype="datetime64[us]")
     # Year-last numeric dates: the column's date order.
-    yl = body.str.extract(YEAR_LAST)
+    hint = body.str.contains(_YEAR_LAST_HINT, regex=True).fillna(False).astype(bool)
+    yl = (body[hint].str.extract(YEAR_LAST) if hint.any() else pd.DataFrame({i: [] for i in range(4)}, dtype=object)
+          ).reindex(idx)
     is_yl = yl[0].notna()
     n_yl = 0
     if is_yl.any():
         a = pd.to_numeric(yl[0], errors="coerce")
-        b = pd.to_numeric(yl[2], errors="coerce")
-        year = pd.to_numeric(yl[3], errors="coerce")
+        b = pd.to_numeric(yl[1], errors="coerce")
+        year = pd.to_numeric(yl[2], errors="coerce")
         year = year.where(year >= 100, year + 2000)
         if date_plan.order == "month_first":
             month, day = a, b
@@ -270,7 +281,7 @@ def parse_column(s: pd.Series, formats: tuple[str, ...], zones: pd.Series, now: 
         if conflict.any():
             problems["date_order_conflict"] = conflict
         use = is_yl & ~ambiguous & ~conflict
-        rest = yl[4].where(use)
+        rest = yl[3].where(use)
         tod, tbad = time_of_day(rest.where(rest.str.strip() != ""))
         got = _from_parts(year[use], month[use], day[use])
         naive.loc[use] = (got + tod[use].fillna(pd.Timedelta(0))).where(~tbad[use])
@@ -289,8 +300,8 @@ def parse_column(s: pd.Series, formats: tuple[str, ...], zones: pd.Series, now: 
     # Spreadsheet dates a spreadsheet read in the other order than the column's text dates.
     n_sheet = 0
     if date_plan.swap_sheet:
-        yf = body.str.extract(YEAR_FIRST)
-        sw = other & yf[0].notna() & naive.notna()
+        year_first = body.str.contains(r"^[ \t]*\d{4}[-/.年]\d{1,2}[-/.月]\d", regex=True)
+        sw = other & year_first.fillna(False).astype(bool) & naive.notna()
         if sw.any():
             d_ = naive[sw]
             fixed = _from_parts(d_.dt.year, d_.dt.day, d_.dt.month) + (d_ - d_.dt.normalize())

@@ -192,16 +192,16 @@ def raw_field(df: pd.DataFrame, fname: str, ctx: Context, before: dict[str, pd.S
 def to_seconds(s: pd.Series, factor: float) -> pd.Series:
     """Numbers in a unit -> seconds as text; ``H:MM:SS`` / ``MM:SS`` durations -> seconds. Anything else is kept
     (and rejected as not a number later)."""
-    def conv(u: pd.Series) -> pd.Series:
-        num = pd.to_numeric(u, errors="coerce") * factor
-        hms = u.str.extract(r"^(?:(\d+):)?(\d{1,2}):(\d{2}(?:\.\d+)?)$")
+    colon = s.str.contains(":", regex=False).fillna(False).astype(bool)
+    if factor == 1 and not colon.any():
+        return s  # seconds already, no H:MM:SS: nothing to convert
+    num = pd.to_numeric(s.where(~colon), errors="coerce") * factor
+    if colon.any():
+        hms = s[colon].str.extract(r"^(?:(\d+):)?(\d{1,2}):(\d{2}(?:\.\d+)?)$")
         dur = (pd.to_numeric(hms[0], errors="coerce").fillna(0) * 3600 + pd.to_numeric(hms[1], errors="coerce") * 60
                + pd.to_numeric(hms[2], errors="coerce"))
-        val = num.fillna(dur)
-        txt = val.map(lambda v: None if pd.isna(v) else (str(int(v)) if float(v).is_integer() else repr(float(v))))
-        return txt.where(val.notna(), u)
-
-    return map_unique(s, conv).astype("str")
+        num = num.fillna(dur.reindex(s.index))
+    return num.astype("str").where(num.notna(), s).astype("str")
 
 
 def scan_dates(df: pd.DataFrame, ctx: Context) -> dict[str, times.DateStats]:
@@ -226,9 +226,8 @@ def _zones(df: pd.DataFrame, o: Options, ctx: Context, rows: pd.Series, probs: l
            reported: set[str]) -> tuple[pd.Series, pd.Series | None]:
     """Each row's zone for naive times: the column's, else the row's zone column, else the mapping's (else the
     default, assumed). Returns (zones, mask of rows on the assumed default or None)."""
-    stated = o.zone or (ctx.mapping.model.timestamps.zone if ctx.mapping.model else ctx.mapping.zone)
-    if ctx.mapping.model is None:
-        stated = ctx.mapping.zone
+    mapping_zone = ctx.mapping.zone if ctx.mapping.model is None else ctx.mapping.model.timestamps.zone
+    stated = o.zone or mapping_zone
     base = stated or DEFAULT_ZONE
     zones = pd.Series(base, index=df.index, dtype=object)
     default = None if stated else pd.Series(True, index=df.index)
