@@ -295,8 +295,7 @@ def _times(df: pd.DataFrame, f: Field, ctx: Context, rows: pd.Series, probs: lis
 
 def _codes_of(f: Field) -> tuple[Callable[[pd.Series], pd.Series], list[str]]:
     """The built-in lookup of a coded field (label -> code, NaN when unknown) and its codes."""
-    assert f.enum is not None or f.type == "bool"
-    if f.type == "bool":
+    if f.type == "bool" or f.enum is None:
         return (lambda u: _lookup(u, enums()["bool"])), ["yes", "no", "是", "否", "1", "0"]
     if f.enum in _REF_KINDS:
         kind = f.enum

@@ -27,6 +27,14 @@ def engine(sqlite_url: str) -> Engine:
     return eng
 
 
+@pytest.fixture
+def any_engine(db_url: str) -> Engine:
+    """SQLite and PostgreSQL: the new columns (booleans, texts) staged and upserted on both."""
+    eng = get_engine(db_url)
+    build_tiny_world(eng)
+    return eng
+
+
 def run(engine: Engine, tmp_path: Path, kind: str, mapping: dict[str, Any], content: str | bytes,
         name: str = "f.csv") -> ImportResult:
     mp = tmp_path / "m.json"
@@ -292,7 +300,8 @@ CONTACTS = {"kind": "contacts", "timestamps": {"zone": "UTC"},
                         "Answered": "answered", "In SLA": "sla_met"}}
 
 
-def test_na_codes_units_wait_and_answered_flag(engine: Engine, tmp_path: Path) -> None:
+def test_na_codes_units_wait_and_answered_flag(any_engine: Engine, tmp_path: Path) -> None:
+    engine = any_engine
     res = run(engine, tmp_path, "contacts", CONTACTS,
               "Call,Queued,Talk (min),Wait,Answered,In SLA,Unit\n"
               "H1,2024-04-05 08:00:00,5,20,Y,Yes,A1S\n"  # 5 min = 300 s; answered 20 s after queueing
@@ -345,7 +354,8 @@ def test_unknown_values_rejected_naming_the_allowed_ones(engine: Engine, tmp_pat
     ]
 
 
-def test_unknown_values_mapped_to_a_code_and_kept_as_text(engine: Engine, tmp_path: Path) -> None:
+def test_unknown_values_mapped_to_a_code_and_kept_as_text(any_engine: Engine, tmp_path: Path) -> None:
+    engine = any_engine
     res = run(engine, tmp_path, "tickets", _causes({"unknown": "map", "to": "inquiry", "keep_in": "category_text"}),
               CAUSES_CSV)
     assert (res.imported, res.rejected) == (4, 0)
@@ -380,7 +390,8 @@ def test_free_text_field_policies(engine: Engine, tmp_path: Path) -> None:
 # --- 8. source flags --------------------------------------------------------------------------------------------
 
 
-def test_source_sla_flag_is_stored(engine: Engine, tmp_path: Path) -> None:
+def test_source_sla_flag_is_stored(any_engine: Engine, tmp_path: Path) -> None:
+    engine = any_engine
     mapping = {"kind": "tickets", "timestamps": {"zone": "UTC"}, "constants": TICKET_CONSTANTS,
                "columns": {"No": "external_no", "Unit": "region", "Opened": "created_at", "Timely?": "sla_met"}}
     res = run(engine, tmp_path, "tickets", mapping,
