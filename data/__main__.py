@@ -1,4 +1,5 @@
-"""Command line of the data layer: ``python -m data init | demo | import | export | backup | restore | user-add ...``.
+"""Command line of the data layer: ``python -m data init | demo | import | export | mapping | backup | restore |
+user-add ...``.
 
 Exit codes: 0 success, 1 (import) some rows rejected, 2 configuration or file-level error (one line on stderr,
 no traceback). ``import`` and ``export`` print a JSON summary as their last line on stdout.
@@ -40,8 +41,8 @@ def main(argv: list[str] | None = None) -> int:
     p_imp.add_argument("--user", help="who is importing (audit trail); default: the OS user")
     p_imp.add_argument("--lang", choices=["zh-CN", "en"], help="language of messages (default: from LANG)")
 
-    p_map = sub.add_parser("mapping", help="list, show or save column mappings (shipped files and saved in the "
-                                           "database)")
+    p_map = sub.add_parser("mapping", help="column mappings: list, show or save them (shipped files and saved in the "
+                                           "database), check a mapping file, or write the language's JSON Schema")
     map_sub = p_map.add_subparsers(dest="action", required=True)
     p_map_list = map_sub.add_parser("list", help="every mapping: shipped ones and saved ones with their versions")
     p_map_list.add_argument("--kind", choices=["tickets", "contacts", "responses"])
@@ -61,6 +62,11 @@ def main(argv: list[str] | None = None) -> int:
     p_exp.add_argument("--user", help="who is exporting (audit trail); default: the OS user")
     p_exp.add_argument("--lang", choices=["zh-CN", "en"])
 
+    p_check = map_sub.add_parser("check", help="validate a mapping file; errors name the key path (exit 0 valid, 2 not)")
+    p_check.add_argument("file", metavar="FILE")
+    p_schema = map_sub.add_parser("schema", help="print the mapping language's JSON Schema (docs/mapping-schema.json)")
+    p_schema.add_argument("--out", metavar="FILE", help="write it to FILE instead of stdout")
+
     p_bak = sub.add_parser("backup", help="copy the SQLite database to FILE (online, consistent)")
     p_bak.add_argument("--out", required=True, metavar="FILE")
     p_res = sub.add_parser("restore", help="replace the SQLite database with a backup FILE")
@@ -78,6 +84,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command in ("backup", "restore"):
         return _backup(args)
+    if args.command == "mapping" and args.action in ("check", "schema"):
+        return _mapping_file(args)
     try:
         engine = get_engine(check=True)
         from data.schema import upgrade
@@ -137,6 +145,8 @@ def _io(engine, args: argparse.Namespace, parser: argparse.ArgumentParser) -> in
                               rejects_path=args.rejects, dry_run=args.dry_run)
             if res.error is not None:
                 return fail(res.error, {"kind": args.kind, "file": res.file, "mapping": res.mapping})
+            for note in res.note_texts(lang):  # the rules applied and the assumptions made, readable
+                print(f"note: {note}", file=sys.stderr)
             print(json.dumps(res.summary(lang), ensure_ascii=False))
             return res.exit_code
         if args.all:
@@ -210,6 +220,28 @@ def _mapping(engine, args: argparse.Namespace) -> int:  # type: ignore[no-untype
     except FileError as exc:
         print(f"error: {exc.message('en')}", file=sys.stderr)
         return 2
+
+
+def _mapping_file(args: argparse.Namespace) -> int:
+    """``mapping check FILE``: one line per error (``key.path: message``) on stderr, exit 2; ``ok`` and exit 0 when
+    valid. ``mapping schema``: the JSON Schema of the language."""
+    from pathlib import Path
+
+    from data.io.mapping import check_file, schema_text
+
+    if args.action == "schema":
+        if args.out:
+            Path(args.out).write_text(schema_text(), encoding="utf-8")
+        else:
+            sys.stdout.write(schema_text())
+        return 0
+    errors = check_file(args.file)
+    for e in errors:
+        print(f"{args.file}: {e}", file=sys.stderr)
+    if errors:
+        return 2
+    print(f"{args.file}: ok")
+    return 0
 
 
 def _user_add(engine, args: argparse.Namespace) -> int:  # type: ignore[no-untyped-def]

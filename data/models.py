@@ -161,6 +161,10 @@ class Ticket(Base):
     reopen_count: Mapped[int] = mapped_column(Integer, default=0)
     progress_updates: Mapped[int] = mapped_column(Integer, default=0)
     substantiated: Mapped[bool | None] = mapped_column(Boolean)  # complaints: upheld after investigation
+    # Imported from a foreign export (migration 0006): the source's own category label kept as text where the
+    # mapping knew no code for it, and the source system's own SLA verdict (used when the clock cannot be computed).
+    category_text: Mapped[str | None] = mapped_column(String(64))
+    sla_met: Mapped[bool | None] = mapped_column(Boolean)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=_now, onupdate=_now)
 
     __table_args__ = (
@@ -184,6 +188,10 @@ class Contact(Base):
     ended_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     handle_seconds: Mapped[float | None] = mapped_column(Float)
     abandoned: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Migration 0006: the source's category label kept as text, and the source's own "answered within the service
+    # level" verdict (used when answered_at is missing).
+    category_text: Mapped[str | None] = mapped_column(String(64))
+    sla_met: Mapped[bool | None] = mapped_column(Boolean)
     ticket_id: Mapped[int | None] = mapped_column(ForeignKey("ticket.id"), index=True)
     staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
     outage_event_id: Mapped[int | None] = mapped_column(ForeignKey("outage_event.id"))

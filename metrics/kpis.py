@@ -306,6 +306,7 @@ def sla_attainment(
     count_overdue_open: bool = True,
     as_of: Any = None,
     level: float = 0.95,
+    flag_col: str = "sla_met",
 ) -> pd.DataFrame:
     """Share of orders within their applicable time limit, given the limit joined per row.
 
@@ -329,6 +330,9 @@ def sla_attainment(
     has one limit unit (``limit_unit``). The sums behind these (``n_incl_exceptions``, ``n_within_incl_exceptions``,
     ``n_average``, ``sum_duration``, ``sum_limit``, ``n_ratio``) are returned too, so finer results can be rolled up
     exactly (:mod:`metrics.rollup`).
+    Source flag: where the frame has ``flag_col`` (the source system's own verdict, imported) and an order's clock
+    cannot be computed (start or end time missing), the flag decides: the order is counted, within when the flag
+    is true (``n_source_flag``). The computed clock always wins where both times exist.
     Source: KPIS.md §1 (time-limit commitments), §2 SLA attainment.
     """
     if exceptions not in ("apart", "include"):
@@ -371,9 +375,18 @@ def sla_attainment(
     overdue_open = open_ & ~at_least & (dur > limit)
     exc = f["exception_reason"].notna() if "exception_reason" in f.columns else pd.Series(False, index=idx)
     judged = has_limit & (completed | (overdue_open if count_overdue_open else False))
+    flag = f[flag_col] if flag_col in f.columns else pd.Series(pd.NA, index=idx, dtype=object)
+    by_flag = flag.notna() & ~(started & e.notna())
+    if by_flag.any():  # the source's verdict where the clock cannot be computed
+        fl = flag.where(by_flag, False).astype(bool)
+        within = np.where(by_flag, fl, within)
+        judged = judged | by_flag
+        open_ = open_ & ~by_flag
+        overdue_open = overdue_open & ~by_flag
+        has_limit = has_limit | by_flag
     base = judged & ~exc if exceptions == "apart" else judged
     is_avg = (sem == "average") & base
-    ratio_rows = base  # completed, plus overdue open orders with their age so far (a lower bound)
+    ratio_rows = base & ~by_flag  # completed, plus overdue open orders with their age so far (a lower bound)
     single_unit = unit.where(base)
     sums = {
         "n_exception": judged & exc,
@@ -388,6 +401,7 @@ def sla_attainment(
         "sum_duration": dur.where(ratio_rows, 0.0),
         "sum_limit": limit.where(ratio_rows, 0.0),
         "n_ratio": ratio_rows,
+        "n_source_flag": base & by_flag,
     }
     out = _proportion(f, by, pd.Series(within, index=idx), base, level, sums=sums)
     # one limit unit per group? (then mean duration and mean limit are meaningful in that unit)
@@ -513,18 +527,26 @@ def hotline_service_level(
     short_abandon_seconds: float = 5.0,
     channels: Sequence[str] | None = ("hotline",),
     level: float = 0.95,
+    flag_col: str = "sla_met",
 ) -> pd.DataFrame:
     """Hotline service level: answered within T seconds / offered calls.
 
     Formula: count(answered and answered_at − queued_at <= T) / offered, Wilson. Offered = all calls queued minus
     abandons under ``short_abandon_seconds`` (measured queued_at -> ended_at; an abandon without ended_at is kept).
     Abandoned calls count as failures (convention stated in ``convention``). Extras: ``n_short_abandon``,
-    ``n_abandoned``, ``threshold_seconds``. Source: KPIS.md §2 hotline service level (default 30 s).
+    ``n_abandoned``, ``threshold_seconds``. Source flag: a call not abandoned whose answer time is missing counts
+    as within T when the frame's ``flag_col`` (the source's own "answered within the service level", imported) is
+    true (``n_source_flag``); the computed wait always wins where answered_at exists.
+    Source: KPIS.md §2 hotline service level (default 30 s).
     """
     c = _calls(frame, channels, short_abandon_seconds)
     ok = c["answered"] & (c["wait"] <= threshold_seconds)
-    out = _proportion(c["f"], by, ok, c["offered"], level, sums={
-        "n_short_abandon": c["short"], "n_abandoned": c["offered"] & c["abandoned"]})
+    f = c["f"]
+    flag = f[flag_col] if flag_col in f.columns else pd.Series(pd.NA, index=f.index, dtype=object)
+    by_flag = c["offered"] & ~c["abandoned"] & _ts(f, "answered_at").isna() & flag.notna()
+    ok = ok | (by_flag & flag.where(by_flag, False).astype(bool))
+    out = _proportion(f, by, ok, c["offered"], level, sums={
+        "n_short_abandon": c["short"], "n_abandoned": c["offered"] & c["abandoned"], "n_source_flag": by_flag})
     out["threshold_seconds"] = float(threshold_seconds)
     out["convention"] = f"abandoned calls count as failures; abandons under {short_abandon_seconds:g} s excluded"
     return out

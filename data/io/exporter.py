@@ -48,6 +48,7 @@ _CANONICAL: dict[str, tuple[str, str, list[tuple[str, str]]]] = {
         ("outage_code", "(SELECT o.code FROM outage_event o WHERE o.id = t.outage_event_id)"),
         ("exception_reason", "t.exception_reason"), ("reopen_count", "t.reopen_count"),
         ("progress_updates", "t.progress_updates"), ("substantiated", "t.substantiated"),
+        ("category_text", "t.category_text"), ("sla_met", "t.sla_met"),
     ]),
     "contacts": ("contact", "queued_at", [
         ("external_no", "t.external_no"), ("queued_at", "t.queued_at"), ("answered_at", "t.answered_at"),
@@ -57,6 +58,7 @@ _CANONICAL: dict[str, tuple[str, str, list[tuple[str, str]]]] = {
         ("ticket_no", "(SELECT k.external_no FROM ticket k WHERE k.id = t.ticket_id)"),
         ("staff_code", "(SELECT s.code FROM staff s WHERE s.id = t.staff_id)"),
         ("outage_code", "(SELECT o.code FROM outage_event o WHERE o.id = t.outage_event_id)"),
+        ("category_text", "t.category_text"), ("sla_met", "t.sla_met"),
     ]),
     "responses": ("response", "submitted_at", [
         ("external_no", "t.external_no"), ("submitted_at", "t.submitted_at"),
@@ -69,7 +71,7 @@ _CANONICAL: dict[str, tuple[str, str, list[tuple[str, str]]]] = {
 }
 _TIMES = {"created_at", "first_response_at", "arrived_at", "resolved_at", "closed_at", "queued_at", "answered_at",
           "ended_at", "submitted_at"}
-_BOOLS = {"substantiated", "abandoned", "fcr"}
+_BOOLS = {"substantiated", "abandoned", "fcr", "sla_met"}
 _INTS = {"reopen_count", "progress_updates", "survey_version", "csat", "nps", "ces"}
 
 

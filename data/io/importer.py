@@ -39,7 +39,7 @@ from data.io.mapping import CANONICAL, Mapping, key, load, shipped
 from data.io.reading import Source
 from data.io.spec import REFS, SPECS, KindSpec
 from data.io.survey_items import Conversion, Target, targets
-from data.io.validate import PROBLEM_COLS, Context, validate_chunk
+from data.io.validate import PROBLEM_COLS, Context, scan_dates, set_plans, validate_chunk
 from data.models import UTC
 from data.private import open_private
 from data.users import Identity, PermissionDenied, audit
@@ -83,6 +83,12 @@ class ImportResult:
     by_reason: list[dict[str, Any]] = field(default_factory=list)
     date_range: tuple[str, str] | None = None
     checks: list[dict[str, Any]] = field(default_factory=list)
+    # Import-level notes: the rules applied and the assumptions made (zone assumed, date order, values mapped),
+    # each {"code", "params"}; texts from the catalogues (``import.note.<code>``) via :meth:`note_texts`.
+    notes: list[dict[str, Any]] = field(default_factory=list)
+
+    def note_texts(self, lang: str = "en") -> list[str]:
+        return [_reason_text(n["code"], lang, n["params"], "note") for n in self.notes]
 
     @property
     def exit_code(self) -> int:
@@ -109,6 +115,8 @@ class ImportResult:
         out["date_range"] = list(self.date_range) if self.date_range else None
         out["by_reason"] = self.by_reason
         out["checks"] = [{**c, "message": translate(f"import.check.{c['code']}", lang, **c)} for c in self.checks]
+        if self.notes:
+            out["notes"] = self.note_texts(lang)
         if self.error is not None:
             out["error"] = self.error.code
             out["message"] = self.error.message(lang)
@@ -252,6 +260,7 @@ def _failed(engine: Engine, res: ImportResult, exc: FileError, path: Path, name:
             user: str | None, t0: float) -> ImportResult:
     res.error = exc
     res.imported = res.updated = res.unchanged = res.rejected = res.warnings = 0
+    res.notes = []
     res.rejects = pd.DataFrame(columns=REJECT_COLS)
     res.rejects_file = None
     res.seconds = time.perf_counter() - t0
@@ -330,6 +339,7 @@ def _run(engine: Engine, spec: KindSpec, m: Mapping, src: Source, res: ImportRes
                 keyed = spec.kind == "responses" and "external_no" in ctx.present
                 if keyed:
                     _create_staging(conn, f"{stg}_k", KEY_COLS, pg)
+                _plan_dates(src, ctx, chunk_rows)
                 with _Stager(conn, pg) as stager:
                     for chunk in reading.chunks(src, chunk_rows):
                         n_rows += len(chunk)
@@ -369,6 +379,7 @@ def _run(engine: Engine, spec: KindSpec, m: Mapping, src: Source, res: ImportRes
                     gone = set(rejects.loc[rejects["level"] == "error", "row"].tolist())
                     res.na_answers = sum(n for r, n in ctx.na_rows.items() if r not in gone)
                 res.conversions = list(ctx.conversions.values())
+                res.notes = [{"code": code, "params": params} for (code, _col), params in ctx.notes.items()]
                 if len(rejects):
                     res.rejects_file = str(_write_rejects(rejects, src, rejects_path))
                 res.seconds = time.perf_counter() - t0
@@ -383,6 +394,7 @@ def _run(engine: Engine, spec: KindSpec, m: Mapping, src: Source, res: ImportRes
                     **{k: v for k, v in res.summary().items() if k in (
                         "imported", "updated", "unchanged", "rejected", "warnings", "rejects_file",
                         "regions_created", "na_answers", "conversions")},
+                    "notes": [n["code"] for n in res.notes],
                 })
         except _DryRun:
             pass  # the transaction was rolled back: nothing written
@@ -395,6 +407,25 @@ def _run(engine: Engine, spec: KindSpec, m: Mapping, src: Source, res: ImportRes
                 conn.exec_driver_sql("PRAGMA temp_store=DEFAULT")
                 conn.commit()
     res.seconds = time.perf_counter() - t0
+
+
+def _plan_dates(src: Source, ctx: Context, chunk_rows: int) -> None:
+    """A file of several chunks: decide each time column's date order from all its rows first (one extra read of
+    the file, only when the first chunk holds numeric dates with the year last)."""
+    it = reading.chunks(src, chunk_rows)
+    first = next(it, None)
+    if first is None:
+        return
+    stats = scan_dates(first, ctx)
+    if not any(st.n_text for st in stats.values()):
+        return
+    second = next(it, None)
+    if second is None:
+        return  # one chunk: it decides for itself
+    for chunk in (second, *it):
+        for label, st in scan_dates(chunk, ctx).items():
+            stats[label] = stats[label].merge(st) if label in stats else st
+    set_plans(ctx, stats)
 
 
 # --- staging ----------------------------------------------------------------------------------------------------
@@ -410,8 +441,7 @@ def _staging_columns(spec: KindSpec, ctx: Context) -> dict[str, str]:
             assert f.ref is not None
             cols[f"{f.ref}_ref"] = "str"
             cols[REFS[f.ref][2]] = "int"
-        else:
-            assert f.column is not None
+        elif f.column is not None and not f.column.startswith("__"):  # "__x": derives stored fields only
             cols[f.column] = f.type
     if spec.kind in ("responses", "invitations") and "region_id" not in cols:
         cols["region_ref"] = "str"
@@ -922,7 +952,8 @@ def _trace(what: str) -> None:
 
 # --- summary (the wizard's dry run) ------------------------------------------------------------------------------
 
-MAIN_TIME = {"tickets": "created_at", "contacts": "queued_at", "responses": "submitted_at"}
+MAIN_TIME = {"tickets": "created_at", "contacts": "queued_at", "responses": "submitted_at",
+             "invitations": "created_at"}  # valid rows carry storage columns: invited_at is stored as created_at
 ZERO_SUSPECT = ("handle_seconds",)  # a zero here is almost always a system's placeholder, not a measurement
 EXAMPLES = 5
 
@@ -1052,12 +1083,14 @@ def _reasons(p: pd.DataFrame) -> pd.DataFrame:
     })
 
 
-def _reason_text(code: str, lang: str, kw: dict[str, Any]) -> str:
+def _reason_text(code: str, lang: str, kw: dict[str, Any], group: str = "reason") -> str:
     kw = dict(kw)
     for name in ("field", "other"):
         if name in kw:
             kw[name] = translate(f"import.field.{kw[name]}", lang)
-    return translate(f"import.reason.{code}", lang, **kw) if kw else translate(f"import.reason.{code}", lang)
+    if "order" in kw:
+        kw["order"] = translate(f"import.order.{kw['order']}", lang)
+    return translate(f"import.{group}.{code}", lang, **kw) if kw else translate(f"import.{group}.{code}", lang)
 
 
 def _write_rejects(rejects: pd.DataFrame, src: Source, rejects_path: str | Path | None) -> Path:

@@ -17,7 +17,8 @@ KINDS = ("tickets", "contacts", "responses", "invitations")
 class Field:
     name: str
     type: str  # str | text | datetime | int | float | bool | enum | ref | answers
-    column: str | None = None  # target column (None for refs resolved through ``ref``)
+    column: str | None = None  # target column (None for refs resolved through ``ref``; ``__name``: not stored,
+    # used to derive stored fields)
     required: bool = False
     max_len: int | None = None
     enum: str | None = None  # reference kind (channel | service_type | segment) or a key of enums.json
@@ -77,6 +78,10 @@ TICKETS = KindSpec(
         Field("reopen_count", "int", "reopen_count", lo=0, hi=1000, default=0),
         Field("progress_updates", "int", "progress_updates", lo=0, hi=10000, default=0),
         Field("substantiated", "bool", "substantiated"),
+        # The source's own category label (e.g. an outage cause) where the mapping has no code for it.
+        Field("category_text", "str", "category_text", max_len=64),
+        # The source system's own verdict "within the time limit" (e.g. CFPB 'Timely response?').
+        Field("sla_met", "bool", "sla_met"),
     ),
     order=(
         ("created_at", "first_response_at"),
@@ -104,6 +109,13 @@ CONTACTS = KindSpec(
         Field("ticket", "ref", ref="ticket", max_len=64),
         Field("staff", "ref", ref="staff", max_len=32),
         Field("outage_event", "ref", ref="outage_event", max_len=32),
+        Field("category_text", "str", "category_text", max_len=64),
+        # The source's own verdict "answered within the service level".
+        Field("sla_met", "bool", "sla_met"),
+        # Not stored: the wait until answered (answered_at = queued_at + wait where the file has no answer time),
+        # and an answered flag (abandoned = not answered where the file has no abandoned column).
+        Field("wait_seconds", "float", "__wait_seconds", lo=0, hi=7 * 86400),
+        Field("answered", "bool", "__answered"),
     ),
     order=(("queued_at", "answered_at"), ("queued_at", "ended_at"), ("answered_at", "ended_at")),
 )

@@ -17,9 +17,10 @@ import numpy as np
 import pandas as pd
 
 from data import reference
+from data.io import times
 from data.io.errors import FileError
 from data.io.keys import parse_response_keys
-from data.io.mapping import Mapping, enums, key
+from data.io.mapping import DEFAULT_ZONE, UNITS, Mapping, Options, enums, key
 from data.io.reading import EXTRA, ROW
 from data.io.spec import Field, KindSpec
 from data.io.survey_items import (
@@ -34,7 +35,7 @@ from data.io.survey_items import (
 )
 
 PROBLEM_COLS = ["row", "column", "value", "code", "params", "level"]
-_TZ_SUFFIX = r"(?:Z|UTC|GMT|[+-]\d{2}:?\d{2})$"
+_NO_OPTIONS = Options()
 _REF_KINDS = {"channel", "service_type", "segment"}
 
 
@@ -60,16 +61,27 @@ class Context:
     na_rows: dict[int, int] = field(default_factory=dict)  # file row -> N/A answers
     conversions: dict[tuple[str, tuple[float, float], tuple[float, float]], Conversion] = field(
         default_factory=dict)
+    parts: dict[str, tuple[str, str | None]] = field(default_factory=dict)  # field -> (date header, time header)
+    plans: dict[str, times.DatePlan] = field(default_factory=dict)  # source header -> the whole file's date order
+    # Import-level notes (rules applied, assumptions): (code, column) -> params, counts summed over chunks.
+    notes: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    kept: set[str] = field(default_factory=set)  # free text fields that receive unknown labels (values.keep_in)
 
     def __post_init__(self) -> None:
         keys = {key(h): h for h in self.headers}
+        self.header_of = keys
         for src, fields in self.mapping.columns.items():
             h = keys.get(key(src))
             if h is None:
                 continue
             for f in fields:
                 self.sources.setdefault(f, []).append(h)
-        self.present = set(self.sources) | set(self.mapping.constants) | set(self.mapping.defaults)
+        for fname, p in self.mapping.parts.items():
+            if key(p.date) in keys:
+                self.parts[fname] = (keys[key(p.date)], keys.get(key(p.time)) if p.time else None)
+        self.kept = {pol.keep_in for pol in self.mapping.value_policies.values() if pol.keep_in}
+        self.present = (set(self.sources) | set(self.parts) | set(self.mapping.constants)
+                        | set(self.mapping.defaults) | (self.kept & set(self.spec.by_name)))
         if "region" in self.spec.by_name and self.default_region is not None:
             self.present.add("region")
         if "status" in self.spec.by_name:
@@ -80,6 +92,10 @@ class Context:
             if self.item_headers:
                 self.present.add("answers")
                 self.present |= self._item_roles() - set(self.sources)
+        if "wait_seconds" in self.present:
+            self.present.add("answered_at")  # queued_at + wait where the file gives no answer time
+        if "answered" in self.present:
+            self.present.add("abandoned")  # not answered, where the file gives no abandoned flag
 
     def _item_roles(self) -> set[str]:
         """The response columns the wide block's items fill (csat ...): declared in the block, or the items' roles
@@ -92,9 +108,43 @@ class Context:
             col = self.mapping.items.column(h)
             roles |= {col.role} | {d[col.item].role for d in defs if col.item in d}
         return roles & set(ROLE_FIELDS)
+
     def label(self, fname: str) -> str:
         """The column name to show for a field: its source header, else the field name."""
+        if fname in self.parts:
+            return self.parts[fname][0]
         return self.sources.get(fname, [fname])[0]
+
+    def note(self, code: str, column: str, n: int = 0, **params: Any) -> None:
+        """Record an import-level note once per (code, column); ``n`` adds up over the chunks."""
+        cur = self.notes.setdefault((code, column), {"column": column, "n": 0, **params})
+        cur["n"] += n
+
+    def time_sources(self, df: pd.DataFrame, fname: str) -> list[tuple[str, pd.Series, Options, pd.Series | None]]:
+        """The sources of a time field in priority order: (label, cleaned text, options, time-of-day text)."""
+        out: list[tuple[str, pd.Series, Options, pd.Series | None]] = []
+        if fname in self.parts:
+            d, t = self.parts[fname]
+            o = self.mapping.opts(d)
+            out.append((d, _clean(df[d], self, o), o, _clean(df[t], self, self.mapping.opts(t)) if t else None))
+        for h in self.sources.get(fname, []):
+            o = self.mapping.opts(h)
+            out.append((h, _clean(df[h], self, o), o, None))
+        if not out and fname in self.mapping.constants:
+            out.append((fname, pd.Series(str(self.mapping.constants[fname]), index=df.index, dtype="str"),
+                        _NO_OPTIONS, None))
+        if fname in self.mapping.defaults:
+            out.append((fname, pd.Series(str(self.mapping.defaults[fname]), index=df.index, dtype="str"),
+                        _NO_OPTIONS, None))
+        return out
+
+    def stated_order(self, o: Options) -> str | None:
+        return times.stated_order(o.date_order or self.mapping.date_order, o.formats or self.mapping.formats)
+
+    def plan(self, label: str, s: pd.Series, rows: pd.Series, o: Options) -> times.DatePlan:
+        if label in self.plans:
+            return self.plans[label]
+        return times.plan(times.date_stats(s, rows), self.stated_order(o))
 
 
 def _problems(rows: pd.Series, column: str, values: pd.Series, code: str, params: dict[str, Any] | None = None,
@@ -105,7 +155,7 @@ def _problems(rows: pd.Series, column: str, values: pd.Series, code: str, params
     })
 
 
-def _clean(s: pd.Series, ctx: Context) -> pd.Series:
+def _clean(s: pd.Series, ctx: Context, opts: Options = _NO_OPTIONS) -> pd.Series:
     if s.dtype != "str":
         s = s.astype(object).where(s.notna(), None).astype("str")
     s = s.str.strip()
@@ -113,6 +163,13 @@ def _clean(s: pd.Series, ctx: Context) -> pd.Series:
     if ctx.mapping.null_values:
         is_null = map_unique(s, lambda u: u.map(key).isin(ctx.mapping.null_values)).fillna(False).astype(bool)
         s = s.where(~is_null, np.nan)
+    if opts.na:  # the column's own N/A codes (a number also matches as a number: 0 = 0.0 = "00")
+        def na(u: pd.Series) -> pd.Series:
+            nums = pd.to_numeric(u, errors="coerce")
+            return u.map(key).isin(opts.na) | nums.isin(list(opts.na_numbers))
+
+        is_na = map_unique(s, na).fillna(False).astype(bool)
+        s = s.where(~is_na, np.nan)
     if ctx.mapping.unescape_formulas and s.str.startswith("'").any():
         from data.io.exporter import unescape
 
@@ -136,11 +193,22 @@ def _lookup(s: pd.Series, table: dict[str, Any]) -> pd.Series:
     return map_unique(s, lambda u: u.map(lambda v: table.get(key(v))))
 
 
-def raw_field(df: pd.DataFrame, fname: str, ctx: Context) -> pd.Series:
-    """The field's text per row: the first non-empty of its source columns, else its constant/default."""
+def raw_field(df: pd.DataFrame, fname: str, ctx: Context, before: dict[str, pd.Series] | None = None) -> pd.Series:
+    """The field's text per row: the first non-empty of its source columns (numbers converted to the field's unit,
+    a date and a time column joined), else its constant/default, with the mapping's value synonyms applied
+    (``before`` receives the text before them)."""
     out: pd.Series | None = None
+    if fname in ctx.parts:
+        d, t = ctx.parts[fname]
+        out = _clean(df[d], ctx, ctx.mapping.opts(d))
+        if t is not None:
+            out = out.str.cat(_clean(df[t], ctx, ctx.mapping.opts(t)), sep=" ", na_rep="").str.strip()
+    seconds = fname.endswith("_seconds")
     for h in ctx.sources.get(fname, []):
-        s = _clean(df[h], ctx)
+        o = ctx.mapping.opts(h)
+        s = _clean(df[h], ctx, o)
+        if o.unit or seconds:
+            s = to_seconds(s, UNITS[o.unit or "seconds"])
         out = s if out is None else out.fillna(s)
     if out is None:
         out = pd.Series(np.nan, index=df.index, dtype="str")
@@ -148,11 +216,179 @@ def raw_field(df: pd.DataFrame, fname: str, ctx: Context) -> pd.Series:
             out = pd.Series(str(ctx.mapping.constants[fname]), index=df.index, dtype="str")
     if fname in ctx.mapping.defaults:
         out = out.fillna(str(ctx.mapping.defaults[fname]))
+    if before is not None:
+        before[fname] = out
     syn = ctx.mapping.values.get(fname)
     if syn:
         mapped = _lookup(out, {k: str(v) for k, v in syn.items()})
         out = mapped.where(mapped.notna(), out).astype("str")
     return out
+
+
+def to_seconds(s: pd.Series, factor: float) -> pd.Series:
+    """Numbers in a unit -> seconds as text; ``H:MM:SS`` / ``MM:SS`` durations -> seconds. Anything else is kept
+    (and rejected as not a number later)."""
+    colon = s.str.contains(":", regex=False).fillna(False).astype(bool)
+    if factor == 1 and not colon.any():
+        return s  # seconds already, no H:MM:SS: nothing to convert
+    num = pd.to_numeric(s.where(~colon), errors="coerce") * factor
+    if colon.any():
+        hms = s[colon].str.extract(r"^(?:(\d+):)?(\d{1,2}):(\d{2}(?:\.\d+)?)$")
+        dur = (pd.to_numeric(hms[0], errors="coerce").fillna(0) * 3600 + pd.to_numeric(hms[1], errors="coerce") * 60
+               + pd.to_numeric(hms[2], errors="coerce"))
+        num = num.fillna(dur.reindex(s.index))
+    return num.astype("str").where(num.notna(), s).astype("str")
+
+
+def scan_dates(df: pd.DataFrame, ctx: Context) -> dict[str, times.DateStats]:
+    """The date-order evidence of every time source of a chunk (for a whole-file decision over several chunks)."""
+    out: dict[str, times.DateStats] = {}
+    for f in ctx.spec.fields:
+        if f.type != "datetime" or f.name not in ctx.present:
+            continue
+        for label, s, _o, _t in ctx.time_sources(df, f.name):
+            st = times.date_stats(s, df[ROW])
+            out[label] = out[label].merge(st) if label in out else st
+    return out
+
+
+def set_plans(ctx: Context, stats: dict[str, times.DateStats]) -> None:
+    """Fix each time column's date order from the whole file's evidence."""
+    for label, st in stats.items():
+        ctx.plans[label] = times.plan(st, ctx.stated_order(ctx.mapping.opts(label)))
+
+
+def _zones(df: pd.DataFrame, o: Options, ctx: Context, rows: pd.Series, probs: list[pd.DataFrame],
+           reported: set[str]) -> tuple[pd.Series, pd.Series | None]:
+    """Each row's zone for naive times: the column's, else the row's zone column, else the mapping's (else the
+    default, assumed). Returns (zones, mask of rows on the assumed default or None)."""
+    mapping_zone = ctx.mapping.zone if ctx.mapping.model is None else ctx.mapping.model.timestamps.zone
+    stated = o.zone or mapping_zone
+    base = stated or DEFAULT_ZONE
+    zones = pd.Series(base, index=df.index, dtype=object)
+    default = None if stated else pd.Series(True, index=df.index)
+    if o.zone_column and key(o.zone_column) in ctx.header_of:
+        h = ctx.header_of[key(o.zone_column)]
+        zc = _clean(df[h], ctx)
+        ok = map_unique(zc, lambda u: u.map(times.known_zone)).fillna(False).astype(bool)
+        bad = zc.notna() & ~ok
+        if bad.any() and h not in reported:
+            probs.append(_problems(rows[bad], h, zc[bad], "unknown_zone"))
+            reported.add(h)
+        zones = zones.where(~(zc.notna() & ok), zc)
+        if default is not None:
+            default = default & zc.isna()
+    return zones, default
+
+
+def _times(df: pd.DataFrame, f: Field, ctx: Context, rows: pd.Series, probs: list[pd.DataFrame],
+           reported: set[str]) -> pd.Series:
+    """Parse a time field from its sources (first non-empty wins), recording problems and notes."""
+    val = pd.Series(pd.NaT, index=df.index, dtype="datetime64[us]")
+    taken = pd.Series(False, index=df.index)
+    for label, s, o, tp in ctx.time_sources(df, f.name):
+        use = s.notna() & ~taken
+        if not use.any():
+            continue
+        taken |= use
+        zones, default = _zones(df, o, ctx, rows, probs, reported)
+        plan = ctx.plan(label, s[use], rows[use], o)
+        p = times.parse_column(s[use], o.formats or ctx.mapping.formats, zones[use], ctx.now, plan,
+                               tp[use] if tp is not None else None,
+                               default[use] if default is not None else None)
+        shown = s[use] if tp is None else s[use].str.cat(tp[use], sep=" ", na_rep="").str.strip()
+        r = rows[use]
+        for code, mask in p.problems.items():
+            params: dict[str, Any] = {"field": f.name}
+            if code == "date_order_conflict" and plan.evidence:
+                params |= {"order": plan.order, "row": plan.evidence[0], "example": plan.evidence[1]}
+            if code == "bad_time" and tp is not None:
+                params["time_column"] = ctx.parts[f.name][1]
+                probs.append(_problems(r[mask], ctx.parts[f.name][1] or label, tp[use][mask], code, params))
+                continue
+            if code == "time_missing":
+                params["time_column"] = ctx.parts[f.name][1]
+            probs.append(_problems(r[mask], label, shown[mask], code, params))
+        if p.swap_warn.any():
+            probs.append(_problems(r[p.swap_warn], label, shown[p.swap_warn], "daymonth_swap", {"field": f.name},
+                                   "warning"))
+        val.loc[use] = p.values
+        if p.naive_default:  # one note naming every column read in the assumed zone
+            n = ctx.notes.setdefault(("zone_assumed", ""), {"column": "", "n": 0, "zone": DEFAULT_ZONE})
+            if label not in n["column"].split(", "):
+                n["column"] = ", ".join(filter(None, [n["column"], label]))
+        if p.year_last and plan.how in ("proven", "stated"):
+            ev = plan.evidence or (0, "")
+            ctx.note(f"date_order_{plan.how}", label, n=p.year_last, order=plan.order, row=ev[0], example=ev[1])
+        if plan.how == "ambiguous" and plan.evidence:
+            ctx.note("date_order_ambiguous", label, row=plan.evidence[0], example=plan.evidence[1])
+        if tp is None and p.values.notna().any() and not s[use].str.contains(r"\d:\d\d|T\d\d", regex=True).any():
+            ctx.note("date_only", label, field=f.name)  # durations from this column are whole days
+        if p.sheet_swapped:
+            ctx.note("date_sheet_swapped", label, n=p.sheet_swapped, order=plan.order)
+    return val
+
+
+def _codes_of(f: Field) -> tuple[Callable[[pd.Series], pd.Series], list[str]]:
+    """The built-in lookup of a coded field (label -> code, NaN when unknown) and its codes."""
+    if f.type == "bool" or f.enum is None:
+        return (lambda u: _lookup(u, enums()["bool"])), ["yes", "no", "是", "否", "1", "0"]
+    if f.enum in _REF_KINDS:
+        kind = f.enum
+        codes = sorted(set(reference.synonyms(kind).values()))
+        return (lambda u: map_unique(u, lambda x: reference.normalise(kind, x))), codes
+    table = enums()[f.enum]
+    return (lambda u: _lookup(u, table)), sorted(set(table.values()))
+
+
+def _allowed(f: Field, ctx: Context, codes: list[str]) -> str:
+    labels = [str(k) for k in (ctx.mapping.model.values[f.name].map if ctx.mapping.model and f.name in
+                                ctx.mapping.model.values else {})]
+    return ", ".join(dict.fromkeys([*labels, *codes]))
+
+
+def _coded(s: pd.Series, before: pd.Series, f: Field, ctx: Context, rows: pd.Series, label: str,
+           probs: list[pd.DataFrame], kept: dict[str, pd.Series]) -> pd.Series:
+    """A coded field (enum or yes/no): the mapping's labels, then the built-in codes and synonyms; an unknown label
+    follows the field's ``values.<field>.unknown`` policy (default: reject naming the allowed values)."""
+    lookup, codes = _codes_of(f)
+    val = pd.Series(lookup(s), index=s.index, dtype=object)
+    bad = s.notna() & val.isna()
+    if not bad.any():
+        return val
+    pol = ctx.mapping.value_policies.get(f.name)
+    if pol is not None and pol.keep_in:
+        kept[pol.keep_in] = before.where(bad) if pol.keep_in not in kept else kept[pol.keep_in].fillna(before.where(bad))
+    if pol is not None and pol.unknown == "map":
+        to = pd.Series(lookup(pd.Series([str(pol.to)], dtype="str")), dtype=object).iloc[0]
+        if pd.notna(to):
+            val = val.where(~bad, to)
+            examples = ", ".join(map(str, before[bad].drop_duplicates().head(5)))
+            ctx.note("values_mapped", label, n=int(bad.sum()), field=f.name, to=str(to), examples=examples)
+            return val
+    code = "not_bool" if f.type == "bool" and (pol is None or not ctx.mapping.values.get(f.name)) else "unknown_value"
+    probs.append(_problems(rows[bad], label, before[bad], code, {"field": f.name, "allowed": _allowed(f, ctx, codes)}))
+    return val
+
+
+def _free_values(s: pd.Series, before: pd.Series, f: Field, ctx: Context, rows: pd.Series, label: str,
+                 probs: list[pd.DataFrame]) -> pd.Series:
+    """A free text field with a value map: unknown labels are kept (default), mapped to ``to`` or rejected."""
+    pol = ctx.mapping.value_policies.get(f.name)
+    syn = ctx.mapping.values.get(f.name)
+    if pol is None or not syn or pol.unknown in (None, "keep"):
+        return s
+    known = set(syn) | {key(v) for v in syn.values()}
+    bad = before.notna() & ~map_unique(before, lambda u: u.map(key).isin(known)).fillna(False).astype(bool)
+    if not bad.any():
+        return s
+    if pol.unknown == "map":
+        examples = ", ".join(map(str, before[bad].drop_duplicates().head(5)))
+        ctx.note("values_mapped", label, n=int(bad.sum()), field=f.name, to=str(pol.to), examples=examples)
+        return s.where(~bad, str(pol.to))
+    probs.append(_problems(rows[bad], label, before[bad], "unknown_value",
+                           {"field": f.name, "allowed": _allowed(f, ctx, [])}))
+    return s
 
 
 def validate_chunk(df: pd.DataFrame, ctx: Context) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -173,7 +409,11 @@ def validate_chunk(df: pd.DataFrame, ctx: Context) -> tuple[pd.DataFrame, pd.Dat
             return pd.DataFrame(columns=["row_no"]), bad_rows
     else:
         bad_rows = None
-    raw: dict[str, pd.Series] = {f.name: raw_field(df, f.name, ctx) for f in spec.fields if f.name in ctx.present}
+    before: dict[str, pd.Series] = {}
+    raw: dict[str, pd.Series] = {f.name: raw_field(df, f.name, ctx, before) for f in spec.fields
+                                 if f.name in ctx.present}
+    kept: dict[str, pd.Series] = {}  # free text field -> unknown labels kept (values.keep_in)
+    reported: set[str] = set()
 
     # Characters no database column should hold (PostgreSQL refuses NUL) and undecodable bytes.
     for fname, s in raw.items():
@@ -181,7 +421,7 @@ def validate_chunk(df: pd.DataFrame, ctx: Context) -> tuple[pd.DataFrame, pd.Dat
         if bad.any():
             probs.append(_problems(rows[bad], ctx.label(fname), s[bad], "bad_chars"))
 
-    times: dict[str, pd.Series] = {}
+    stamps: dict[str, pd.Series] = {}
     for f in spec.fields:
         if f.name not in raw:
             continue
@@ -192,15 +432,11 @@ def validate_chunk(df: pd.DataFrame, ctx: Context) -> tuple[pd.DataFrame, pd.Dat
             if miss.any():
                 probs.append(_problems(rows[miss], label, s[miss], "required", {"field": f.name}))
         if f.type == "datetime":
-            val, bad, warn = parse_times(s, ctx.mapping.formats, ctx.mapping.zone, ctx.now)
-            for code, mask in bad.items():
-                if mask.any():
-                    probs.append(_problems(rows[mask], label, s[mask], code, {"field": f.name}))
-            if warn.any():
-                probs.append(_problems(rows[warn], label, s[warn], "daymonth_swap", {"field": f.name}, "warning"))
-            times[f.name] = val
+            val = _times(df, f, ctx, rows, probs, reported)
+            stamps[f.name] = val
             out[f.column] = val
         elif f.type in ("str", "text"):
+            s = _free_values(s, before[f.name], f, ctx, rows, label, probs)
             _check_len(s, f, rows, label, probs)
             out[f.column] = s
         elif f.type == "int":
@@ -214,21 +450,10 @@ def validate_chunk(df: pd.DataFrame, ctx: Context) -> tuple[pd.DataFrame, pd.Dat
             _range(num, f, rows, label, s, bad, probs, "not_number")
             out[f.column] = num.where(~bad).astype("float64")
         elif f.type == "bool":
-            val = _lookup(s, enums()["bool"])
-            bad = s.notna() & val.isna()
-            if bad.any():
-                probs.append(_problems(rows[bad], label, s[bad], "not_bool", {"field": f.name}))
+            val = _coded(s, before[f.name], f, ctx, rows, label, probs, kept)
             out[f.column] = val.map({"true": True, "false": False}).astype(object).where(val.notna(), None)
         elif f.type == "enum":
-            assert f.enum is not None
-            if f.enum in _REF_KINDS:
-                kind = f.enum
-                val = map_unique(s, lambda u, kind=kind: reference.normalise(kind, u))
-            else:
-                val = _lookup(s, enums()[f.enum])
-            bad = s.notna() & pd.Series(val, index=s.index).isna()
-            if bad.any():
-                probs.append(_problems(rows[bad], label, s[bad], "unknown_value", {"field": f.name}))
+            val = _coded(s, before[f.name], f, ctx, rows, label, probs, kept)
             out[f.column] = pd.Series(val, index=s.index, dtype=object)
         elif f.type == "answers":
             if f.name not in ctx.sources:
@@ -249,6 +474,26 @@ def validate_chunk(df: pd.DataFrame, ctx: Context) -> tuple[pd.DataFrame, pd.Dat
             else:
                 out[f"{f.ref}_ref"] = s
 
+    # Contacts: the answer time from the wait, abandoned from an answered flag (file values win).
+    if "__wait_seconds" in out and "queued_at" in stamps:
+        ab = out["abandoned"] if "abandoned" in out else pd.Series(None, index=df.index, dtype=object)
+        derived = (stamps["queued_at"] + pd.to_timedelta(out["__wait_seconds"], unit="s")).where(ab.ne(True))
+        ans = stamps.get("answered_at", pd.Series(pd.NaT, index=df.index, dtype="datetime64[us]"))
+        stamps["answered_at"] = ans.where(ans.notna(), derived).astype("datetime64[us]")
+        out["answered_at"] = stamps["answered_at"]
+        raw["answered_at"] = raw.get("answered_at", raw["wait_seconds"]).fillna(raw["wait_seconds"])
+    if "__answered" in out:
+        ab = out["abandoned"] if "abandoned" in out else pd.Series(None, index=df.index, dtype=object)
+        from_flag = out["__answered"].map({True: False, False: True})
+        out["abandoned"] = ab.where(ab.notna(), from_flag).astype(object).where(lambda x: x.notna(), None)
+
+    # Raw labels of unknown values kept in a free text field (values.<field>.keep_in).
+    for fname, labels in kept.items():
+        col = spec.by_name[fname].column
+        assert col is not None
+        cur = out[col] if col in out else pd.Series(np.nan, index=df.index, dtype=object)
+        out[col] = cur.where(cur.notna(), labels.str.slice(0, spec.by_name[fname].max_len or None))
+
     # Reserved keys (data.io.keys): a response key the export derived from a keyless row; parsed for matching.
     if spec.kind == "responses" and "external_no" in raw:
         rid, at, bad = parse_response_keys(raw["external_no"])
@@ -261,22 +506,22 @@ def validate_chunk(df: pd.DataFrame, ctx: Context) -> tuple[pd.DataFrame, pd.Dat
     if "status" in spec.by_name:
         st = out.get("status", pd.Series(None, index=df.index, dtype=object))
         derived = pd.Series("open", index=df.index, dtype=object)
-        if "resolved_at" in times:
-            derived = derived.where(times["resolved_at"].isna(), "resolved")
-        if "closed_at" in times:
-            derived = derived.where(times["closed_at"].isna(), "closed")
+        if "resolved_at" in stamps:
+            derived = derived.where(stamps["resolved_at"].isna(), "resolved")
+        if "closed_at" in stamps:
+            derived = derived.where(stamps["closed_at"].isna(), "closed")
         out["status"] = st.where(raw.get("status", pd.Series(np.nan, index=df.index)).notna(), derived)
 
     # Timestamp order: a later step before an earlier one is rejected, never repaired.
     for earlier, later in spec.order:
-        if earlier in times and later in times:
-            a, b = times[earlier], times[later]
+        if earlier in stamps and later in stamps:
+            a, b = stamps[earlier], stamps[later]
             bad = a.notna() & b.notna() & (b < a)
             if bad.any():
                 probs.append(_problems(rows[bad], ctx.label(later), raw[later][bad], "order",
                                        {"field": later, "other": earlier}))
                 month = pd.Timedelta(days=31)
-                b_sw, a_sw = _swapped(raw[later][bad]), _swapped(raw[earlier][bad])
+                b_sw, a_sw = times.swapped(raw[later][bad]), times.swapped(raw[earlier][bad])
                 aa, bb = a[bad], b[bad]
                 fixes = ((b_sw >= aa) & (b_sw - aa <= month)) | ((a_sw <= bb) & (bb - a_sw <= month))
                 hint = pd.Series(False, index=a.index)
@@ -539,95 +784,3 @@ def _regions(s: pd.Series, ctx: Context, rows: pd.Series, label: str, probs: lis
             probs.append(_problems(rows[unknown], label, s[unknown], "unknown_region"))
     out["region_id"] = ids.astype("Int64")
     out["region_ref"] = region_ref
-
-
-# --- timestamps ------------------------------------------------------------------------------------------------
-
-
-def parse_times(s: pd.Series, formats: tuple[str, ...], zone: str,
-                now: dt.datetime) -> tuple[pd.Series, dict[str, pd.Series], pd.Series]:
-    """Parse text to naive UTC ``datetime64[us]``.
-
-    Each format is tried on the values the previous ones left unparsed ("ISO8601", "excel" for serial day
-    numbers, or a strftime pattern). A value carrying ``Z``/``UTC``/``GMT`` or an offset keeps it; a naive value
-    is local time in ``zone``. Returns (values, {reason code: mask}, suspected day/month swap mask).
-    """
-    idx = s.index
-    if s.dtype != "str":
-        s = s.astype("str")
-    has_tz = s.str.contains(_TZ_SUFFIX, regex=True).fillna(False).astype(bool)
-    out = pd.Series(pd.NaT, index=idx, dtype="datetime64[us]")
-    naive_mask = s.notna() & ~has_tz
-    if naive_mask.any():
-        base = s[naive_mask]
-        naive = pd.Series(pd.NaT, index=base.index, dtype="datetime64[us]")
-        for fmt in formats:
-            rem = naive.isna()
-            if not rem.any():
-                break
-            naive.loc[rem] = _parse(base[rem], fmt, aware=False)
-        local = naive.dt.tz_localize(zone, ambiguous="NaT", nonexistent="NaT")
-        out.loc[naive_mask] = local.dt.tz_convert("UTC").dt.tz_localize(None).astype("datetime64[us]")
-        dst = pd.Series(False, index=idx)
-        dst.loc[naive_mask] = naive.notna() & local.isna()
-    else:
-        dst = pd.Series(False, index=idx)
-    if has_tz.any():
-        tzs = s[has_tz]
-        named = tzs.str.endswith("UTC") | tzs.str.endswith("GMT")
-        if named.any():
-            tzs = tzs.where(~named, tzs.str.slice(0, -3).str.rstrip() + "+00:00")
-        aware = pd.Series(pd.NaT, index=tzs.index, dtype="datetime64[us]")
-        for fmt in formats:
-            rem = aware.isna()
-            if not rem.any():
-                break
-            aware.loc[rem] = _parse(tzs[rem], fmt, aware=True)
-        out.loc[has_tz] = aware
-    unparsed = s.notna() & out.isna() & ~dst
-    years = out.dt.year
-    implausible = out.notna() & ((years < 1970) | (years > 2100))
-    out = out.where(~implausible)
-    bad = {"bad_datetime": unparsed, "dst_gap": dst, "implausible_date": implausible}
-    # Suspected Excel day/month swap: in the future, while the swapped reading is not.
-    limit = pd.Timestamp(now.replace(tzinfo=None)) + pd.Timedelta(days=1)
-    future = out > limit
-    warn = pd.Series(False, index=idx)
-    if future.any():
-        sw = _swapped(s[future])
-        warn.loc[future] = (sw.notna() & (sw <= limit)).to_numpy()
-    return out, bad, warn
-
-
-def _parse(s: pd.Series, fmt: str, aware: bool) -> pd.Series:
-    if fmt == "excel":
-        if aware:
-            return pd.Series(pd.NaT, index=s.index, dtype="datetime64[us]")
-        num = pd.to_numeric(s, errors="coerce")
-        num = num.where((num > 1) & (num < 2958465))
-        got = pd.to_datetime(num, unit="D", origin="1899-12-30", errors="coerce")
-    elif aware:
-        got = pd.to_datetime(s, format=fmt if fmt == "ISO8601" else fmt + "%z", errors="coerce", utc=True)
-        got = got.dt.tz_localize(None)
-    else:
-        got = pd.to_datetime(s, format=fmt, errors="coerce")
-        if getattr(got.dtype, "tz", None) is not None:
-            got = got.dt.tz_convert("UTC").dt.tz_localize(None)
-    return got.astype("datetime64[us]")
-
-
-def _swapped(s: pd.Series) -> pd.Series:
-    """The value read with day and month exchanged (naive), where that is a different valid date; else NaT."""
-    m = s.astype("str").str.extract(r"^\s*(\d{4})[-/.年](\d{1,2})[-/.月](\d{1,2})")
-    m2 = s.astype("str").str.extract(r"^\s*(\d{1,2})[-/.](\d{1,2})[-/.](\d{4})")
-    y = m[0].fillna(m2[2])
-    a = m[1].fillna(m2[0])
-    b = m[2].fillna(m2[1])
-    a_n, b_n = pd.to_numeric(a, errors="coerce"), pd.to_numeric(b, errors="coerce")
-    ok = a_n.notna() & b_n.notna() & (a_n <= 12) & (b_n <= 12) & (a_n != b_n)
-    parts = pd.DataFrame({"year": pd.to_numeric(y, errors="coerce"), "month": b_n, "day": a_n}).where(ok)
-    if not ok.any():
-        return pd.Series(pd.NaT, index=s.index, dtype="datetime64[us]")
-    res = pd.to_datetime(parts[ok], errors="coerce").astype("datetime64[us]")
-    return res.reindex(s.index)
-

@@ -32,7 +32,7 @@ def test_invitations_give_imported_surveys_a_response_rate(db_url: str, tmp_path
     assert (res.mapping, res.imported, res.rejected, res.warnings) == ("gridcx_invitations", 5, 1, 1), res.rejects
     assert res.rejects[["row", "column", "value", "level", "reason_en"]].values.tolist() == [
         [6, "答卷编号", "W-9", "warning", "unknown response number (import the responses first)"],
-        [7, "渠道", "传真", "error", "unknown channel (not a code or synonym)"]]
+        [7, "渠道", "传真", "error", "unknown channel (not a code or synonym); allowed: ivr, qr, sms, web, wechat"]]
     with engine.connect() as conn:
         inv = conn.execute(text(
             "SELECT i.external_no, i.channel, i.delivered, i.region_id, i.expires_at, i.used_at, r.external_no "

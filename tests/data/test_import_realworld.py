@@ -40,8 +40,10 @@ def test_cfpb_complaints(world, tmp_path) -> None:  # type: ignore[no-untyped-de
     rej = res.rejects
     assert set(rej["column"]) == {"Submitted via"}
     assert rej["value"].value_counts().to_dict() == {"Referral": 627, "Postal mail": 267, "Fax": 102}
-    assert set(rej["reason_en"]) == {"unknown channel (not a code or synonym)"}
-    assert set(rej["reason_zh"]) == {"渠道的取值无法识别（不在代码表或同义词中）"}
+    # The reason names the rule and the allowed values: the mapping's labels, then the channel codes.
+    allowed = "Email, alipay, app, hall, hotline, rural_point, web, wechat"
+    assert set(rej["reason_en"]) == {f"unknown channel (not a code or synonym); allowed: {allowed}"}
+    assert set(rej["reason_zh"]) == {f"渠道的取值无法识别（不在代码表或同义词中）；允许的取值：{allowed}"}
     on_disk = pd.read_csv(tmp_path / "rejects.csv", encoding="utf-8-sig", dtype=str)
     assert len(on_disk) == 996 and list(on_disk.columns) == ["row", "column", "value", "level", "reason_zh",
                                                              "reason_en"]
