@@ -59,6 +59,15 @@ def main(argv: list[str] | None = None) -> int:
     p_user.add_argument("--region", required=True, metavar="CODE", help="region code of the account's scope")
     p_user.add_argument("--name", help="display name")
 
+    p_set = sub.add_parser("settings", help="show or change a site setting (e.g. site.timezone)")
+    set_sub = p_set.add_subparsers(dest="action", required=True)
+    p_get = set_sub.add_parser("get", help="print one setting, or all")
+    p_get.add_argument("key", nargs="?")
+    p_put = set_sub.add_parser("set", help="change a setting, e.g. settings set site.timezone America/Chicago")
+    p_put.add_argument("key")
+    p_put.add_argument("value")
+    p_put.add_argument("--user", help="who is changing it (audit trail); default: the OS user")
+
     args = parser.parse_args(argv)
     if args.command in ("backup", "restore"):
         return _backup(args)
@@ -80,6 +89,8 @@ def main(argv: list[str] | None = None) -> int:
             return _io(engine, args, parser)
         if args.command == "user-add":
             return _user_add(engine, args)
+        if args.command == "settings":
+            return _settings(engine, args)
     except DatabaseConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -140,6 +151,40 @@ def _io(engine, args: argparse.Namespace, parser: argparse.ArgumentParser) -> in
     except SQLAlchemyError as exc:
         detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0][:300]
         return fail(FileError("database", detail=detail))
+
+
+def _os_user(given: str | None) -> str:
+    import getpass
+
+    try:
+        return given or f"cli:{getpass.getuser()}"
+    except Exception:  # noqa: BLE001 - no passwd entry in some containers
+        return "cli"
+
+
+def _settings(engine, args: argparse.Namespace) -> int:  # type: ignore[no-untyped-def]
+    """``settings get [KEY]`` prints ``key = value`` lines; ``settings set KEY VALUE`` checks, stores and audits."""
+    from data.settings import SETTINGS, SettingError, all_settings, set_setting
+
+    if args.action == "get":
+        if args.key is not None and args.key not in SETTINGS:
+            print(f"error: unknown setting {args.key!r}; known: {', '.join(SETTINGS)}", file=sys.stderr)
+            return 2
+        for key, value in all_settings(engine).items():
+            if args.key is None or key == args.key:
+                print(f"{key} = {value}")
+        return 0
+    try:
+        old, new = set_setting(engine, args.key, args.value, user=_os_user(args.user))
+    except SettingError as exc:
+        if exc.code == "unknown_key":
+            print(f"error: unknown setting {exc.key!r}; known: {', '.join(SETTINGS)}", file=sys.stderr)
+        else:
+            print(f"error: {exc.key}: {exc.value!r} is not a time zone this machine knows "
+                  "(an IANA name such as Asia/Shanghai or America/Chicago)", file=sys.stderr)
+        return 2
+    print(f"{args.key} = {new}" + ("" if old == new else f" (was {old})"), file=sys.stderr)
+    return 0
 
 
 def _user_add(engine, args: argparse.Namespace) -> int:  # type: ignore[no-untyped-def]
