@@ -316,13 +316,13 @@ def _check_tree(check: _Checker, parsed: dict[str, tuple[int, dict[str, Any]]],
             if c != first and c in parsed:
                 check.err(parsed[c][0], "parent_code", "", "second_root", root=first)
     rank = {lv: i for i, lv in enumerate(LEVELS)}
-    for row, rec in parsed.values():
+    for c, (row, rec) in parsed.items():
         p = rec["parent_code"]
-        if p in level and rec.get("level") and level.get(p) and rank[rec["level"]] <= rank[str(level[p])]:
+        if c not in in_cycle and p in level and rec.get("level") and level.get(p) and rank[rec["level"]] <= rank[str(level[p])]:
             check.err(row, "level", rec["level"], "level_order", parent=p, parent_level=level[p])
     for c, r in existing.items():  # a file row raising a parent's level above one of its children in the database
         p = r["parent_code"]
-        if c not in parsed and p in parsed and parsed[p][1].get("level") and \
+        if c not in parsed and p in parsed and p not in in_cycle and parsed[p][1].get("level") and \
                 rank[str(r["level"])] <= rank[parsed[p][1]["level"]]:
             check.err(parsed[p][0], "level", parsed[p][1]["level"], "level_child", child=c, child_level=r["level"])
     return parent
@@ -353,16 +353,21 @@ def _write_regions(conn: Connection, parsed: dict[str, tuple[int, dict[str, Any]
     ids = {c: r["id"] for c, r in existing.items()}
     paths = {c: r["path"] for c, r in existing.items()}
     pending = list(res.inserted)
-    while pending:  # parents first: a new region's parent is stored or inserted before it
-        ready = [c for c in pending if parent[c] is None or parent[c] in ids]
-        for c in ready:
-            rec = parsed[c][1]
+    while pending:  # in file order, parents first: a new region's parent is stored or inserted before it
+        ready = []
+        for c in pending:
             p = parent[c]
+            if p is not None and p not in ids:
+                continue
+            ready.append(c)
+            rec = parsed[c][1]
             rid = conn.execute(insert(Region).values(
                 code=c, name_zh=rec["name_zh"], name_en=rec["name_en"] or rec["name_zh"], level=rec["level"],
                 kind=rec["kind"], parent_id=ids[p] if p is not None else None, path="",
                 area_class=rec["area_class"], customers=rec.get("customers") or 0)).inserted_primary_key[0]
             ids[c] = int(rid)
+        if not ready:  # the tree check rules this out; never loop forever on a broken invariant
+            raise RuntimeError(f"regions without a stored parent: {pending[:5]}")
         pending = [c for c in pending if c not in ready]
     for c, changes in res.updated.items():
         values = {f: n for f, (_o, n) in changes.items() if f != "parent_code"}
