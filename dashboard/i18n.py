@@ -28,7 +28,7 @@ RELABELLED_WIDGETS: tuple[str, ...] = (
     "fu_owner", "fu_to", "fu_score", "fu_outcome", "hr_kind", "hr_region", "hr_team", "hr_staff", "review_staff",
     "imp_kind", "imp_mapping", "exp_kind", "uc_role", "uc_region", "ue_user", "ue_role", "ue_region",
     "drill_archive_pick", "sq_pack", "survey_admin_key", "survey_lang", "hr_pdf_team",
-    "survey_admin_rot_key", "survey_admin_rot_st",
+    "survey_admin_rot_key", "survey_admin_rot_st", "ref_kind", "ref_s_parent", "ref_s_level", "ref_s_area",
 )
 RELABELLED_PREFIXES: tuple[str, ...] = ("hr_period_",)
 _FIXED: ContextVar[str | None] = ContextVar("gridcx_language", default=None)

@@ -470,6 +470,14 @@ def import_reference(engine: Engine, kind: str, path: str | Path, *, user: str |
     """Check ``path`` against the database and, when nothing is wrong and not ``dry_run``, write it in one
     transaction (audited as ``reference_import``). :class:`FileError` for a file that cannot be read at all."""
     file, cols, rows = read_rows(kind, path, name=name, sheet=sheet)
+    return apply_rows(engine, kind, file, cols, rows, user=user, dry_run=dry_run)
+
+
+def apply_rows(engine: Engine, kind: str, file: str, cols: dict[str, str],
+               rows: list[tuple[int, dict[str, str | None]]], *, user: str | None = None,
+               dry_run: bool = False) -> RefResult:
+    """:func:`import_reference` for rows already read (``file`` and ``cols``, field -> header, name them in errors),
+    e.g. one region added or renamed on the admin page."""
     res = RefResult(kind, file)
     check = _Checker(kind, file, cols)
     with engine.begin() as conn:
@@ -588,3 +596,31 @@ def _out(v: object) -> str:
     if isinstance(v, bool):
         return "1" if v else "0"
     return str(escape_cell(str(v)))
+
+
+def scoped_frames(engine: Engine, scope_path: str) -> dict[str, pd.DataFrame]:
+    """For the admin page: the regions of the subtree ``scope_path`` with their counts (children, teams, staff,
+    active staff), and the teams and staff whose region lies in it, in the file's columns."""
+    from sqlalchemy import func
+
+    with engine.connect() as conn:
+        regions = pd.DataFrame(list(_existing_regions(conn).values()),
+                               columns=["id", "path", *_EXPORT_ORDER["regions"]])
+        children = dict(conn.execute(select(Region.parent_id, func.count()).group_by(Region.parent_id)).all())
+        teams_n = dict(conn.execute(select(Team.region_id, func.count()).group_by(Team.region_id)).all())
+        staff_n = dict(conn.execute(select(Staff.region_id, func.count()).group_by(Staff.region_id)).all())
+        teams = pd.DataFrame(list(_existing_teams(conn).values()),
+                             columns=["id", "code", "name", "role", "region_code"])
+        staff = pd.DataFrame(list(_existing_staff(conn).values()),
+                             columns=["id", "code", "name", "role", "team_code", "region_code", "active"])
+    regions = regions[regions["path"].str.startswith(scope_path)]
+    regions = regions.assign(depth=regions["path"].str.count("/") - 2,
+                             children=regions["id"].map(children).fillna(0).astype(int),
+                             teams=regions["id"].map(teams_n).fillna(0).astype(int),
+                             staff=regions["id"].map(staff_n).fillna(0).astype(int))
+    regions = regions.sort_values(  # depth first: every region right below its parent (ids padded to compare)
+        "path", key=lambda p: p.map(lambda x: "/".join(f"{int(i):012d}" for i in x.strip("/").split("/"))))
+    codes = set(regions["code"])
+    return {"regions": regions.reset_index(drop=True),
+            "teams": teams[teams["region_code"].isin(codes)].sort_values("code").reset_index(drop=True),
+            "staff": staff[staff["region_code"].isin(codes)].sort_values("code").reset_index(drop=True)}
