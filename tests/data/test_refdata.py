@@ -66,7 +66,9 @@ def test_gbk_chinese_header_tree_and_rerun(engine: Engine, tmp_path: Path) -> No
         assert conn.execute(text("SELECT count(*) FROM audit_event WHERE action = 'reference_import'")).scalar() == 1
 
 
-def test_rename_and_move_update_paths(engine: Engine, tmp_path: Path) -> None:
+def test_rename_and_move_update_paths(db_url: str, tmp_path: Path) -> None:
+    """Also on PostgreSQL: ids from the sequence, paths rewritten for the moved subtree in one transaction."""
+    engine = get_engine(db_url)
     import_reference(engine, "regions", _write(tmp_path / "r.csv", GBK_TREE, "gbk"))
     # Qufu moves under a new city; Rencheng is renamed; the new city comes after its child in the file
     f = _write(tmp_path / "r2.csv", "code,name,parent,level,area_class\n"
