@@ -38,6 +38,7 @@ PAGES: dict[str, tuple[str, str, str, str, str]] = {
     "survey_admin": ("survey_admin", "nav.survey_admin", ":material/rate_review:", "manage_surveys",
                      "nav.section.admin"),
     "users": ("users_admin", "nav.users", ":material/manage_accounts:", "manage_users", "nav.section.admin"),
+    "reference": ("reference_admin", "nav.reference", ":material/lan:", "reference", "nav.section.admin"),
     "hr": ("hr", "nav.hr", ":material/badge:", "hr_reports", "nav.section.people"),
     "reviews": ("reviews", "nav.reviews", ":material/fact_check:", "quality_review", "nav.section.people"),
 }

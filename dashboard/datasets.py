@@ -21,6 +21,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
+from dashboard.db import site_zone
 from dashboard.filters import FilterState, filters_from_key, scope_regions
 from data import workcal
 from data.engine import get_engine
@@ -44,11 +45,12 @@ RESULT_TTL = 600
 
 
 def calendar_for(start: dt.date, end: dt.date) -> WorkCalendar:
-    """The working calendar (official holidays and make-up days) covering [start, end] and a margin after."""
+    """The working calendar (official holidays and make-up days) covering [start, end] and a margin after, in the
+    site's zone (its local days are the overview's days)."""
     s, e = start - dt.timedelta(days=400), end + dt.timedelta(days=60)
     hol = tuple(pd.to_datetime(workcal.holidays(s, e)).date)
     mk = tuple(pd.to_datetime(workcal.makeup_workdays(s, e)).date)
-    return WorkCalendar(holidays=hol, workdays=mk)
+    return WorkCalendar(holidays=hol, workdays=mk, tz=site_zone())
 
 
 def _base_key(key: tuple[Any, ...]) -> tuple[Any, ...]:
@@ -203,7 +205,7 @@ def kpi_by(db_url: str, scope_path: str, key: tuple[Any, ...], kpi: str, by: tup
     for col, value in where:
         df = df.loc[df[col] == value]
     if buckets:
-        df = add_buckets(df, buckets)
+        df = add_buckets(df, buckets, tz=site_zone())
     if any(b not in df.columns for b in by):
         return pd.DataFrame()
     return compute(kpi, df, by=list(by), **kpi_params(kpi, fr, calendar_of(key)))

@@ -19,3 +19,10 @@ def engine() -> Engine:
 
 def url() -> str:
     return database_url()
+
+
+def site_zone() -> str:
+    """The site's reporting time zone (``site.timezone``; data.settings caches it per process)."""
+    from data.settings import site_zone as _zone
+
+    return _zone(engine())

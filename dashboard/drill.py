@@ -59,8 +59,6 @@ SCROLL_KEY = "_drill_scroll"  # a drill opened on this run: bring it into view (
 PAGE_SIZE = 50
 EXPORT_MAX = 200_000
 _KINDS = {"ticket": "tickets", "contact": "contacts", "response": "responses", "follow_up": "follow_ups"}
-SITE_TZ = "Asia/Shanghai"
-SITE_ZONE = ZoneInfo(SITE_TZ)
 
 
 @dataclass(frozen=True)
@@ -130,9 +128,16 @@ def rows_for(spec: DrillSpec, state: FilterState, db_url: str, scope_path: str) 
 # --- display (personal data masked by data.masking) -------------------------------------------------------------------
 
 
-def _local(ts: pd.Series) -> pd.Series:
+def _zone(db_url: str) -> str:
+    """The site's reporting zone (``site.timezone``), also outside the script run (download callables)."""
+    from data.settings import site_zone
+
+    return site_zone(get_engine(db_url))
+
+
+def _local(ts: pd.Series, zone: str) -> pd.Series:
     s = pd.to_datetime(ts, utc=True)
-    return s.dt.tz_convert(SITE_TZ).dt.strftime("%Y-%m-%d %H:%M").fillna("")
+    return s.dt.tz_convert(zone).dt.strftime("%Y-%m-%d %H:%M").fillna("")
 
 
 def _minutes(later: pd.Series, earlier: pd.Series) -> pd.Series:
@@ -150,6 +155,7 @@ def display(kind: str, df: pd.DataFrame, db_url: str, scope_path: str, with_cust
     """The columns a person sees (labels from the catalogue), personal data masked. ``names`` (region id -> name)
     saves a cached read; code outside the script run passes them."""
     names = _region_names(db_url, scope_path) if names is None else names
+    zone = _zone(db_url)
     c = lambda k: t(f"col.{k}")  # noqa: E731
     out = pd.DataFrame(index=df.index)
     if kind == "ticket":
@@ -159,7 +165,7 @@ def display(kind: str, df: pd.DataFrame, db_url: str, scope_path: str, with_cust
         out[c("channel")] = df["channel"].map(channel_label)
         out[c("service_type")] = df["service_type"].map(service_label)
         out[c("segment")] = df["segment"].map(lambda s: segment_label(s) if isinstance(s, str) else "")
-        out[c("created_at")] = _local(df["created_at"])
+        out[c("created_at")] = _local(df["created_at"], zone)
         out[c("arrival_min")] = _minutes(df["arrived_at"], df["created_at"])
         out[c("resolution_h")] = (_minutes(df["resolved_at"], df["created_at"]) / 60.0).round(2)
         if "limit_value_arrival" in df.columns:
@@ -172,14 +178,14 @@ def display(kind: str, df: pd.DataFrame, db_url: str, scope_path: str, with_cust
         out[c("region")] = df["region_id"].map(names)
         out[c("channel")] = df["channel"].map(channel_label)
         out[c("category")] = df["category"].map(service_label)
-        out[c("queued_at")] = _local(df["queued_at"])
+        out[c("queued_at")] = _local(df["queued_at"], zone)
         out[c("wait_min")] = _minutes(df["answered_at"], df["queued_at"])
         out[c("abandoned")] = df["abandoned"].map({True: t("yes"), False: t("no")})
     elif kind == "response":
         out[c("response_id")] = df["id"]
         out[c("region")] = df["region_id"].map(names)
         out[c("service_type")] = df["service_type"].map(lambda s: service_label(s) if isinstance(s, str) else "")
-        out[c("submitted_at")] = _local(df["submitted_at"])
+        out[c("submitted_at")] = _local(df["submitted_at"], zone)
         for k in ("csat", "nps", "ces"):
             out[c(k)] = df[k]
         out[c("fcr")] = df["fcr"].map(lambda v: "" if v is None or pd.isna(v) else (t("yes") if v else t("no")))
@@ -190,9 +196,9 @@ def display(kind: str, df: pd.DataFrame, db_url: str, scope_path: str, with_cust
         out[c("reason")] = df["reason"].map(lambda s: t(f"fu_reason.{s}"))
         out[c("severity")] = df["severity"].map(lambda s: t(f"severity.{s}"))
         out[c("fu_status")] = df["status"].map(lambda s: t(f"fu_status.{s}"))
-        out[c("created_at")] = _local(df["created_at"])
-        out[c("due_at")] = _local(df["due_at"])
-        out[c("closed_at")] = _local(df["closed_at"])
+        out[c("created_at")] = _local(df["created_at"], zone)
+        out[c("due_at")] = _local(df["due_at"], zone)
+        out[c("closed_at")] = _local(df["closed_at"], zone)
     if with_customers and "customer_id" in df.columns:
         cust = customers(get_engine(db_url), Scope(scope_path),
                          df["customer_id"].dropna().astype(int).unique().tolist())
@@ -235,7 +241,7 @@ def export_builder(fmt: str, ident: Identity, language_code: str, db_url: str, s
         who = require(ident, "export_rows")
         with language(language_code):
             frame = display(kind, rows.head(EXPORT_MAX), db_url, who.scope_path, names=names)
-            head = {**header, t("export.generated"): dt.datetime.now(SITE_ZONE).strftime("%Y-%m-%d %H:%M")}
+            head = {**header, t("export.generated"): dt.datetime.now(ZoneInfo(_zone(db_url))).strftime("%Y-%m-%d %H:%M")}
             data = to_csv(frame, head) if fmt == "csv" else to_excel(frame, head, sheet=t("export.sheet"))
         with get_engine(db_url).begin() as conn:
             audit(conn, who.username, "export", "drill", spec.kind,
@@ -345,6 +351,7 @@ def render_archive() -> None:
     ident = identity()
     scope_path = ident.scope_path
     hist = customer_history(engine(), Scope(scope_path), int(cid))
+    zone = _zone(url())
     st.subheader(t("archive.title"))
     if hist["customer"].empty:
         st.warning(t("state.no_permission"))
@@ -363,7 +370,7 @@ def render_archive() -> None:
     st.markdown("**" + t("archive.tickets", n=len(tk)) + "**")
     if len(tk):
         st.dataframe(pd.DataFrame({
-            c("external_no"): tk["external_no"], c("created_at"): _local(tk["created_at"]),
+            c("external_no"): tk["external_no"], c("created_at"): _local(tk["created_at"], zone),
             c("channel"): tk["channel"].map(channel_label), c("service_type"): tk["service_type"].map(service_label),
             c("status"): tk["status"].map(lambda s: t(f"ticket_status.{s}")),
             c("arrival_min"): _minutes(tk["arrived_at"], tk["created_at"]),
@@ -373,7 +380,7 @@ def render_archive() -> None:
     st.markdown("**" + t("archive.contacts", n=len(co)) + "**")
     if len(co):
         st.dataframe(pd.DataFrame({
-            c("queued_at"): _local(co["queued_at"]), c("channel"): co["channel"].map(channel_label),
+            c("queued_at"): _local(co["queued_at"], zone), c("channel"): co["channel"].map(channel_label),
             c("category"): co["category"].map(service_label),
             c("abandoned"): co["abandoned"].map({True: t("yes"), False: t("no")}),
         }), hide_index=True, width="stretch", key="archive_contacts")
@@ -381,14 +388,14 @@ def render_archive() -> None:
     st.markdown("**" + t("archive.responses", n=len(rs)) + "**")
     if len(rs):
         st.dataframe(pd.DataFrame({
-            c("submitted_at"): _local(rs["submitted_at"]), c("csat"): rs["csat"], c("nps"): rs["nps"],
+            c("submitted_at"): _local(rs["submitted_at"], zone), c("csat"): rs["csat"], c("nps"): rs["nps"],
             c("ces"): rs["ces"], c("comment"): rs["comment"].fillna("").map(mask_free_text),
         }), hide_index=True, width="stretch", key="archive_responses")
     fu = hist["follow_ups"]
     st.markdown("**" + t("archive.follow_ups", n=len(fu)) + "**")
     if len(fu):
         st.dataframe(pd.DataFrame({
-            c("created_at"): _local(fu["created_at"]), c("reason"): fu["reason"].map(lambda s: t(f"fu_reason.{s}")),
-            c("fu_status"): fu["status"].map(lambda s: t(f"fu_status.{s}")), c("due_at"): _local(fu["due_at"]),
+            c("created_at"): _local(fu["created_at"], zone), c("reason"): fu["reason"].map(lambda s: t(f"fu_reason.{s}")),
+            c("fu_status"): fu["status"].map(lambda s: t(f"fu_status.{s}")), c("due_at"): _local(fu["due_at"], zone),
             c("outcome"): fu["outcome"].map(lambda s: t(f"outcome.{s}") if isinstance(s, str) else ""),
         }), hide_index=True, width="stretch", key="archive_follow_ups")

@@ -19,11 +19,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pandas as pd
 import streamlit as st
 
-from dashboard.db import url
+from dashboard.db import site_zone, url
 from dashboard.i18n import lang, t
 from dashboard.safe import md_escape
 from data.engine import get_engine
@@ -31,7 +32,7 @@ from data.reference import AREA_CLASSES, channels, segments, service_types
 from data.repositories import Filters, Scope, data_window, regions
 from data.users import Identity
 from metrics.dashboard_support import comparison_for
-from metrics.periods import COMPARISONS, PRESETS, SITE_TZ, Period, preset
+from metrics.periods import COMPARISONS, PRESETS, Period, preset
 
 PERIOD_CHOICES = (*PRESETS, "custom")
 DEFAULT_PERIOD = "this_month"
@@ -92,10 +93,11 @@ class FilterState:
         return out
 
 
-def filters_from_key(key: tuple[object, ...]) -> Filters:
-    """Rebuild the data layer's :class:`Filters` from :meth:`FilterState.key` (inside cached functions)."""
+def filters_from_key(key: tuple[object, ...], tz: str | None = None) -> Filters:
+    """Rebuild the data layer's :class:`Filters` from :meth:`FilterState.key` (inside cached functions); the local
+    dates are days of ``tz`` (default: the site's zone)."""
     start, end, region_id, areas, chans, svcs, segs = key
-    s, e = Period(dt.date.fromisoformat(str(start)), dt.date.fromisoformat(str(end))).utc_bounds()
+    s, e = Period(dt.date.fromisoformat(str(start)), dt.date.fromisoformat(str(end))).utc_bounds(tz or site_zone())
     return Filters(start=s, end=e, region_id=region_id, area_classes=tuple(areas),  # type: ignore[arg-type]
                    channels=tuple(chans), service_types=tuple(svcs), segments=tuple(segs))  # type: ignore[arg-type]
 
@@ -153,16 +155,17 @@ def scope_regions(db_url: str, scope_path: str) -> pd.DataFrame:
 def anchor_day(db_url: str) -> dt.date:
     """The newest day with data (today on a live site; the demo world's last day in demo mode)."""
     window = data_window(get_engine(db_url))
+    zone = ZoneInfo(site_zone())
     if window is None:
-        return dt.datetime.now(SITE_TZ).date()
-    return window[1].astimezone(SITE_TZ).date()
+        return dt.datetime.now(zone).date()
+    return window[1].astimezone(zone).date()
 
 
 @st.cache_data(ttl=300, max_entries=8, show_spinner=False)
 def first_day(db_url: str) -> dt.date | None:
     """The oldest day with data (None for an empty database)."""
     window = data_window(get_engine(db_url))
-    return None if window is None else window[0].astimezone(SITE_TZ).date()
+    return None if window is None else window[0].astimezone(ZoneInfo(site_zone())).date()
 
 
 def date_bounds(db_url: str) -> tuple[dt.date, dt.date]:

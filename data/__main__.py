@@ -81,6 +81,28 @@ def main(argv: list[str] | None = None) -> int:
     p_user.add_argument("--region", required=True, metavar="CODE", help="region code of the account's scope")
     p_user.add_argument("--name", help="display name")
 
+    for ref_kind, what in (("regions", "the region tree"), ("teams", "teams"), ("staff", "staff")):
+        p_ref = sub.add_parser(ref_kind, help=f"import or export {what} (CSV/XLSX, UTF-8 or GBK)")
+        ref_sub = p_ref.add_subparsers(dest="action", required=True)
+        p_ri = ref_sub.add_parser("import", help="add and update by code, in one transaction (all or nothing)")
+        p_ri.add_argument("file")
+        p_ri.add_argument("--sheet", help="worksheet of an XLSX file (default: the first)")
+        p_ri.add_argument("--dry-run", action="store_true", help="check and show the changes, write nothing")
+        p_ri.add_argument("--user", help="who is importing (audit trail); default: the OS user")
+        p_ri.add_argument("--lang", choices=["zh-CN", "en"], help="language of messages (default: from LANG)")
+        p_re = ref_sub.add_parser("export", help="write the stored rows in the import format")
+        p_re.add_argument("file")
+        p_re.add_argument("--user", help="who is exporting (audit trail); default: the OS user")
+
+    p_set = sub.add_parser("settings", help="show or change a site setting (e.g. site.timezone)")
+    set_sub = p_set.add_subparsers(dest="action", required=True)
+    p_get = set_sub.add_parser("get", help="print one setting, or all")
+    p_get.add_argument("key", nargs="?")
+    p_put = set_sub.add_parser("set", help="change a setting, e.g. settings set site.timezone America/Chicago")
+    p_put.add_argument("key")
+    p_put.add_argument("value")
+    p_put.add_argument("--user", help="who is changing it (audit trail); default: the OS user")
+
     args = parser.parse_args(argv)
     if args.command in ("backup", "restore"):
         return _backup(args)
@@ -104,6 +126,10 @@ def main(argv: list[str] | None = None) -> int:
             return _mapping(engine, args)
         if args.command == "user-add":
             return _user_add(engine, args)
+        if args.command == "settings":
+            return _settings(engine, args)
+        if args.command in ("regions", "teams", "staff"):
+            return _reference(engine, args)
     except DatabaseConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -241,6 +267,62 @@ def _mapping_file(args: argparse.Namespace) -> int:
     if errors:
         return 2
     print(f"{args.file}: ok")
+def _reference(engine, args: argparse.Namespace) -> int:  # type: ignore[no-untyped-def]
+    """``regions|teams|staff import FILE``: every broken rule on stderr (nothing written, exit 1), the JSON summary
+    last on stdout; ``export FILE``. A file that cannot be read at all: one line, exit 2."""
+    import json
+    import os
+
+    from data.io.errors import FileError
+    from data.io.refdata import export_reference, import_reference
+
+    lang = getattr(args, "lang", None) or ("zh-CN" if os.environ.get("LANG", "").lower().startswith("zh") else "en")
+    try:
+        if args.action == "export":
+            info = export_reference(engine, args.command, args.file, user=_os_user(args.user))
+            print(json.dumps(info, ensure_ascii=False))
+            return 0
+        res = import_reference(engine, args.command, args.file, user=_os_user(args.user), sheet=args.sheet,
+                               dry_run=args.dry_run)
+    except FileError as exc:
+        print(f"error: {args.file}: {exc.message(lang)}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"error: {args.file}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+    for e in res.errors:
+        print(e.message(lang), file=sys.stderr)
+    if res.errors:
+        print(f"refused: {len(res.errors)} problem(s); nothing was written", file=sys.stderr)
+    for code, changes in res.updated.items():
+        print(f"updated {code}: " + "; ".join(f"{f} {o!r} -> {n!r}" for f, (o, n) in changes.items()),
+              file=sys.stderr)
+    print(json.dumps(res.summary(lang), ensure_ascii=False, default=str))
+    return res.exit_code
+
+
+def _settings(engine, args: argparse.Namespace) -> int:  # type: ignore[no-untyped-def]
+    """``settings get [KEY]`` prints ``key = value`` lines; ``settings set KEY VALUE`` checks, stores and audits."""
+    from data.settings import SETTINGS, SettingError, all_settings, set_setting
+
+    if args.action == "get":
+        if args.key is not None and args.key not in SETTINGS:
+            print(f"error: unknown setting {args.key!r}; known: {', '.join(SETTINGS)}", file=sys.stderr)
+            return 2
+        for key, value in all_settings(engine).items():
+            if args.key is None or key == args.key:
+                print(f"{key} = {value}")
+        return 0
+    try:
+        old, new = set_setting(engine, args.key, args.value, user=_os_user(args.user))
+    except SettingError as exc:
+        if exc.code == "unknown_key":
+            print(f"error: unknown setting {exc.key!r}; known: {', '.join(SETTINGS)}", file=sys.stderr)
+        else:
+            print(f"error: {exc.key}: {exc.value!r} is not a time zone this machine knows "
+                  "(an IANA name such as Asia/Shanghai or America/Chicago)", file=sys.stderr)
+        return 2
+    print(f"{args.key} = {new}" + ("" if old == new else f" (was {old})"), file=sys.stderr)
     return 0
 
 

@@ -36,6 +36,7 @@ OPERATIONS: dict[str, tuple[str, ...]] = {
     "export_site": ("admin",),
     "manage_surveys": ("admin",),
     "manage_users": ("admin",),
+    "reference": ("admin",),  # regions, teams, staff and the site's time zone (whole tree: a top-of-tree account)
     "backup_restore": ("admin",),  # the command line: whoever runs it on the server (OS access)
     "submit_survey": ("customer",),  # with a valid, unused, unexpired token: nothing else
 }

@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
-SITE_TZ = ZoneInfo("Asia/Shanghai")
+SITE_TZ = ZoneInfo("Asia/Shanghai")  # the default zone; the site's own comes from its setting (data.settings)
 PRESETS = ("last_30_days", "this_month", "last_month", "this_quarter", "this_year")
 COMPARISONS = ("previous", "last_year", "none")
 
@@ -30,9 +30,12 @@ class Period:
     def days(self) -> int:
         return (self.end - self.start).days
 
-    def utc_bounds(self, tz: ZoneInfo = SITE_TZ) -> tuple[dt.datetime, dt.datetime]:
+    def utc_bounds(self, tz: ZoneInfo | str = SITE_TZ) -> tuple[dt.datetime, dt.datetime]:
+        """The UTC instants of the local midnights that open ``start`` and ``end`` in zone ``tz``."""
+        zone = ZoneInfo(tz) if isinstance(tz, str) else tz
+
         def edge(d: dt.date) -> dt.datetime:
-            return dt.datetime.combine(d, dt.time(), tzinfo=tz).astimezone(dt.UTC)
+            return dt.datetime.combine(d, dt.time(), tzinfo=zone).astimezone(dt.UTC)
 
         return edge(self.start), edge(self.end)
 

@@ -37,6 +37,7 @@ from data.repositories import (
     response_facts,
     ticket_facts,
 )
+from data.settings import site_zone
 from metrics import registry
 from metrics.aggregate import ALL_DIMS, UNTIL, Aggregated, CellTable, build_cells, params_for, unsettled_tickets
 from metrics.businesstime import WorkCalendar
@@ -92,17 +93,18 @@ def cells_apply(engine: Any, scope: Scope, root_path: str | None = None, start: 
     return floor <= 0 or snapshot.stored_rows(engine, "ticket", snapshot.months_between(start, end)) >= floor
 
 
-def _calendar() -> WorkCalendar:
-    """The working calendar the cells are built with: every holiday the site's schedule knows."""
+def _calendar(tz: str = "Asia/Shanghai") -> WorkCalendar:
+    """The working calendar the cells are built with: every holiday the site's schedule knows; local days of
+    ``tz`` (the site's zone)."""
     lo, hi = dt.date(2004, 1, 1), dt.date(dt.date.today().year, 12, 31)  # the years with official schedules
     hol = tuple(pd.to_datetime(workcal.holidays(lo, hi)).date)
     mk = tuple(pd.to_datetime(workcal.makeup_workdays(lo, hi)).date)
-    return WorkCalendar(holidays=hol, workdays=mk)
+    return WorkCalendar(holidays=hol, workdays=mk, tz=tz)
 
 
 @functools.lru_cache(maxsize=8)
-def _context(url: str, pack: str) -> tuple[WorkCalendar, str]:
-    cal = _calendar()
+def _context(url: str, pack: str, tz: str = "Asia/Shanghai") -> tuple[WorkCalendar, str]:
+    cal = _calendar(tz)
     kpis = {k: {"params": registry.get(k).params, "requires": registry.get(k).requires} for k in HEADLINE_KPIS}
     blob = json.dumps({"format": CELL_FORMAT, "pack": pack, "kpis": kpis, "tz": cal.tz,
                        "holidays": [str(d) for d in cal.holidays], "workdays": [str(d) for d in cal.workdays],
@@ -111,7 +113,7 @@ def _context(url: str, pack: str) -> tuple[WorkCalendar, str]:
 
 
 def _fingerprint(engine: Any, pack: str, tree: pd.DataFrame) -> tuple[WorkCalendar, str]:
-    cal, base = _context(engine.url.render_as_string(hide_password=True), pack)
+    cal, base = _context(engine.url.render_as_string(hide_password=True), pack, site_zone(engine))
     cols = [c for c in ("id", "path", "area_class") if c in tree.columns]
     tree_hash = hashlib.sha256(tree[cols].to_csv(index=False).encode()).hexdigest()[:16]
     return cal, f"{base}-{tree_hash}"
@@ -226,10 +228,11 @@ def _rows(engine: Any, scope: Scope, reader: Any, ranges: Sequence[tuple[pd.Time
 
 
 def overview_source(engine: Any, scope: Scope, start: dt.datetime, end: dt.datetime, *,
-                    pack: str = reference.DEFAULT_PACK, tz: str = "Asia/Shanghai",
+                    pack: str = reference.DEFAULT_PACK, tz: str | None = None,
                     root_path: str | None = None) -> Aggregated | Frames:
     """The period [start, end) for :func:`metrics.overview.overview_pack`: cells + remaining rows where cells
-    apply (:func:`cells_apply`), else the fact frames."""
+    apply (:func:`cells_apply`), else the fact frames. ``tz``: the zone of the local days (default: the site's)."""
+    tz = tz or site_zone(engine)
     tree = whole_tree(engine)
     if not cells_apply(engine, scope, root_path, start, end, tree):
         return load_frames(engine, scope, start, end)

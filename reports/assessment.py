@@ -25,6 +25,7 @@ from data.repositories import (
     staff_survey_rows,
     staff_ticket_cells,
 )
+from data.settings import site_zone
 from metrics.agreement import AgreementResult, reviewer_agreement
 from metrics.periods import SITE_TZ, Period, comparison
 from metrics.scorecards import (
@@ -59,6 +60,7 @@ class Assessment:
     agreement: AgreementResult
     counts: dict[str, int]
     generated_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
+    tz: str = str(SITE_TZ)  # the site's reporting zone the period's days were cut in (data.settings)
 
     def t(self, key: str, **kw: Any) -> str:
         return translate(key, self.lang, **kw)
@@ -176,12 +178,13 @@ def build(engine: Engine, scope: Scope, period: Period, *, team_id: int | None =
           scheme: Scheme | None = None, scope_region_id: int | None = None) -> Assessment:
     """The whole assessment of ``period`` within ``scope`` (optionally one team or a narrower region)."""
     scheme = scheme or load_scheme()
-    start, end = period.utc_bounds()
+    tz = site_zone(engine)
+    start, end = period.utc_bounds(tz)
     cards, inp = scorecards(engine, scope, start, end, scheme, team_id=team_id, region_id=region_id)
     prev_period = comparison(period, "previous") if compare else None
     prev = None
     if prev_period is not None:
-        ps, pe = prev_period.utc_bounds()
+        ps, pe = prev_period.utc_bounds(tz)
         prev, _ = scorecards(engine, scope, ps, pe, scheme, team_id=team_id, region_id=region_id)
     table = summary_table(scheme, cards, inp.roster, lang, prev.totals if prev is not None else None)
     kpi_tables = {k: kpi_table(scheme, cards, inp.roster, k, lang) for k in scheme.kpis}
@@ -190,7 +193,7 @@ def build(engine: Engine, scope: Scope, period: Period, *, team_id: int | None =
     names = region_names(engine, scope_region_id) if scope_region_id is not None else None
     scope_name = (names[0] if lang == "zh-CN" else names[1]) if names else scope.path
     return Assessment(scheme, period, prev_period, scope.path, scope_name, lang, cards, inp.roster, table,
-                      kpi_tables, team_company(cards, inp), agreement, inp.counts)
+                      kpi_tables, team_company(cards, inp), agreement, inp.counts, tz=tz)
 
 
 def _agreement_frame(rv: pd.DataFrame) -> pd.DataFrame:
@@ -385,11 +388,12 @@ def staff_trend(engine: Engine, scope: Scope, staff_id: int, end_period: Period,
     end_local = end_period.end
     y, m = divmod(end_local.month - 1 - months, 12)
     start_local = dt.date(end_local.year + y, m + 1, 1)
-    start, end = Period(start_local, end_local).utc_bounds()
+    tz = site_zone(engine)
+    start, end = Period(start_local, end_local).utc_bounds(tz)
     rows = staff_survey_rows(engine, scope, staff_id, start, end)
     if rows.empty:
         return pd.DataFrame(columns=["month", "n", "satisfaction"])
-    month = rows["submitted_at"].dt.tz_convert(SITE_TZ).dt.strftime("%Y-%m")
+    month = rows["submitted_at"].dt.tz_convert(tz).dt.strftime("%Y-%m")
     g = rows.assign(month=month, top2=(rows["csat"] >= 4).astype(float)).groupby("month").agg(
         n=("csat", "count"), satisfaction=("top2", "mean")).reset_index()
     g["satisfaction"] = _pts(g["satisfaction"])
@@ -398,14 +402,15 @@ def staff_trend(engine: Engine, scope: Scope, staff_id: int, end_period: Period,
 
 def staff_comments(engine: Engine, scope: Scope, staff_id: int, period: Period, limit: int = 20,
                    lang: str = "zh-CN") -> pd.DataFrame:
-    start, end = period.utc_bounds()
+    tz = site_zone(engine)
+    start, end = period.utc_bounds(tz)
     rows = staff_survey_rows(engine, scope, staff_id, start, end)
     rows = rows[rows["comment"].notna() & (rows["comment"].astype(str).str.len() > 0)]
     if rows.empty:
         return pd.DataFrame(columns=["date", "csat", "service_type", "comment"])
     rows = rows.sort_values("submitted_at", ascending=False).head(limit)
     return pd.DataFrame({
-        "date": rows["submitted_at"].dt.tz_convert(SITE_TZ).dt.strftime("%Y-%m-%d").to_numpy(),
+        "date": rows["submitted_at"].dt.tz_convert(tz).dt.strftime("%Y-%m-%d").to_numpy(),
         "csat": rows["csat"].to_numpy(), "service_type": rows["service_type"].map(_service_names(lang)).fillna(
             rows["service_type"]).to_numpy(),
         "comment": [mask_free_text(c) for c in rows["comment"]],

@@ -13,6 +13,7 @@ import io
 import re
 from collections.abc import Callable
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
@@ -20,7 +21,6 @@ from sqlalchemy import Engine
 
 from data.safety import safe_cell, safe_frame
 from data.users import audit
-from metrics.periods import SITE_TZ
 from reports.assessment import Assessment, staff_details
 from reports.charts import PALETTE, ROLE_COLOURS, cjk_font_file
 
@@ -196,7 +196,7 @@ def _method_sheet(ws: Any, a: Assessment, f: dict[str, Any]) -> None:
     r = 0
     ws.write_string(r, 0, a.t("hr.report_title"), f["title"])
     r += 2
-    start, end = a.period.utc_bounds()
+    start, end = a.period.utc_bounds(a.tz)
     facts = [
         (a.t("hr.method.scheme"), f"{s.name_zh if zh else s.name_en} ({s.key} v{s.version})"),
         (a.t("hr.method.scope"), a.scope_name),
@@ -205,7 +205,7 @@ def _method_sheet(ws: Any, a: Assessment, f: dict[str, Any]) -> None:
                                       **a.counts)),
         (a.t("hr.method.previous"), a.t("period.range", start=a.previous.start.isoformat(),
                                         end=a.previous.last_day.isoformat()) if a.previous else "—"),
-        (a.t("hr.method.generated"), a.generated_at.astimezone(SITE_TZ).strftime("%Y-%m-%d %H:%M")),
+        (a.t("hr.method.generated"), a.generated_at.astimezone(ZoneInfo(a.tz)).strftime("%Y-%m-%d %H:%M")),
         (a.t("hr.method.level"), f"{s.method.level:.0%}"),
     ]
     for k, v in facts:
@@ -686,7 +686,7 @@ def export(engine: Engine, a: Assessment, fmt: str, username: str | None) -> byt
         audit(conn, username, "export", "assessment", f"{a.period.start.isoformat()}..{a.period.last_day.isoformat()}",
               {"format": fmt, "scope": a.scope_path, "staff": int(len(a.table)), "bytes": len(data),
                "scheme": f"{a.scheme.key} v{a.scheme.version}", "lang": a.lang,
-               "at_local": dt.datetime.now(SITE_TZ).isoformat(timespec="seconds")})
+               "at_local": dt.datetime.now(ZoneInfo(a.tz)).isoformat(timespec="seconds")})
     return data
 
 

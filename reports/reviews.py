@@ -17,6 +17,7 @@ from sqlalchemy import Engine, func, insert, select
 
 from data.models import UTC, QualityReview, Region, Staff, Ticket
 from data.repositories import Scope
+from data.settings import site_zone
 from data.users import audit
 from reports.scheme import Rubric, load_rubric
 
@@ -102,7 +103,7 @@ def demo_review_frame(engine: Engine, seed: int, rubric: Rubric) -> pd.DataFrame
         return pd.DataFrame()
     df = df[df["active"].astype(bool)].reset_index(drop=True)
     created = pd.to_datetime(df["created_at"], utc=True)
-    month = created.dt.tz_convert("Asia/Shanghai").dt.strftime("%Y-%m")
+    month = created.dt.tz_convert(site_zone(engine)).dt.strftime("%Y-%m")
     df["key"] = rng.random(len(df))
     df["month"] = month
     pick = df.groupby(["staff_id", "month"])["key"].rank(method="first") <= PER_MONTH

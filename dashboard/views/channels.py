@@ -7,6 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import charts, datasets, drill, page
+from dashboard.db import site_zone
 from dashboard.filters import channel_label, service_label
 from dashboard.i18n import lang, t
 from dashboard.safe import md_escape
@@ -38,7 +39,7 @@ def render() -> None:
 
 def _mix(tickets: pd.DataFrame) -> None:
     st.subheader(t("channels.mix_q"))
-    b = add_buckets(tickets[["created_at", "channel"]], "created_at")
+    b = add_buckets(tickets[["created_at", "channel"]], "created_at", tz=site_zone())
     bucket = "week" if b["day"].nunique() > 21 else "day"
     counts = b.groupby([bucket, "channel"]).size().rename("n").reset_index()
     counts["share"] = counts["n"] / counts.groupby(bucket)["n"].transform("sum")

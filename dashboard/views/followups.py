@@ -9,7 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import datasets, drill, filters, page
-from dashboard.db import engine
+from dashboard.db import engine, site_zone
 from dashboard.filters import frozen
 from dashboard.i18n import lang, t
 from dashboard.scope import may
@@ -36,7 +36,7 @@ def render() -> None:
     try:
         has_work = len(datasets.frames(ctx.db, ctx.scope_path, state.key()).tickets) > 0
         pk = datasets.state_pack(state, ctx.db, ctx.scope_path) if has_work else None
-        start, end = state.period.utc_bounds()
+        start, end = state.period.utc_bounds(site_zone())
         # the chosen region (always inside the user's scope: the sidebar offers nothing else)
         summary = followups.recovery_summary(engine(), Scope(region_path or ctx.scope_path), start, end)
     except Exception:  # noqa: BLE001
@@ -93,7 +93,8 @@ def _kpis(pk: object, summary: dict[str, float | int], comparing: bool) -> None:
 
 def _table(q: pd.DataFrame, names: dict[int, str]) -> pd.DataFrame:
     c = lambda k: t(f"col.{k}")  # noqa: E731
-    local = lambda s: pd.to_datetime(s, utc=True).dt.tz_convert("Asia/Shanghai").dt.strftime("%m-%d %H:%M")  # noqa: E731
+    zone = site_zone()
+    local = lambda s: pd.to_datetime(s, utc=True).dt.tz_convert(zone).dt.strftime("%m-%d %H:%M")  # noqa: E731
     return pd.DataFrame({
         c("follow_up_id"): q["id"].to_numpy(),
         c("overdue"): q["overdue"].map({True: "⚠ " + t("fu.overdue"), False: ""}).to_numpy(),

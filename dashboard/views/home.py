@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import datetime as dt
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import streamlit as st
 
-from dashboard.db import engine, url
+from dashboard.db import engine, site_zone, url
 from dashboard.i18n import lang, t
 from dashboard.scope import identity, region_name, scope_of
 from data.engine import get_engine
 from data.i18n import fmt_duration, fmt_number, fmt_percent
 from data.repositories import Filters, Scope, data_window, headline
-from metrics.periods import PRESETS, SITE_TZ, preset
+from metrics.periods import PRESETS, preset
 
 MIN_N = 30
 
@@ -27,9 +28,10 @@ def _headline(db_url: str, scope_path: str, start: dt.datetime, end: dt.datetime
 def _anchor_day(db_url: str) -> dt.date:
     """The newest day with data (today on a live site; the demo world's last day in demo mode)."""
     window = data_window(get_engine(db_url))
+    zone = ZoneInfo(site_zone())
     if window is None:
-        return dt.datetime.now(SITE_TZ).date()
-    return window[1].astimezone(SITE_TZ).date()
+        return dt.datetime.now(zone).date()
+    return window[1].astimezone(zone).date()
 
 
 def render() -> None:
@@ -41,7 +43,7 @@ def render() -> None:
         key="home_period", required=True,
     )
     period = preset(choice or "last_30_days", today)
-    start, end = period.utc_bounds()
+    start, end = period.utc_bounds(site_zone())
     st.caption(t("home.caption", region=region_name(engine(), ident.region_id),
                  period=t("period.range", start=period.start.isoformat(), end=period.last_day.isoformat())))
     try:

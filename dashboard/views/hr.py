@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import datetime as dt
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import altair as alt
 import pandas as pd
 import streamlit as st
 
-from dashboard.db import engine, url
+from dashboard.db import engine, site_zone, url
 from dashboard.i18n import lang, t
 from dashboard.safe import md_escape
 from dashboard.scope import identity, region_name, scope_of
@@ -19,7 +20,7 @@ from data.access import can, require
 from data.engine import get_engine
 from data.repositories import Scope, data_window, regions, staff_roster
 from data.users import Identity
-from metrics.periods import SITE_TZ, Period, named
+from metrics.periods import Period, named
 from reports.assessment import Assessment, build, staff_comments, staff_detail, staff_detail_display, staff_trend
 from reports.exports import MIME, display_summary, export, filename, for_team
 
@@ -29,9 +30,10 @@ KINDS = ("month", "quarter", "year")
 @st.cache_data(ttl=300, max_entries=8, show_spinner=False)
 def _anchor_day(db_url: str) -> dt.date:
     window = data_window(get_engine(db_url))
+    zone = ZoneInfo(site_zone())
     if window is None:
-        return dt.datetime.now(SITE_TZ).date()
-    return window[1].astimezone(SITE_TZ).date()
+        return dt.datetime.now(zone).date()
+    return window[1].astimezone(zone).date()
 
 
 def last_complete(options: list[str], today: dt.date) -> int:

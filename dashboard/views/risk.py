@@ -15,7 +15,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import filters, page
-from dashboard.db import engine
+from dashboard.db import engine, site_zone
 from dashboard.filters import channel_label, service_label
 from dashboard.i18n import lang, t
 from data.engine import get_engine
@@ -25,7 +25,6 @@ from data.repositories import Scope
 from data.repositories.customers import customer_profiles
 from data.repositories.drill import customers
 from data.repositories.risk import proactive_outcome_counts
-from metrics.periods import SITE_TZ
 from metrics.profiles import outreach_channel, summarise_profiles
 from metrics.risk import outcome_rates
 from surveys import proactive
@@ -160,7 +159,7 @@ def _at_risk(ctx: page.Ctx, scope_path: str) -> None:
     except Exception:  # noqa: BLE001
         page.failed()
         return
-    local = pd.Timestamp(as_of).tz_convert(SITE_TZ).strftime("%Y-%m-%d %H:%M")
+    local = pd.Timestamp(as_of).tz_convert(site_zone()).strftime("%Y-%m-%d %H:%M")
     st.caption(t("risk.intro", as_of=local))
     if scored.empty:
         st.info(t("risk.empty"))
@@ -194,7 +193,8 @@ def _at_risk(ctx: page.Ctx, scope_path: str) -> None:
 def _model_section(payload: dict[str, Any], job: dict[str, Any] | None) -> None:
     st.subheader(t("risk.model_q"))
     w = payload["window"]
-    day = lambda s: pd.Timestamp(s).tz_convert(SITE_TZ).strftime("%Y-%m-%d")  # noqa: E731
+    zone = site_zone()
+    day = lambda s: pd.Timestamp(s).tz_convert(zone).strftime("%Y-%m-%d")  # noqa: E731
     st.caption(t("risk.model_caption", trained_at=day(w["trained_at"]), test_start=day(w["test_start"]),
                  test_end=day(w["test_end"])) + " " + t("risk.schedule"))
     if job is not None and job["state"] == "running":
@@ -238,7 +238,7 @@ def calibration_chart(df: pd.DataFrame) -> alt.Chart:
 def _outcome_section(ctx: page.Ctx, scope_path: str, horizon: float) -> None:
     st.subheader(t("risk.outcomes_q"))
     st.warning(t("risk.observational"))
-    start, end = ctx.state.period.utc_bounds()
+    start, end = ctx.state.period.utc_bounds(site_zone())
     try:
         rates = _outcomes(ctx.db, scope_path, start.isoformat(), end.isoformat(), horizon)
     except Exception:  # noqa: BLE001

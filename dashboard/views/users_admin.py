@@ -7,7 +7,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from dashboard.db import engine, url
+from dashboard.db import engine, site_zone, url
 from dashboard.filters import frozen, scope_regions
 from dashboard.i18n import lang, t
 from dashboard.safe import md_escape
@@ -46,7 +46,7 @@ def _table(users: list[dict[str, object]]) -> None:
         t("users.col.role"): df["role"].map(lambda r: t(f"role.{r}")), t("users.col.region"): df[col],
         t("users.col.active"): df["active"].map(lambda a: t("yes") if a else t("no")),
         t("users.col.locked"): df["locked_until"].map(lambda v: "" if v is None or pd.isna(v) else t("yes")),
-        t("users.col.last_login"): pd.to_datetime(df["last_login_at"], utc=True).dt.tz_convert("Asia/Shanghai")
+        t("users.col.last_login"): pd.to_datetime(df["last_login_at"], utc=True).dt.tz_convert(site_zone())
         .dt.strftime("%Y-%m-%d %H:%M").fillna(""),
     })
     st.dataframe(shown, hide_index=True, width="stretch", key="users_table")  # plain text cells, no markdown

@@ -33,7 +33,7 @@ from data.users import audit
 
 SITE_FORMAT = "gridcx-site"
 SITE_VERSION = 1
-ZONE = "Asia/Shanghai"
+ZONE = "Asia/Shanghai"  # the default; exports use the site's zone (data.settings.site_zone)
 
 # Canonical columns per kind: (header, SQL expression). Times are exported in the site's zone with the offset.
 _CANONICAL: dict[str, tuple[str, str, list[tuple[str, str]]]] = {
@@ -138,12 +138,17 @@ def _day_bound(d: dt.date | str | None, zone: str, end: bool) -> dt.datetime | N
 
 
 def export_table(engine: Engine, kind: str, out: str | Path, start: dt.date | str | None = None,
-                 end: dt.date | str | None = None, user: str | None = None, zone: str = ZONE,
+                 end: dt.date | str | None = None, user: str | None = None, zone: str | None = None,
                  chunk_rows: int = 100_000) -> dict[str, Any]:
     """Write ``kind`` in the canonical format (CSV, or XLSX when ``out`` ends in .xlsx); ``start``/``end`` are
-    inclusive local dates of the creation / queue / submission time. Returns rows, file, sha256, seconds."""
+    inclusive local dates of the creation / queue / submission time in ``zone`` (default: the site's zone), and
+    times are written in that zone with their offset. Returns rows, file, sha256, seconds."""
     if kind not in _CANONICAL:
         raise FileError("kind_unknown", kind=kind, kinds=", ".join(_CANONICAL))
+    if zone is None:
+        from data.settings import site_zone
+
+        zone = site_zone(engine)
     t0 = time.perf_counter()
     table, tcol, cols = _CANONICAL[kind]
     where, params = [], {}
