@@ -16,6 +16,8 @@ from data.engine import dispose_all, get_engine
 from data.schema import upgrade
 from data.users import authenticate
 
+pytestmark = pytest.mark.world  # builds demo worlds inline (tests/conftest.py: lane markers)
+
 
 def _engine(path: Path) -> Engine:
     engine = get_engine(f"sqlite:///{path}")
