@@ -94,7 +94,7 @@ class ImportResult:
         return out
 
 
-REJECT_COLS = ["row", "column", "value", "level", "reason_zh", "reason_en"]
+REJECT_COLS: list[str] = ["row", "column", "value", "level", "reason_zh", "reason_en"]
 
 
 def choose_mapping(path: str | Path, kind: str, sheet: str | None = None) -> Mapping:
