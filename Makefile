@@ -5,8 +5,10 @@ PY := $(VENV)/bin/python
 SIZE ?= S
 DB ?= sqlite
 PORT ?= 8501
+# The fast lane: tests that open no database, run no app, browser or subprocess (markers set by tests/conftest.py).
+FAST_LANE := not (slow or world or db or app or browser or postgres or subprocess)
 
-.PHONY: run test test-security bench lint install install-dev demo clean screenshots
+.PHONY: run test test-fast test-security bench lint install install-dev demo clean screenshots
 
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +38,10 @@ demo: install
 test: install-dev
 	$(PY) -m pytest
 
+## The fast lane: pure and unit tests, no database, app, browser or subprocess (about 1 minute on 2 cores).
+test-fast: install-dev
+	$(PY) -m pytest -m "$(FAST_LANE)" --durations=5
+
 ## The attack suite by itself (pytest -m security), on both cores: about 7 minutes on this machine class.
 test-security: install-dev
 	$(PY) -m pytest -m security -n 2
@@ -48,6 +54,7 @@ bench: install-dev
 screenshots: install-dev
 	$(PY) -m tests.e2e.refresh_screenshots
 
+## ruff and mypy (configured in pyproject.toml), both with zero findings.
 lint: install-dev
 	$(PY) -m ruff check .
 	$(PY) -m mypy

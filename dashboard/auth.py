@@ -52,7 +52,7 @@ def oidc_enabled() -> bool:
     """True when ``secrets.toml`` configures ``st.login`` (an ``[auth]`` section with a redirect URI)."""
     try:
         auth = st.secrets.get("auth")
-        return bool(auth) and bool(auth.get("redirect_uri"))
+        return auth is not None and bool(auth.get("redirect_uri"))
     except Exception:  # noqa: BLE001 - no secrets file at all
         return False
 

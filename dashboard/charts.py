@@ -8,6 +8,7 @@ parameters named ``pick`` let the page open the rows behind a mark (``st.altair_
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Literal, TypeAlias
 
 import altair as alt
 import pandas as pd
@@ -38,6 +39,10 @@ LABEL_LIMIT = 320  # px: a category axis shows at least 20 Chinese characters be
 # Fit the container's width only: the given height is the plot's own, so long axis labels and titles never squash
 # the marks (with "fit" the labels eat into a fixed total height).
 FIT_X = alt.AutoSizeParams(type="fit-x", contains="padding")
+# alt.layer returns a FacetChart when its layers share a facet encoding (hoisted), a LayerChart otherwise
+Layered: TypeAlias = alt.LayerChart | alt.FacetChart
+# the Vega colour schemes the heatmaps use (a subset of Vega's names: a misspelt scheme fails type checking)
+Scheme: TypeAlias = Literal["viridis", "blues", "orangered", "redyellowgreen"]
 
 
 def _status_scale() -> alt.Scale:
@@ -58,7 +63,7 @@ def area_scale() -> alt.Scale:
 
 
 def control_chart(df: pd.DataFrame, *, title: str, y_title: str, y_format: str = ",.1f",
-                  x: str = "day") -> alt.Chart:
+                  x: str = "day") -> Layered:
     """Line with the control limits as a band and the centre line; out-of-control points marked (colour+shape).
 
     Columns: ``x`` (dates), value, center, lcl, ucl, signal (bool). A day without a value (no data) is a gap in
@@ -88,7 +93,7 @@ def control_chart(df: pd.DataFrame, *, title: str, y_title: str, y_format: str =
 
 def dot_interval(df: pd.DataFrame, *, label: str, title: str, x_title: str, target: float | None,
                  higher_is_better: bool = True, x_format: str = ",.1f", pick_field: str | None = None,
-                 x_domain: tuple[float, float] | None = None, legend: bool = True) -> alt.Chart:
+                 x_domain: tuple[float, float] | None = None, legend: bool = True) -> Layered:
     """Dot with interval whiskers, sorted best to worst, status by colour and shape, the target as a rule.
 
     Columns: ``label``, value, ci_low, ci_high, n, status (status codes). ``x_domain``: the scale's range when
@@ -125,7 +130,7 @@ def dot_interval(df: pd.DataFrame, *, label: str, title: str, x_title: str, targ
 
 def histogram(df: pd.DataFrame, *, value: str, title: str, x_title: str, limits: pd.DataFrame | None = None,
               facet: str | None = None, facet_title: str | None = None, bins: int = 30,
-              colour_scale: alt.Scale | None = None, facet_order: Sequence[str] | None = None) -> alt.Chart:
+              colour_scale: alt.Scale | None = None, facet_order: Sequence[str] | None = None) -> Layered:
     """Distribution (histogram) with the limit as a rule; optional small multiples (same x and y scale).
 
     ``df`` holds pre-binned counts: ``bin_start``, ``bin_end``, ``count`` (+ ``facet``); ``limits`` has
@@ -155,7 +160,7 @@ def histogram(df: pd.DataFrame, *, value: str, title: str, x_title: str, limits:
     return alt.layer(*layers, data=data).properties(title=title, width=WIDTH, autosize=FIT_X, height=220)
 
 
-def boxplot(df: pd.DataFrame, *, group: str, title: str, y_title: str, limit: float | None = None) -> alt.Chart:
+def boxplot(df: pd.DataFrame, *, group: str, title: str, y_title: str, limit: float | None = None) -> Layered:
     """Box per group from pre-computed quantiles (``q1``, ``median``, ``q3``, ``p10``, ``p90``, ``n``), one row per
     group: horizontal, so every group's label is shown however many there are (``y_title`` names the value axis)."""
     base = alt.Chart(df).encode(y=alt.Y(f"{group}:N", title=None, sort=None, axis=alt.Axis(labelLimit=LABEL_LIMIT)))
@@ -181,7 +186,7 @@ def _text_px(label: object) -> int:
 
 def heatmap(df: pd.DataFrame, *, x: str, y: str, value: str, title: str, x_title: str, y_title: str,
             value_title: str, value_format: str = ",.1f", x_sort: Sequence[str] | None = None,
-            y_sort: Sequence[str] | None = None, scheme: str = "viridis", reverse: bool = False,
+            y_sort: Sequence[str] | None = None, scheme: Scheme = "viridis", reverse: bool = False,
             note: str | None = None) -> alt.Chart:
     """Heatmap (e.g. hall waiting by hour × weekday, attainment by service type × area class); cells pickable.
 
@@ -238,7 +243,7 @@ def driver_bars(df: pd.DataFrame, *, title: str) -> alt.Chart | alt.LayerChart:
 
 
 def importance_performance(df: pd.DataFrame, *, title: str, importance_cut: float, performance_cut: float,
-                           perf_title: str) -> alt.Chart:
+                           perf_title: str) -> Layered:
     """Importance–performance scatter with the quadrant cut lines and quadrant labels.
 
     The scales reach a margin beyond the data on every side and the quadrant captions sit in those margins' corners,
@@ -303,7 +308,7 @@ def stacked_area(df: pd.DataFrame, *, x: str, title: str) -> alt.Chart:
     ).properties(title=title, width=WIDTH, autosize=FIT_X, height=260)
 
 
-def fitted_curve(bins: pd.DataFrame, curve: pd.DataFrame, *, title: str, x_title: str, y_title: str) -> alt.Chart:
+def fitted_curve(bins: pd.DataFrame, curve: pd.DataFrame, *, title: str, x_title: str, y_title: str) -> Layered:
     """A fitted curve with its band over binned means (with their intervals)."""
     band = alt.Chart(curve).mark_area(opacity=0.25, color=BAND).encode(
         x=alt.X("x:Q", title=x_title), y=alt.Y("low:Q", title=y_title, axis=alt.Axis(format=".0%")), y2="high:Q")
@@ -318,7 +323,7 @@ def fitted_curve(bins: pd.DataFrame, curve: pd.DataFrame, *, title: str, x_title
 
 
 def region_grid(df: pd.DataFrame, *, title: str, value_title: str, value_format: str = ".1%",
-                columns: int = 6) -> alt.Chart:
+                columns: int = 6) -> Layered:
     """A map-like region grid: one tile per region, coloured by status, labelled with the value; pickable.
 
     Columns: region_label, region, value, status (codes), n.

@@ -23,7 +23,7 @@ _RELABEL_FLAG = "_relabel_widgets"
 # choice's label from the language it was made in until the widget's value is set again from the server, so a
 # language switch sets each of these to its own value (tests/unit/test_i18n_widgets.py keeps the list complete).
 RELABELLED_WIDGETS: tuple[str, ...] = (
-    "f_period", "f_cmp", "f_region", "f_area", "f_channel", "f_service", "f_segment", "home_period",
+    "f_period", "f_cmp", "f_region", "f_area", "f_channel", "f_service", "f_segment",
     "ov_bd_kpi", "ov_series", "rg_kpi", "rg_drill_into", "sq_open_cell", "fu_status", "fu_severity", "fu_pick",
     "fu_owner", "fu_to", "fu_score", "fu_outcome", "hr_kind", "hr_region", "hr_team", "hr_staff", "review_staff",
     "imp_kind", "imp_mapping", "exp_kind", "uc_role", "uc_region", "ue_user", "ue_role", "ue_region",

@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import CursorResult, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
 
@@ -100,6 +100,14 @@ def _create(url: str) -> Engine:
 
     snapshot.install(engine)  # every write to a fact table marks its months stale (data.snapshot, freshness)
     return engine
+
+
+def new_id(result: CursorResult[Any]) -> int:
+    """The primary key of a single-row insert."""
+    pk = result.inserted_primary_key
+    if pk is None:
+        raise ValueError("not a single-row insert: no primary key")
+    return int(pk[0])
 
 
 def dispose_all() -> None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 from pathlib import Path
+from typing import Literal, TypeAlias
 
 import pandas as pd
 
@@ -25,7 +26,8 @@ REFERENCE_DIR = Path(__file__).resolve().parent / "refdata"
 
 LEVELS = ("province", "city", "county", "station")
 STATION_KINDS = ("supply_station", "hall")
-AREA_CLASSES = ("urban", "rural", "remote")
+AreaClass: TypeAlias = Literal["urban", "rural", "remote"]
+AREA_CLASSES: tuple[AreaClass, ...] = ("urban", "rural", "remote")
 PACKS = ("state_grid_2023", "state_grid_2011", "csg")
 DEFAULT_PACK = "state_grid_2023"
 ONLINE_CHANNELS = ("app", "wechat", "alipay", "web")

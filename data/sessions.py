@@ -16,7 +16,7 @@ import hashlib
 import re
 import secrets
 
-from sqlalchemy import Engine, delete, or_, select, update
+from sqlalchemy import Engine, delete, insert, or_, select, update
 
 from data.models import UTC, AuditEvent, AuthSession
 from data.users import Identity, identity_for
@@ -50,7 +50,7 @@ def issue(engine: Engine, ident: Identity, now: dt.datetime | None = None) -> st
         conn.execute(delete(AuthSession).where(or_(
             AuthSession.revoked_at.is_not(None), AuthSession.expires_at <= now,
             AuthSession.last_seen_at <= now - IDLE)))
-        conn.execute(AuthSession.__table__.insert().values(
+        conn.execute(insert(AuthSession).values(
             token_hash=hash_token(token), user_id=ident.user_id, stamp=ident.stamp, created_at=now,
             last_seen_at=now, expires_at=now + ABSOLUTE, revoked_at=None))
     return token
@@ -100,7 +100,7 @@ def revoke(engine: Engine, token: object, now: dt.datetime | None = None, userna
         res = conn.execute(update(AuthSession).where(AuthSession.token_hash == hash_token(token),
                                                      AuthSession.revoked_at.is_(None)).values(revoked_at=now))
         if res.rowcount:
-            conn.execute(AuditEvent.__table__.insert().values(at=now, username=username, action="logout",
+            conn.execute(insert(AuditEvent).values(at=now, username=username, action="logout",
                                                               object_type="session", object_id=None, detail=None))
     return bool(res.rowcount)
 

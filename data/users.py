@@ -16,8 +16,9 @@ from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import Engine, and_, case, func, null, select, update
+from sqlalchemy import Engine, and_, case, func, insert, null, select, update
 
+from data.engine import new_id
 from data.models import UTC, AuditEvent, Region, User
 
 ROLES = ("admin", "manager", "hr")
@@ -242,7 +243,7 @@ def create_user(
         raise ValueError(f"unknown role {role!r}; expected one of {', '.join(ROLES)}")
     with engine.begin() as conn:
         row = conn.execute(
-            User.__table__.insert().values(
+            insert(User).values(
                 username=username,
                 display_name=display_name or username,
                 password_hash=hash_password(password),
@@ -255,7 +256,7 @@ def create_user(
             )
         )
         audit(conn, None, "user_created", "user", username, {"role": role, "region_id": region_id})
-        return int(row.inserted_primary_key[0])
+        return new_id(row)
 
 
 def authenticate(engine: Engine, username: str, password: str, now: dt.datetime | None = None) -> Identity:
@@ -362,7 +363,7 @@ def audit(conn: Any, username: str | None, action: str, object_type: str | None,
           detail: dict[str, Any] | None) -> None:
     """Append one audit event inside the caller's transaction."""
     conn.execute(
-        AuditEvent.__table__.insert().values(
+        insert(AuditEvent).values(
             at=dt.datetime.now(UTC), username=username, action=action, object_type=object_type,
             object_id=object_id, detail=detail,
         )
@@ -456,11 +457,11 @@ def admin_create_user(engine: Engine, actor: Identity, username: str, password: 
         _region_in_scope(conn, actor, region_id)
         if conn.execute(select(User.id).where(func.lower(User.username) == username.lower())).first():
             raise ValueError("exists")
-        row = conn.execute(User.__table__.insert().values(
+        row = conn.execute(insert(User).values(
             username=username, display_name=(display_name or username)[:64], password_hash=hash_password(password),
             role=role, region_id=region_id, language=language, active=True, failed_logins=0,
             created_at=dt.datetime.now(UTC)))
-        uid = int(row.inserted_primary_key[0])
+        uid = new_id(row)
         audit(conn, actor.username, "user_created", "user", str(uid),
               {"username": username, "role": role, "region_id": region_id})
     return uid

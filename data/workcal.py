@@ -18,6 +18,7 @@ import warnings
 
 import numpy as np
 import pandas as pd
+from numpy.typing import ArrayLike
 
 from data.reference import holidays_local
 
@@ -97,7 +98,7 @@ def calendar_warnings() -> list[str]:
     return list(_WARNINGS)
 
 
-def is_workday(dates: object) -> np.ndarray:
+def is_workday(dates: ArrayLike) -> np.ndarray:
     """Vectorised: True where the date is a working day (weekday not a holiday, or a make-up weekend day)."""
     d = np.asarray(pd.to_datetime(np.atleast_1d(dates)).values.astype("datetime64[D]"))
     if d.size == 0:
@@ -108,7 +109,7 @@ def is_workday(dates: object) -> np.ndarray:
     return np.is_busday(d, holidays=hol) | np.isin(d, extra)
 
 
-def workday_count(start: object, end: object) -> np.ndarray:
+def workday_count(start: ArrayLike, end: ArrayLike) -> np.ndarray:
     """Vectorised count of working days in [start, end) per element (like ``numpy.busday_count``), holidays removed
     and make-up weekend days added."""
     s = np.asarray(pd.to_datetime(np.atleast_1d(start)).values.astype("datetime64[D]"))

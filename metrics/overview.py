@@ -463,8 +463,10 @@ def _chart_rows(series: str, kpi: str | None, days: pd.DatetimeIndex, values: pd
         run = np.zeros(len(days), bool)
         lcl[ok], ucl[ok], beyond[ok], run[ok] = ch.lcl, ch.ucl, ch.beyond, ch.run
     vv = np.asarray(value, float)
+    direction = np.full(len(vv), None, dtype=object)
     with np.errstate(invalid="ignore"):
-        direction = np.where(vv > np.asarray(ucl, float), "high", np.where(vv < np.asarray(lcl, float), "low", None))
+        direction[vv < np.asarray(lcl, float)] = "low"
+        direction[vv > np.asarray(ucl, float)] = "high"
     # one frame from arrays (the same columns and dtypes as inserting them one by one)
     return pd.DataFrame({"day": days, "series": series, "kpi": kpi, "value": value,
                          "n": nn.to_numpy(np.int64), "center": ch.center, "lcl": lcl, "ucl": ucl, "beyond": beyond,

@@ -126,7 +126,8 @@ def sums_table(
             iv = wilson_interval(sums["successes"], nn, level)
             value, lo, hi = (np.asarray(a, float) for a in (iv.estimate, iv.low, iv.high))
         elif k.kind == "nps":
-            r = nps_interval(*(sums[c] for c in _NPS_COUNTS), level=level)
+            promoters, passives, detractors = (sums[c] for c in _NPS_COUNTS)
+            r = nps_interval(promoters, passives, detractors, level=level)
             value, lo, hi = (np.asarray(a, float) for a in (r.nps, r.low, r.high))
             extra["se"] = np.asarray(r.se, float)
         else:

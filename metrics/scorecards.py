@@ -235,14 +235,14 @@ def compute_scorecards(roster: pd.DataFrame, observations: pd.DataFrame, config:
             s2 = part["s2"].to_numpy(float)
             if np.nansum(ns) == 0:
                 continue
-            res = bayesian_average(np.nan_to_num(means), ns, variances=s2, max_strength=config.max_prior_strength)
-            pr = res.prior
+            avg = bayesian_average(np.nan_to_num(means), ns, variances=s2, max_strength=config.max_prior_strength)
+            pr = avg.prior
             sigma2 = pr.sigma2_within if np.isfinite(pr.sigma2_within) else float(np.nanmean(s2)) \
                 if np.isfinite(np.nanmean(s2)) else 0.0
             var = sigma2 / (ns + pr.strength)
             half = z * np.sqrt(var)
             k.loc[idx, ["value", "low", "high", "var"]] = np.column_stack(
-                [res.adjusted, np.clip(res.adjusted - half, 0, 1), np.clip(res.adjusted + half, 0, 1), var])
+                [avg.adjusted, np.clip(avg.adjusted - half, 0, 1), np.clip(avg.adjusted + half, 0, 1), var])
             priors.append({"role": role, "kpi": kpi, "kind": "mean", "mean": pr.mean, "strength": float(pr.strength),
                            "a": np.nan, "b": np.nan, "tau2": float(pr.tau2), "sigma2_within": float(sigma2),
                            "capped": bool(pr.capped), "units": int((ns > 0).sum())})
@@ -331,7 +331,7 @@ def _totals(roster: pd.DataFrame, k: pd.DataFrame, config: ScorecardConfig, z: f
     t["perf_grade_idx"] = np.where(graded, gi, -1)
     final = t["perf_grade_idx"].to_numpy().copy()
     t["final_total"] = t["total"]
-    crit_hits = [[] for _ in range(len(t))]
+    crit_hits: list[list[str]] = [[] for _ in range(len(t))]
     if criticals is not None and len(config.critical):
         c = t[["staff_id"]].merge(criticals, on="staff_id", how="left").fillna(0)
         for rule in config.critical:

@@ -205,13 +205,13 @@ def weighted_survey(
         n = int(v.sum())
         if kpi == "csat":
             x = int((score[v] >= 4).sum())
-            u = wilson_interval(x, n, level)
-            unw = (float(u.estimate), float(u.low), float(u.high))
+            uc = wilson_interval(x, n, level)
+            unw = (float(uc.estimate), float(uc.low), float(uc.high))
         else:
             P, A, D = (int((score[v] >= 9).sum()), int(((score[v] >= 7) & (score[v] <= 8)).sum()),
                        int((score[v] <= 6).sum()))
-            u = nps_interval(P, A, D, level)
-            unw = (float(u.nps), float(u.low), float(u.high))
+            un = nps_interval(P, A, D, level)
+            unw = (float(un.nps), float(un.low), float(un.high))
         vw = v & ok
         ww = w.to_numpy()[vw]
         s = score.to_numpy()[vw]
@@ -221,8 +221,8 @@ def weighted_survey(
         if tot > 0:
             if kpi == "csat":
                 p = float(ww[s >= 4].sum() / tot)
-                iv = wilson_interval(p * n_eff, n_eff, level)
-                wtd = (p, float(iv.low), float(iv.high))
+                ic = wilson_interval(p * n_eff, n_eff, level)
+                wtd = (p, float(ic.low), float(ic.high))
             else:
                 pp, dd = float(ww[s >= 9].sum() / tot), float(ww[s <= 6].sum() / tot)
                 iv = nps_interval(pp * n_eff, (1.0 - pp - dd) * n_eff, dd * n_eff, level)

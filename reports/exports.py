@@ -208,9 +208,9 @@ def _method_sheet(ws: Any, a: Assessment, f: dict[str, Any]) -> None:
         (a.t("hr.method.generated"), a.generated_at.astimezone(ZoneInfo(a.tz)).strftime("%Y-%m-%d %H:%M")),
         (a.t("hr.method.level"), f"{s.method.level:.0%}"),
     ]
-    for k, v in facts:
-        ws.write_string(r, 0, k, f["bold"])
-        ws.write_string(r, 1, str(v))
+    for label, value in facts:
+        ws.write_string(r, 0, label, f["bold"])
+        ws.write_string(r, 1, str(value))
         r += 1
     r += 1
     ws.write_string(r, 0, a.t("hr.method.steps"), f["bold"])
@@ -256,8 +256,8 @@ def _method_sheet(ws: Any, a: Assessment, f: dict[str, Any]) -> None:
     ws.write_string(r, 0, a.t("hr.method.priors"), f["bold"])
     r += 1
     pcols = ["role", "kpi", "kind", "mean", "strength", "a", "b", "tau2", "sigma2_within", "capped", "units"]
-    for j, c in enumerate(pcols):
-        ws.write_string(r, j, a.t(f"hr.pcol.{c}"), f["head"])
+    for j, col in enumerate(pcols):
+        ws.write_string(r, j, a.t(f"hr.pcol.{col}"), f["head"])
     r += 1
     for row in a.cards.priors.itertuples(index=False):
         vals = [s.roles[row.role].name(lang), s.kpis[row.kpi].name(lang), a.t(f"hr.kind.{row.kind}"),

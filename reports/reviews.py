@@ -13,8 +13,9 @@ import datetime as dt
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Engine, func, insert, select
+from sqlalchemy import Engine, delete, func, insert, select
 
+from data.engine import new_id
 from data.models import UTC, QualityReview, Region, Staff, Ticket
 from data.repositories import Scope
 from data.settings import site_zone
@@ -57,11 +58,11 @@ def submit_review(engine: Engine, scope: Scope, username: str, staff_id: int, po
                                                              Ticket.staff_id == staff_id)).scalar()
             if ticket_id is None:
                 raise ReviewError("work order not found for this staff member")
-        rid = conn.execute(insert(QualityReview).values(
+        rid = new_id(conn.execute(insert(QualityReview).values(
             staff_id=staff_id, ticket_id=ticket_id, contact_id=None, region_id=row.region_id, reviewer=username,
             reviewed_at=now or dt.datetime.now(UTC), rubric_key=rubric.key, rubric_version=rubric.version,
             scores={k: float(v) for k, v in points.items()}, score=score, violation=bool(violation),
-            comment=(comment or None), source="form")).inserted_primary_key[0]
+            comment=(comment or None), source="form")))
         audit(conn, username, "quality_review", "staff", str(staff_id),
               {"review_id": int(rid), "score": round(score, 4), "violation": bool(violation),
                "ticket_id": ticket_id})
@@ -80,7 +81,7 @@ def demo_reviews(engine: Engine, seed: int = 7, replace: bool = False, rubric: R
     frame = demo_review_frame(engine, seed, rubric)
     with engine.begin() as conn:
         if have:
-            conn.execute(QualityReview.__table__.delete().where(QualityReview.source == "demo"))
+            conn.execute(delete(QualityReview).where(QualityReview.source == "demo"))
         records = frame.to_dict("records")
         for i in range(0, len(records), 5000):
             conn.execute(insert(QualityReview), records[i:i + 5000])
@@ -138,12 +139,14 @@ def demo_review_frame(engine: Engine, seed: int, rubric: Rubric) -> pd.DataFrame
     cap = pd.Timestamp("2026-11-25T15:00:00Z")
     reviewed = reviewed.where(reviewed < cap, cap)
     scores = [dict(zip(item_keys, map(float, r), strict=True)) for r in pts]
+    comment = np.full(m, None, dtype=object)
+    comment[violation] = "演示：质检认定违反“十个不准”"
     return pd.DataFrame({
         "staff_id": rows["staff_id"].astype(int).to_numpy(), "ticket_id": rows["id"].astype(int).to_numpy(),
         "contact_id": None, "region_id": rows["region_id"].astype(int).to_numpy(), "reviewer": reviewer,
         "reviewed_at": list(reviewed.dt.floor("us").dt.to_pydatetime()), "rubric_key": rubric.key,
         "rubric_version": rubric.version, "scores": scores, "score": score, "violation": violation,
-        "comment": np.where(violation, "演示：质检认定违反“十个不准”", None), "source": "demo",
+        "comment": comment, "source": "demo",
     })
 
 

@@ -13,6 +13,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from data.reference import AreaClass
+
 SCHEMES_DIR = Path(__file__).resolve().parent / "schemes"
 ASSESSMENT_FILE = SCHEMES_DIR / "assessment.toml"
 RUBRIC_FILE = SCHEMES_DIR / "qa_rubric.toml"
@@ -34,7 +36,7 @@ class Method(_Frozen):
     min_cell: int = Field(ge=1)
     min_weight_share: float = Field(gt=0, le=1)
     long_ticket_minutes: float = Field(gt=0)
-    arrival_limit_minutes: dict[Literal["urban", "rural", "remote"], float]
+    arrival_limit_minutes: dict[AreaClass, float]
 
     @model_validator(mode="after")
     def _all_areas(self) -> Method:

@@ -17,9 +17,10 @@ from typing import Any
 import numpy as np
 from sqlalchemy import Engine, func, insert, select, update
 
+from data.engine import new_id
 from data.models import UTC, FollowUp, Invitation, Region, Response, Staff, Team, Ticket
 from surveys.definitions import registry, rotation_seed
-from surveys.intake import new_id, submit
+from surveys.intake import submit
 from surveys.tokens import hash_token, new_token
 
 

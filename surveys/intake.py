@@ -44,6 +44,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import aliased
 
+from data.engine import new_id
 from data.masking import mask_address
 from data.models import (
     UTC,
@@ -172,13 +173,6 @@ _CONSUME = (
 _INSERT_RESPONSE = insert(Response)
 _INSERT_ANSWER = insert(Answer)
 _INSERT_FOLLOW_UP = insert(FollowUp)
-
-
-def new_id(result: Any) -> int:
-    """The primary key of a single-row insert."""
-    pk = result.inserted_primary_key
-    assert pk is not None
-    return int(pk[0])
 
 
 def _lookup(conn: Connection, token_hash: str) -> Any:

@@ -27,13 +27,13 @@ from zoneinfo import ZoneInfo
 import segno
 from sqlalchemy import Engine, and_, insert, select, update
 
+from data.engine import new_id
 from data.i18n import translate
 from data.masking import mask_phone
 from data.models import UTC, Customer, Invitation, Region, SiteSetting, Ticket
 from data.private import open_private, private_dir
 from data.reference import service_types as reference_service_types
 from surveys.definitions import Registry, registry
-from surveys.intake import new_id
 from surveys.settings import PUBLIC_URL_ENV, Settings, public_url, settings
 from surveys.tokens import hash_token, new_token, survey_link
 

@@ -138,6 +138,84 @@ def demo_pg_url() -> Iterator[str]:
     drop_pg_schema(url)
 
 
+# Test lanes (README "Tests"): every test gets the markers of the costly things it uses, found from its fixtures
+# (closure included), its parameters and the names its code and its helpers call, so `make test-fast` selects the
+# pure tests by marker, never by a list of files. A test that builds the demo world without a demo_* fixture carries
+# ``pytest.mark.world`` itself.
+WORLD_FIXTURES = frozenset({"demo_sqlite_url", "demo_pg_url", "demo_reviews_url", "demo_reviews_pg_url"})
+POSTGRES_FIXTURES = frozenset({"pg_url", "demo_pg_url", "demo_reviews_pg_url"})
+# names whose use earns a marker, wherever they are called: the test, its fixtures, the tests/ helpers they call
+LANE_NAMES = {
+    "db": frozenset({"get_engine", "create_engine", "sqlite3", "upgrade"}),
+    "app": frozenset({"AppTest", "AppServer"}),
+    "world": frozenset({"run_demo"}),
+    "subprocess": frozenset({"subprocess", "Popen"}),
+}
+_CODE_NAMES: dict[object, frozenset[str]] = {}
+
+
+def _code_names(func: object) -> frozenset[str]:
+    """The global and attribute names used by ``func`` and its nested functions, and its string constants quoted
+    ("'demo_sqlite_url'", for getfixturevalue), following the functions of the tests package it calls by name."""
+    code = getattr(func, "__code__", None)
+    if code is None:
+        return frozenset()
+    if code in _CODE_NAMES:
+        return _CODE_NAMES[code]
+    _CODE_NAMES[code] = frozenset()  # recursion guard
+    names: set[str] = set()
+    todo = [code]
+    while todo:
+        c = todo.pop()
+        names.update(c.co_names)
+        for const in c.co_consts:
+            if isinstance(const, str):
+                names.add(f"'{const}'")
+            elif hasattr(const, "co_names"):
+                todo.append(const)
+    found = set(names)
+    glob = getattr(func, "__globals__", {})
+    for name in names:
+        target = glob.get(name)
+        if callable(target) and str(getattr(target, "__module__", "")).startswith("tests."):
+            found |= _code_names(target)
+    _CODE_NAMES[code] = frozenset(found)
+    return _CODE_NAMES[code]
+
+
+def lane_markers(item: pytest.Item) -> set[str]:
+    """The lane markers a test earns: ``db`` (opens a database), ``world`` (the demo world), ``app`` (runs the
+    Streamlit script), ``postgres``, ``browser``, ``subprocess`` (starts a Python process)."""
+    fixtures = set(getattr(item, "fixturenames", ()))
+    info = getattr(item, "_fixtureinfo", None)
+    funcs = [getattr(item, "obj", None)]
+    for name in fixtures:
+        funcs += [d.func for d in (info.name2fixturedefs.get(name, ()) if info is not None else ())]
+    names: set[str] = set()
+    for func in funcs:
+        names |= _code_names(func)
+    # parameters: db_url / bad_db run once per database ("postgres"); some tests name the world fixture they use
+    params = {v for v in getattr(getattr(item, "callspec", None), "params", {}).values() if isinstance(v, str)}
+    marks = {mark for mark, signs in LANE_NAMES.items() if names & signs}
+    if (fixtures | params | {n.strip("'") for n in names if n.startswith("'")}) & WORLD_FIXTURES:
+        marks.add("world")
+    if (fixtures | params) & POSTGRES_FIXTURES or "postgres" in params:  # inline new_pg_schema: mark the test
+        marks.add("postgres")
+    if "browser" in fixtures:
+        marks.add("browser")
+    return marks
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        marks = lane_markers(item) | {m.name for m in item.iter_markers()}
+        if marks & {"world", "app", "postgres", "browser"}:
+            marks.add("db")  # each of these opens a database too
+        for name in sorted(marks - {m.name for m in item.iter_markers()}):
+            item.add_marker(name)
+
+
 def chromium_path() -> str | None:
     return shutil.which("chromium") or shutil.which("chromium-browser")
 

@@ -6,34 +6,25 @@ from __future__ import annotations
 
 import datetime as dt
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import altair as alt
 import pandas as pd
 import streamlit as st
 
-from dashboard.db import engine, site_zone, url
+from dashboard.db import engine, url
+from dashboard.filters import anchor_day
 from dashboard.i18n import lang, t
 from dashboard.safe import md_escape
 from dashboard.scope import identity, region_name, scope_of
 from data.access import can, require
 from data.engine import get_engine
-from data.repositories import Scope, data_window, regions, staff_roster
+from data.repositories import Scope, regions, staff_roster
 from data.users import Identity
 from metrics.periods import Period, named
 from reports.assessment import Assessment, build, staff_comments, staff_detail, staff_detail_display, staff_trend
 from reports.exports import MIME, display_summary, export, filename, for_team
 
 KINDS = ("month", "quarter", "year")
-
-
-@st.cache_data(ttl=300, max_entries=8, show_spinner=False)
-def _anchor_day(db_url: str) -> dt.date:
-    window = data_window(get_engine(db_url))
-    zone = ZoneInfo(site_zone())
-    if window is None:
-        return dt.datetime.now(zone).date()
-    return window[1].astimezone(zone).date()
 
 
 def last_complete(options: list[str], today: dt.date) -> int:
@@ -103,7 +94,7 @@ def render() -> None:
     if not can(ident, "hr_reports"):
         st.warning(t("state.no_permission"))
         return
-    today = _anchor_day(url())
+    today = anchor_day(url())
     c1, c2, c3, c4 = st.columns([1.2, 1, 1.4, 1.4])
     kind = c1.segmented_control(t("hr.period_kind"), KINDS, default="quarter", format_func=lambda k: t(f"hr.kind_{k}"),
                                 key="hr_kind", required=True) or "quarter"

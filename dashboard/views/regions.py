@@ -93,8 +93,8 @@ def _ranking(ctx: page.Ctx, by_region: pd.DataFrame, key: str, names: dict[int, 
 
     def go(p: dict[str, object]) -> None:
         rid = p.get("region")
-        if rid is not None and int(rid) in child_ids:  # type: ignore[arg-type]
-            filters.set_region(int(rid))  # type: ignore[arg-type]
+        if isinstance(rid, int | float | str) and int(rid) in child_ids:  # the picked mark's JSON value
+            filters.set_region(int(rid))
 
     page.chart(ch, "rg_grid", go)
     st.caption(t("regions.grid_hint"))

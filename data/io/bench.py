@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Engine, func, select, text
+from sqlalchemy import Engine, func, insert, select, text
 
 from data.io.importer import import_file
 from data.models import Region
@@ -51,7 +51,7 @@ def seed_regions(engine: Engine) -> int:
             rows.append({"id": i, "code": r.code, "name_zh": r.name_zh, "name_en": r.name_en, "level": r.level,
                          "kind": None if pd.isna(r.kind) else r.kind, "parent_id": ids.get(parent) if parent else None,
                          "path": paths[r.code], "area_class": r.area_class, "customers": int(r.customers)})
-        conn.execute(Region.__table__.insert(), rows)
+        conn.execute(insert(Region), rows)
     return len(rows)
 
 

@@ -151,17 +151,18 @@ def export_table(engine: Engine, kind: str, out: str | Path, start: dt.date | st
         zone = site_zone(engine)
     t0 = time.perf_counter()
     table, tcol, cols = _CANONICAL[kind]
-    where, params = [], {}
+    where: list[str] = []
+    bounds: dict[str, dt.datetime] = {}
     try:
         lo, hi = _day_bound(start, zone, False), _day_bound(end, zone, True)
     except ValueError:
         raise FileError("bad_date", value=f"{start} / {end}") from None
     if lo is not None:
         where.append(f"t.{tcol} >= :lo")
-        params["lo"] = lo
+        bounds["lo"] = lo
     if hi is not None:
         where.append(f"t.{tcol} < :hi")
-        params["hi"] = hi
+        bounds["hi"] = hi
     sql = (f"SELECT {', '.join(f'{expr} AS {name}' for name, expr in cols)} FROM {table} t "
            f"JOIN region r ON r.id = t.region_id {'WHERE ' + ' AND '.join(where) if where else ''} ORDER BY t.id")
     out = Path(out)
@@ -170,8 +171,9 @@ def export_table(engine: Engine, kind: str, out: str | Path, start: dt.date | st
     frames: list[pd.DataFrame] = []
     n = 0
     with engine.connect() as conn:
-        if engine.dialect.name == "sqlite":
-            params = {k: v.isoformat(sep=" ", timespec="microseconds") for k, v in params.items()}
+        params: dict[str, dt.datetime | str] = dict(bounds)
+        if engine.dialect.name == "sqlite":  # SQLite stores the instants as text
+            params = {k: v.isoformat(sep=" ", timespec="microseconds") for k, v in bounds.items()}
         first = True
         with open_private(out, "w", encoding="utf-8-sig", newline="") if not xlsx else _Null() as fh:
             for df in pd.read_sql(text(sql), conn, params=params, chunksize=chunk_rows, dtype=object):

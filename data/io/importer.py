@@ -123,7 +123,7 @@ class ImportResult:
         return out
 
 
-REJECT_COLS = ["row", "column", "value", "level", "reason_zh", "reason_en"]
+REJECT_COLS: list[str] = ["row", "column", "value", "level", "reason_zh", "reason_en"]
 
 
 def conversion_text(c: Conversion, lang: str = "en") -> str:

@@ -22,7 +22,6 @@ from sqlalchemy import (
     Engine,
     Integer,
     MetaData,
-    Select,
     Table,
     and_,
     case,
@@ -35,13 +34,13 @@ from sqlalchemy.orm import aliased
 
 from data import snapshot
 from data.models import Contact, Customer, FollowUp, Region, Response, Team, Ticket
-from data.repositories.core import Scope, epoch_seconds, scoped
+from data.repositories.core import AnySelect, Scope, epoch_seconds, scoped
 from data.repositories.facts import scope_regions
 
 _T_TIMES = ("created_at", "arrived_at", "resolved_at")
 
 
-def _frame(bind: Engine | Connection, stmt: Select[Any], times: tuple[str, ...], ints: tuple[str, ...] = (),
+def _frame(bind: Engine | Connection, stmt: AnySelect, times: tuple[str, ...], ints: tuple[str, ...] = (),
            bools: tuple[str, ...] = ()) -> pd.DataFrame:
     if isinstance(bind, Engine):
         with bind.connect() as conn:
@@ -60,7 +59,7 @@ def _frame(bind: Engine | Connection, stmt: Select[Any], times: tuple[str, ...],
     return df
 
 
-def _ticket_select(engine: Engine) -> Select[Any]:
+def _ticket_select(engine: Engine) -> AnySelect:
     times = [epoch_seconds(engine, getattr(Ticket, c)).label(c) for c in _T_TIMES]
     return (
         select(Ticket.id, Ticket.external_no, Ticket.customer_id, Ticket.region_id, Region.area_class,
@@ -99,7 +98,7 @@ def risk_responses(engine: Engine, scope: Scope, start: dt.datetime, end: dt.dat
     return _frame(engine, stmt, ("submitted_at",), ("ticket_id", "customer_id"))
 
 
-def _population(stmt: Select[Any], as_of: dt.datetime, recent_hours: float) -> Select[Any]:
+def _population(stmt: AnySelect, as_of: dt.datetime, recent_hours: float) -> AnySelect:
     since = as_of - dt.timedelta(hours=recent_hours)
     return stmt.where(Ticket.created_at <= as_of, or_(Ticket.resolved_at.is_(None), Ticket.resolved_at > since))
 

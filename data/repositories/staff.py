@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypeVarTuple
 
 import numpy as np
 import pandas as pd
@@ -22,7 +22,8 @@ from sqlalchemy.sql import Select
 
 from data import snapshot
 from data.models import QualityReview, Region, Response, Staff, Team, Ticket, UTCDateTime
-from data.repositories.core import Scope, epoch_seconds
+from data.reference import AreaClass
+from data.repositories.core import AnySelect, Scope, epoch_seconds
 
 CELL_KEYS = ("staff_id", "service_type", "area_class", "channel")
 TICKET_COUNTS = ("tickets", "resolved", "not_reopened", "arrival_n", "arrival_within", "arrival_excused",
@@ -30,9 +31,10 @@ TICKET_COUNTS = ("tickets", "resolved", "not_reopened", "arrival_n", "arrival_wi
 SURVEY_COUNTS = ("csat_n", "csat_top2", "csat_sum", "csat_sumsq", "fcr_n", "fcr_yes")
 
 _StaffRegion = aliased(Region, name="staff_region")
+_Ts = TypeVarTuple("_Ts")
 
 
-def _staff_scope(stmt: Select[Any], scope: Scope, team_id: int | None, region_id: int | None) -> Select[Any]:
+def _staff_scope(stmt: Select[*_Ts], scope: Scope, team_id: int | None, region_id: int | None) -> Select[*_Ts]:
     """Restrict to staff whose region lies in ``scope`` (and optionally a narrower region subtree or one team)."""
     stmt = stmt.join(_StaffRegion, _StaffRegion.id == Staff.region_id).where(
         _StaffRegion.path.startswith(scope.path, autoescape=True))
@@ -44,7 +46,7 @@ def _staff_scope(stmt: Select[Any], scope: Scope, team_id: int | None, region_id
     return stmt
 
 
-def _frame(engine: Engine, stmt: Select[Any], *, driver_rows: bool = False) -> pd.DataFrame:
+def _frame(engine: Engine, stmt: AnySelect, *, driver_rows: bool = False) -> pd.DataFrame:
     """The rows of ``stmt``. ``driver_rows``: take the DBAPI driver's tuples as they are (no SQLAlchemy row or type
     processing: 0.5 s per 150 k rows) — only for statements of plain numbers and text, whose values and inferred
     dtypes are then the same."""
@@ -78,7 +80,7 @@ def staff_roster(engine: Engine, scope: Scope, *, team_id: int | None = None,
 
 
 def staff_ticket_cells(engine: Engine, scope: Scope, start: dt.datetime, end: dt.datetime, *,
-                       arrival_limits: Mapping[str, float], long_minutes: float, team_id: int | None = None,
+                       arrival_limits: Mapping[AreaClass, float], long_minutes: float, team_id: int | None = None,
                        region_id: int | None = None) -> pd.DataFrame:
     """Work orders created in [start, end) handled by staff in scope, counted per staff x service type x area class
     (of the order's region) x channel.
@@ -116,14 +118,14 @@ def _seconds_between(engine: Engine, later: Any, earlier: Any) -> Any:
     return func.extract("epoch", later - earlier)
 
 
-def _area_limit_seconds(area: Any, arrival_limits: Mapping[str, float]) -> Any:
+def _area_limit_seconds(area: Any, arrival_limits: Mapping[AreaClass, float]) -> Any:
     return case((area == "urban", literal(float(arrival_limits["urban"]) * 60.0)),
                 (area == "rural", literal(float(arrival_limits["rural"]) * 60.0)),
                 else_=literal(float(arrival_limits["remote"]) * 60.0))
 
 
 def _ticket_cells_sql(engine: Engine, scope: Scope, start: dt.datetime, end: dt.datetime,
-                      arrival_limits: Mapping[str, float], long_minutes: float, team_id: int | None,
+                      arrival_limits: Mapping[AreaClass, float], long_minutes: float, team_id: int | None,
                       region_id: int | None) -> pd.DataFrame:
     area = Region.area_class
     limit = _area_limit_seconds(area, arrival_limits)
@@ -196,7 +198,7 @@ def _staff_partition_rows(engine: Engine, kind: str, columns: list[str], period:
 
 
 def _ticket_cells_snapshot(engine: Engine, scope: Scope, start: dt.datetime, end: dt.datetime,
-                           arrival_limits: Mapping[str, float], long_minutes: float, team_id: int | None,
+                           arrival_limits: Mapping[AreaClass, float], long_minutes: float, team_id: int | None,
                            region_id: int | None) -> pd.DataFrame | None:
     """:func:`staff_ticket_cells` from the fact snapshot, or None when the snapshot is off or unavailable."""
     table = _staff_partition_rows(engine, "ticket", _SNAPSHOT_TICKET_COLUMNS, "created_at", start, end,

@@ -17,6 +17,8 @@ from data.users import authenticate
 from demo.run import DemoRefused, run_demo
 from demo.world import World, demo_accounts, generate
 
+pytestmark = pytest.mark.world  # builds demo worlds inline (tests/conftest.py: lane markers)
+
 
 def _engine(path: Path) -> Engine:
     engine = get_engine(f"sqlite:///{path}")

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import func, select
 
 from data.engine import get_engine
 from data.models import QualityReview, Ticket
 from demo.run import run_demo
+
+pytestmark = pytest.mark.world  # builds demo worlds inline (tests/conftest.py: lane markers)
 
 
 def test_a_new_seed_replaces_a_world_that_has_quality_reviews(sqlite_url: str) -> None:

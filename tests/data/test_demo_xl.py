@@ -21,6 +21,8 @@ from demo.run import DemoRefused, run_demo
 from demo.world import World
 from tests.conftest import drop_pg_schema, new_pg_schema
 
+pytestmark = pytest.mark.world  # builds demo worlds inline (tests/conftest.py: lane markers)
+
 
 def _same_world(a: World, b: World) -> None:
     for name in World.TABLES:
@@ -150,6 +152,7 @@ def _catalogue(engine: Engine, schema: str) -> set[tuple[str, str, str, bool]]:
     return {tuple(r) for r in cons} | {tuple(r) for r in idx}  # type: ignore[misc]
 
 
+@pytest.mark.postgres
 def test_pg_chunked_load_of_one_chunk_equals_the_in_memory_load(tmp_path: Path) -> None:
     url_a, a = _pg("xl_a")
     url_b, b = _pg("xl_b")
@@ -179,6 +182,7 @@ def test_pg_chunked_load_of_one_chunk_equals_the_in_memory_load(tmp_path: Path) 
         drop_pg_schema(url_b)
 
 
+@pytest.mark.postgres
 def test_pg_chunked_load_validates_keys_without_superuser_shortcut(tmp_path: Path) -> None:
     url, engine = _pg("xl_c")
     try:
@@ -199,6 +203,7 @@ def test_pg_chunked_load_validates_keys_without_superuser_shortcut(tmp_path: Pat
         drop_pg_schema(url)
 
 
+@pytest.mark.postgres
 def test_pg_partial_world_under_the_test_hook_is_not_taken_for_the_whole(tmp_path: Path,
                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     url, engine = _pg("xl_d")

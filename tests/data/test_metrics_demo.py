@@ -172,7 +172,7 @@ def test_response_rate_from_invitation_facts(backend: str, request: pytest.Fixtu
 
     from surveys.rates import response_rates
 
-    url = request.getfixturevalue(f"demo_{'sqlite' if backend == 'sqlite' else 'pg'}_url")
+    url = request.getfixturevalue("demo_sqlite_url" if backend == "sqlite" else "demo_pg_url")
     eng = get_engine(url)
     scope = scope_for(eng)
     start, end = dt.datetime(2026, 6, 1, tzinfo=dt.UTC), dt.datetime(2026, 9, 1, tzinfo=dt.UTC)

@@ -252,6 +252,7 @@ def test_demo_world_fast_cube_equals_compute_after_a_channel_filter(demo_sqlite_
 # --- the chunked demo loader --------------------------------------------------------------------------------------
 
 
+@pytest.mark.world  # generates the S demo world in chunks (in memory)
 def test_chunked_demo_facts_carry_the_next_contact_of_the_whole_world() -> None:
     """A chunk holds every contact of its customers, so per-chunk next contacts are the whole world's."""
     region, plan = demo_xl.plan_chunks("S", 3)
