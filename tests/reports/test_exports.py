@@ -181,3 +181,23 @@ def test_staff_detail_compares_with_the_pooled_team_and_role(assessment) -> None
                 checked += 1
     assert checked > 50
     assert staff_detail(assessment, -1).empty
+
+
+def test_a_kpi_without_one_observed_case_is_blank_and_says_no_data_in_the_workbook(  # type: ignore[no-untyped-def]
+        assessment, demo_reviews_url: str) -> None:
+    """A staff member with no case of a KPI in the period: the KPI sheet's value cells are empty and the status
+    reads 无数据 (never 0 with a status)."""
+    empty = {key: table.loc[table["status"] == assessment.t("hr.status.no_data")]
+             for key, table in assessment.kpi_tables.items()}
+    empty = {k: v for k, v in empty.items() if len(v)}
+    assert empty, "the demo world's assessment has staff without a case for some KPI"
+    wb = openpyxl.load_workbook(io.BytesIO(export(get_engine(demo_reviews_url), assessment, "xlsx", "hr")))
+    key, rows = next(iter(empty.items()))
+    ws = wb[assessment.scheme.kpis[key].name(assessment.lang)[:31]]
+    header = [c.value for c in ws[1]]
+    value, status, n = (header.index(assessment.t(f"hr.kcol.{c}")) for c in ("value", "status", "n"))
+    codes = set(rows["code"].astype(str))
+    seen = [r for r in ws.iter_rows(min_row=2, values_only=True) if str(r[0]) in codes]
+    assert len(seen) == len(codes)
+    for r in seen:
+        assert r[status] == "无数据" and r[value] is None and r[n] in (0, None), r
