@@ -61,10 +61,10 @@ def add_buckets(frame: pd.DataFrame, column: str, tz: str = "Asia/Shanghai") -> 
     ts = pd.to_datetime(out[column], utc=True).dt.tz_convert(tz)
     day = ts.dt.tz_localize(None).dt.normalize()
     out["day"] = day
-    out["week"] = day - pd.to_timedelta(ts.dt.weekday, unit="D")
+    out["week"] = day - pd.to_timedelta(ts.dt.day_of_week, unit="D")
     out["month"] = day.dt.to_period("M").dt.to_timestamp()
     out["hour"] = ts.dt.hour.astype("Int64")
-    out["weekday"] = ts.dt.weekday.astype("Int64")
+    out["weekday"] = ts.dt.day_of_week.astype("Int64")
     return out
 
 
