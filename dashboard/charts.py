@@ -187,7 +187,7 @@ def _text_px(label: object) -> int:
 def heatmap(df: pd.DataFrame, *, x: str, y: str, value: str, title: str, x_title: str, y_title: str,
             value_title: str, value_format: str = ",.1f", x_sort: Sequence[str] | None = None,
             y_sort: Sequence[str] | None = None, scheme: Scheme = "viridis", reverse: bool = False,
-            note: str | None = None) -> alt.Chart:
+            note: str | None = None) -> alt.Chart | Layered:
     """Heatmap (e.g. hall waiting by hour × weekday, attainment by service type × area class); cells pickable.
 
     ``note``: a text column; a cell without a value but with a note (e.g. "无数据") is drawn grey with its note."""

@@ -231,8 +231,8 @@ def _mapping(engine, args: argparse.Namespace) -> int:  # type: ignore[no-untype
             if found is not None:
                 print(json.dumps(found.raw(), ensure_ascii=False, indent=2))
                 return 0
-            m = load(args.name)
-            print(Path(m.path).read_text(encoding="utf-8"), end="")
+            shipped_mapping = load(args.name)
+            print(Path(shipped_mapping.path).read_text(encoding="utf-8"), end="")
             return 0
         try:
             body = json.loads(Path(args.file).read_text(encoding="utf-8"))
@@ -267,6 +267,9 @@ def _mapping_file(args: argparse.Namespace) -> int:
     if errors:
         return 2
     print(f"{args.file}: ok")
+    return 0
+
+
 def _reference(engine, args: argparse.Namespace) -> int:  # type: ignore[no-untyped-def]
     """``regions|teams|staff import FILE``: every broken rule on stderr (nothing written, exit 1), the JSON summary
     last on stdout; ``export FILE``. A file that cannot be read at all: one line, exit 2."""

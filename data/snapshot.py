@@ -340,8 +340,8 @@ class _Stmt:
         self.sql, self.toks, self.op, self.table = sql, toks, op, table
         self.ref = table  # how the statement's clauses name the target (its alias, else its name)
         self.target = (0, 0)  # span of "table [alias]"
-        self.from_ = None  # span of the extra FROM / USING list
-        self.where = None  # span of the WHERE condition
+        self.from_: tuple[int, int] | None = None  # span of the extra FROM / USING list
+        self.where: tuple[int, int] | None = None  # span of the WHERE condition
         self.sets: dict[str, tuple[int, int]] = {}  # UPDATE: column -> span of its expression
         self.columns: list[str] = []  # INSERT column list
         self.values: list[list[tuple[int, int]]] | None = None  # INSERT .. VALUES: spans per row and column
@@ -393,9 +393,9 @@ def _parse(sql: str) -> _Stmt | None:
         st.ref = alias
     st.target = (start, toks[j - 1].end)
     kw = _top(toks, j, {"set", "from", "using", "where", "returning"})
-    for k in ("from", "using"):  # e.g. "IS DISTINCT FROM" in the WHERE clause is no FROM list
-        if k in kw and "where" in kw and kw[k] > kw["where"]:
-            del kw[k]
+    for clause in ("from", "using"):  # e.g. "IS DISTINCT FROM" in the WHERE clause is no FROM list
+        if clause in kw and "where" in kw and kw[clause] > kw["where"]:
+            del kw[clause]
     end = toks[kw["returning"]].start if "returning" in kw else len(sql)
     if "where" in kw:
         st.where = (toks[kw["where"]].end, end)

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, delete, insert, text
 
 from data import reference, snapshot
 from demo import xl
@@ -121,8 +121,8 @@ def run_demo(engine: Engine, size: str, seed: int, replace: bool = False,
         if layout:
             values["demo.layout"] = layout
         for k, v in values.items():
-            conn.execute(SiteSetting.__table__.delete().where(SiteSetting.key == k))
-            conn.execute(SiteSetting.__table__.insert().values(key=k, value=v))
+            conn.execute(delete(SiteSetting).where(SiteSetting.key == k))
+            conn.execute(insert(SiteSetting).values(key=k, value=v))
     t_snap = _warm_snapshot(engine)
     seconds = round(time.perf_counter() - t0, 2)
     return {"status": status, "counts": counts, "accounts": accounts, "seconds": seconds,

@@ -35,12 +35,13 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-from sqlalchemy import Engine, text
+from numpy.typing import ArrayLike
+from sqlalchemy import Engine, PoolProxiedConnection, text
 
 from data import reference, snapshot
 from data.engine import DATA_DIR  # the database's own folder (git-ignored ground-truth files)
@@ -71,7 +72,19 @@ OUTAGE_ARRIVAL_FACTOR = 1.5
 ONLINE_SHARE = (0.35, 0.60)  # first month -> last month
 STORM_MONTHS = (6, 7, 8)
 STORM_DAYS_PER_SUMMER = 14
-HALL_WAIT = dict(median_min=6.0, sigma=0.55, peak_hours=(9, 11), peak_factor=2.6, monday_factor=1.8)
+
+
+class HallWait(TypedDict):
+    """Planted hall congestion: waits in minutes, longer in the peak hours and on Mondays."""
+
+    median_min: float
+    sigma: float
+    peak_hours: tuple[int, int]
+    peak_factor: float
+    monday_factor: float
+
+
+HALL_WAIT = HallWait(median_min=6.0, sigma=0.55, peak_hours=(9, 11), peak_factor=2.6, monday_factor=1.8)
 HOTLINE_WAIT = dict(median_s=7.0, sigma=1.0, outage_factor=3.0, patience_mean_s=150.0)
 CHAT_WAIT = dict(median_s=25.0, sigma=0.9)
 STAFF_EFFECT = 1.2  # latent-scale shift of the planted best (+) and worst (-) staff
@@ -167,6 +180,14 @@ def _ts(minutes: np.ndarray) -> np.ndarray:
     us = np.where(np.isnan(m), 0, np.round(m * 60.0) * 1e6).astype(np.int64)
     out = (WINDOW_START_LOCAL - UTC_OFFSET) + us.astype("timedelta64[us]")
     return np.where(np.isnan(m), np.datetime64("NaT", "us"), out)
+
+
+_NONE = np.array(None, dtype=object)
+
+
+def _or_none(cond: np.ndarray, values: ArrayLike) -> np.ndarray:
+    """``values`` where ``cond`` holds, else None: an object array (as ``np.where(cond, values, None)``)."""
+    return np.where(cond, values, _NONE)
 
 
 def _lognormal(rng: np.random.Generator, median: np.ndarray | float, sigma: np.ndarray | float,
@@ -378,7 +399,7 @@ def _make_customers(rng: np.random.Generator, n: int, stations: pd.DataFrame, re
     address = prefix[st] + place + num + "号"
     online_pref = rng.random(n)
     pref = np.where(online_pref < 0.5, "app", np.where(online_pref < 0.7, "wechat", np.where(online_pref < 0.8, "hotline",
-                    np.where(online_pref < 0.85, "alipay", None))))
+                    _or_none(online_pref < 0.85, "alipay"))))
     return pd.DataFrame({"id": ids, "account_no": acct.astype(str).astype(object), "name": _names(rng, n),
                          "phone": phone.astype(object), "address": address, "segment": seg,
                          "vulnerable": rng.random(n) < 0.08, "opted_out": rng.random(n) < 0.02,
@@ -570,7 +591,7 @@ def _make_tickets(rng: np.random.Generator, n: int, customer: pd.DataFrame, stat
     weather = rep & ((in_event & (rng.random(n) < 0.5)) | (~in_event & (rng.random(n) < 0.02)))
     traffic = rep & ~weather & (rng.random(n) < 0.02)
     cust_side = rep & ~weather & ~traffic & (rng.random(n) < 0.03)
-    exception = np.where(weather, "weather", np.where(traffic, "traffic", np.where(cust_side, "customer_side", None)))
+    exception = np.where(weather, "weather", np.where(traffic, "traffic", _or_none(cust_side, "customer_side")))
     arrival[weather] *= 1.3
     resolve[weather] += (arrival[weather] * 0.3)
 
@@ -580,7 +601,7 @@ def _make_tickets(rng: np.random.Generator, n: int, customer: pd.DataFrame, stat
     updates = np.where(long_t, 1 + rng.poisson(1.5, n), rng.poisson(0.2, n))
     updates = np.where(no_upd, 0, updates)
     reopen = np.where(rng.random(n) < np.where(no_upd, 0.10, 0.03), np.where(rng.random(n) < 0.15, 2, 1), 0)
-    substantiated = np.where(svc == "complaint", rng.random(n) < 0.35, None)
+    substantiated = _or_none(svc == "complaint", rng.random(n) < 0.35)
 
     now = WINDOW_MINUTES
     t_first = created + first_resp
@@ -605,7 +626,7 @@ def _make_tickets(rng: np.random.Generator, n: int, customer: pd.DataFrame, stat
         "created_at": _ts(created), "first_response_at": _ts(t_first),
         "arrived_at": _ts(t_arr), "resolved_at": _ts(t_res), "closed_at": _ts(t_close),
         "status": status, "exception_reason": exception,
-        "outage_event_id": np.where(in_event, outage["id"].to_numpy()[np.maximum(event, 0)], None),
+        "outage_event_id": _or_none(in_event, outage["id"].to_numpy()[np.maximum(event, 0)]),
         "reopen_count": reopen, "progress_updates": updates, "substantiated": substantiated,
         "updated_at": _ts(updated),
     })
@@ -736,13 +757,13 @@ def _make_contacts(rng: np.random.Generator, n_target: int, ticket: pd.DataFrame
     ids = np.arange(1, n + 1)
     contact = pd.DataFrame({
         "id": ids, "external_no": _code("CT", ids, 10),
-        "customer_id": np.where(parts["cust"] >= 0, customer["id"].to_numpy()[np.maximum(parts["cust"], 0)], None),
+        "customer_id": _or_none(parts["cust"] >= 0, customer["id"].to_numpy()[np.maximum(parts["cust"], 0)]),
         "region_id": region_id, "channel": chn, "category": parts["cat"],
         "queued_at": _ts(queued), "answered_at": _ts(answered), "ended_at": _ts(ended),
         "handle_seconds": np.round(handle, 1), "abandoned": abandoned,
-        "ticket_id": np.where(parts["ticket"] > 0, parts["ticket"], None),
-        "staff_id": np.where(staff_idx >= 0, staff_idx + 1, None),  # staff ids are positions + 1
-        "outage_event_id": np.where(in_event, outage["id"].to_numpy()[np.maximum(parts["event"], 0)], None),
+        "ticket_id": _or_none(parts["ticket"] > 0, parts["ticket"]),
+        "staff_id": _or_none(staff_idx >= 0, staff_idx + 1),  # staff ids are positions + 1
+        "outage_event_id": _or_none(in_event, outage["id"].to_numpy()[np.maximum(parts["event"], 0)]),
     })
     contact["wait_s"] = wait
     return contact
@@ -791,8 +812,8 @@ def _make_surveys(rng: np.random.Generator, n_resp: int, ticket: pd.DataFrame, i
         if len(peers) and len(other) > 6:
             mv = other[6:]
             staff_idx[mv] = peers[np.arange(len(mv)) % len(peers)]
-    ticket["staff_id"] = np.where(staff_idx >= 0, staff_idx + 1, None)
-    ticket["team_id"] = np.where(staff_idx >= 0, staff["team_id"].to_numpy()[np.maximum(staff_idx, 0)], None)
+    ticket["staff_id"] = _or_none(staff_idx >= 0, staff_idx + 1)
+    ticket["team_id"] = _or_none(staff_idx >= 0, staff["team_id"].to_numpy()[np.maximum(staff_idx, 0)])
     info["staff_idx"] = staff_idx
 
     r_t = inv_t[responded]  # ticket positions of the responses
@@ -918,7 +939,7 @@ def _follow_ups(rng: np.random.Generator, response: pd.DataFrame, r_t: np.ndarra
     comment = response["comment"].fillna("").astype(str)
     topic = comment.str.contains("投诉|没解决|太慢|不通知", regex=True).to_numpy()
     reason = np.where(csat <= 2, "low_csat", np.where(nps <= 6, "detractor", np.where(~fcr, "unresolved",
-                      np.where(topic, "complaint_topic", None))))
+                      _or_none(topic, "complaint_topic"))))
     m = reason != None  # noqa: E711 - elementwise on an object array
     idx = np.flatnonzero(m)
     n = len(idx)
@@ -934,10 +955,10 @@ def _follow_ups(rng: np.random.Generator, response: pd.DataFrame, r_t: np.ndarra
     status = np.where(done, "closed", np.where(escalate, "escalated", np.where(rng.random(n) < 0.5, "in_progress",
                                                                                 "open")))
     v = rng.random(n)
-    outcome = np.where(done, np.where(v < 0.70, "resolved", np.where(v < 0.88, "unresolved", "unreachable")), None)
-    recovered = np.where(done & (outcome == "resolved"), rng.random(n) < 0.55, np.where(done, False, None))
+    outcome = _or_none(done, np.where(v < 0.70, "resolved", np.where(v < 0.88, "unresolved", "unreachable")))
+    recovered = np.where(done & (outcome == "resolved"), rng.random(n) < 0.55, _or_none(done, False))
     rec_score = np.where(recovered == True, rng.integers(4, 6, n),  # noqa: E712
-                         np.where(done & (outcome != "unreachable"), rng.integers(1, 4, n), None))
+                         _or_none(done & (outcome != "unreachable"), rng.integers(1, 4, n)))
     t_pos = r_t[idx]
     county = info["county_idx"][t_pos]
     owner = _block_pick(rng, county, pools["agent"]["starts"], pools["agent"]["sizes"])
@@ -945,7 +966,7 @@ def _follow_ups(rng: np.random.Generator, response: pd.DataFrame, r_t: np.ndarra
     return pd.DataFrame({
         "id": ids, "response_id": response["id"].to_numpy()[idx], "ticket_id": ticket["id"].to_numpy()[t_pos],
         "customer_id": ticket["customer_id"].to_numpy()[t_pos], "region_id": ticket["region_id"].to_numpy()[t_pos],
-        "reason": reason[idx], "severity": sev, "owner_staff_id": np.where(owner >= 0, owner + 1, None),
+        "reason": reason[idx], "severity": sev, "owner_staff_id": _or_none(owner >= 0, owner + 1),
         "created_at": _ts(created), "due_at": _ts(due), "status": status,
         "escalation_level": np.where(status == "escalated", 1, 0),
         "closed_at": _ts(np.where(done, closed_t, np.nan)), "outcome": outcome, "recovered": recovered,
@@ -1111,10 +1132,18 @@ def _rows(df: pd.DataFrame, cols: list[str]) -> list[tuple[Any, ...]]:
     return list(zip(*(_column_values(df[c]) for c in cols), strict=False))
 
 
+def _driver_connection(raw: PoolProxiedConnection) -> Any:
+    """The driver's own connection (sqlite3 / psycopg) behind a pooled connection."""
+    dbapi = raw.driver_connection
+    if dbapi is None:  # only a closed or invalidated pooled connection has none
+        raise RuntimeError("the pooled database connection is closed")
+    return dbapi
+
+
 def _sqlite_load(engine: Engine, world: World, tokens: Sequence[tuple[str, str, str]] = ()) -> None:
     raw = engine.raw_connection()
     try:
-        dbapi = raw.driver_connection
+        dbapi = _driver_connection(raw)
         cur = dbapi.cursor()
         cur.execute("PRAGMA foreign_keys=OFF")
         cur.execute("PRAGMA synchronous=OFF")
@@ -1154,39 +1183,40 @@ def _sqlite_load(engine: Engine, world: World, tokens: Sequence[tuple[str, str, 
 def _pg_load(engine: Engine, world: World, tokens: Sequence[tuple[str, str, str]] = ()) -> None:
     raw = engine.raw_connection()
     try:
-        dbapi = raw.driver_connection
-        with dbapi.cursor() as cur:
-            for table in world.TABLES:
-                df = getattr(world, table)
-                cols = COLUMNS[table]
-                chunk = 500_000
-                with cur.copy(f'COPY "{table}" ({", ".join(cols)}) FROM STDIN (FORMAT csv, NULL \'\\N\')') as cp:
-                    for start in range(0, len(df), chunk):
-                        part = df.iloc[start:start + chunk][cols].copy()
-                        for c in cols:
-                            s = part[c]
-                            if pd.api.types.is_datetime64_any_dtype(s):
-                                part[c] = s.dt.strftime("%Y-%m-%d %H:%M:%S.%f")
-                            elif pd.api.types.is_bool_dtype(s.dtype) or (s.dtype == object and s.map(
-                                    lambda v: isinstance(v, (bool, np.bool_))).any()):
-                                part[c] = s.map(lambda v: None if v is None or (isinstance(v, float) and np.isnan(v))
-                                                else ("t" if v else "f"))
-                        buf = io.StringIO()
-                        part.to_csv(buf, header=False, index=False, na_rep="\\N")
-                        cp.write(buf.getvalue())
-            for table in world.TABLES:  # keep identity sequences ahead of the explicit ids
-                cur.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
-                            f"GREATEST((SELECT COALESCE(MAX(id), 0) FROM \"{table}\"), 1))")
-            cur.execute(snapshot.INVALIDATE_SQL)  # same transaction: every fact snapshot partition goes stale
-            cur.executemany(snapshot.PLAN_SQL.format("%s"), tokens)  # ... except those written from `world`
-        dbapi.commit()
-        with dbapi.cursor() as cur:
-            dbapi.autocommit = True
-            cur.execute("ANALYZE")
-            dbapi.autocommit = False
-    except BaseException:
-        dbapi.rollback()
-        raise
+        dbapi = _driver_connection(raw)
+        try:
+            with dbapi.cursor() as cur:
+                for table in world.TABLES:
+                    df = getattr(world, table)
+                    cols = COLUMNS[table]
+                    chunk = 500_000
+                    with cur.copy(f'COPY "{table}" ({", ".join(cols)}) FROM STDIN (FORMAT csv, NULL \'\\N\')') as cp:
+                        for start in range(0, len(df), chunk):
+                            part = df.iloc[start:start + chunk][cols].copy()
+                            for c in cols:
+                                s = part[c]
+                                if pd.api.types.is_datetime64_any_dtype(s):
+                                    part[c] = s.dt.strftime("%Y-%m-%d %H:%M:%S.%f")
+                                elif pd.api.types.is_bool_dtype(s.dtype) or (s.dtype == object and s.map(
+                                        lambda v: isinstance(v, (bool, np.bool_))).any()):
+                                    part[c] = s.map(lambda v: None if v is None or (isinstance(v, float) and np.isnan(v))
+                                                    else ("t" if v else "f"))
+                            buf = io.StringIO()
+                            part.to_csv(buf, header=False, index=False, na_rep="\\N")
+                            cp.write(buf.getvalue())
+                for table in world.TABLES:  # keep identity sequences ahead of the explicit ids
+                    cur.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                                f"GREATEST((SELECT COALESCE(MAX(id), 0) FROM \"{table}\"), 1))")
+                cur.execute(snapshot.INVALIDATE_SQL)  # same transaction: every fact snapshot partition goes stale
+                cur.executemany(snapshot.PLAN_SQL.format("%s"), tokens)  # ... except those written from `world`
+            dbapi.commit()
+            with dbapi.cursor() as cur:
+                dbapi.autocommit = True
+                cur.execute("ANALYZE")
+                dbapi.autocommit = False
+        except BaseException:
+            dbapi.rollback()
+            raise
     finally:
         raw.close()
 

@@ -66,6 +66,7 @@ class RowCache:
         if key not in self.arrays:
             p = self.parent
             if p is not None and key in p.arrays:
+                assert self.rows is not None  # a filtered cache (one with a parent) always has its rows
                 inv = np.full(len(p.df), -1, dtype=np.int64)
                 inv[self.rows] = np.arange(len(self.rows))
                 o = inv[p.arrays[key]]
@@ -125,7 +126,7 @@ class RowCache:
 
     def working_completed(self, s_col: str, e_col: str, calendar: WorkCalendar) -> np.ndarray:
         """Working minutes from ``s_col`` to ``e_col`` where both are set (NaN elsewhere), for ``calendar``."""
-        key = ("wm", s_col, e_col)
+        key: tuple[str | int, ...] = ("wm", s_col, e_col)
         if self.calendar is not None and calendar is not self.calendar and calendar != self.calendar:
             key = ("wm", s_col, e_col, id(calendar))
 
@@ -234,6 +235,7 @@ def _sla(c: RowCache, p: Mapping[str, Any]) -> Parts:
         dur = _seconds(s, e) / 60.0 * factor_u[ucode]
         working = working_c[ccode] | working_u[ucode]
         if working.any():
+            assert calendar is not None and conv_u is not None  # checked above: working clocks need a calendar
             wm = c.working_completed(s_col, e_col, calendar)[working]
             dur[working] = wm * conv_u[ucode[working]]
         return dur
@@ -249,6 +251,7 @@ def _sla(c: RowCache, p: Mapping[str, Any]) -> Parts:
         d_open = (cut - s[at]) / 1e9 / 60.0 * factor_u[uc]
         w_open = working_c[ccode[at]] | working_u[uc]
         if w_open.any():
+            assert calendar is not None and conv_u is not None  # checked above: working clocks need a calendar
             sub = at[w_open]
             wm = working_minutes(_dti(s[sub]), _dti(np.full(len(sub), cut, dtype=np.int64)), calendar)
             d_open[w_open] = wm * conv_u[uc[w_open]]
@@ -590,6 +593,7 @@ def kpi_cube(kpi: str, cache: RowCache, grain: Sequence[str], params: Mapping[st
     if sel is not None:
         cell = cell[sel]
     if k.kind == "mean":
+        assert parts.x is not None  # every mean KPI's parts carry the values
         x = parts.x if sel is None else parts.x[sel]
         ok = ~np.isnan(x)
         xv = np.where(ok, x, 0.0)

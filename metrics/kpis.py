@@ -646,15 +646,15 @@ def complaints_per_1000(
         out = out.drop(columns=_ALL)
     if not by and out.empty:
         out = pd.DataFrame({"events": [0.0]})
-    if np.isscalar(customers):
-        out["exposure"] = float(customers)  # type: ignore[arg-type]
+    if isinstance(customers, pd.DataFrame):
+        out = out.merge(customers[list(by) + ["customers"]].rename(columns={"customers": "exposure"}), on=list(by),
+                        how="left")
     elif isinstance(customers, pd.Series):
         if len(by) != 1:
             raise ValueError("a customers Series needs exactly one by column; pass a DataFrame for several")
         out["exposure"] = out[by[0]].map(customers).astype(float)
     else:
-        out = out.merge(customers[list(by) + ["customers"]].rename(columns={"customers": "exposure"}), on=list(by),
-                        how="left")
+        out["exposure"] = float(customers)
     lo, hi = poisson_interval(out["events"].to_numpy(), level)
     with np.errstate(divide="ignore", invalid="ignore"):
         expo = out["exposure"].where(out["exposure"] > 0)

@@ -74,7 +74,8 @@ def scales(engine: Engine, survey_key: str, version: int | None = None) -> Scale
         raise ValueError(f"no questionnaire {survey_key!r} v{version}: no definition and no stored response")
     dims: dict[str, list[str]] = {}
     for item, dim in pairs:
-        dims.setdefault(dim, []).append(item)
+        if dim is not None:  # always: the query keeps only answers with a dimension
+            dims.setdefault(dim, []).append(item)
     return Scales(survey_key, version, dims, source="answers")
 
 

@@ -23,6 +23,7 @@ import pandas as pd
 from sqlalchemy import Engine, insert, select, update
 from sqlalchemy.engine import Connection
 
+from data.engine import new_id
 from data.i18n import translate
 from data.io.errors import FileError
 from data.io.exporter import escape_cell, unescape_cell
@@ -156,7 +157,7 @@ class _Headers:
 
     def resolve(self, headers: list[str]) -> dict[str, str]:
         """field -> the file's header for it (the first accepted header present)."""
-        by_key = {}
+        by_key: dict[str, str] = {}
         for h in headers:
             by_key.setdefault(_norm(h), h)
         out = {}
@@ -296,15 +297,15 @@ def _check_tree(check: _Checker, parsed: dict[str, tuple[int, dict[str, Any]]],
     in_cycle: set[str] = set()
     for start in parsed:
         seen: list[str] = []
-        c: str | None = start
-        while c is not None and c in parent and c not in seen:
-            seen.append(c)
-            c = parent[c]
-        if c is not None and c in seen:
-            loop = seen[seen.index(c):]
+        at: str | None = start
+        while at is not None and at in parent and at not in seen:
+            seen.append(at)
+            at = parent[at]
+        if at is not None and at in seen:
+            loop = seen[seen.index(at):]
             if not (set(loop) & in_cycle):
                 in_cycle |= set(loop)
-                chain = " → ".join([*loop, c])
+                chain = " → ".join([*loop, at])
                 for m in loop:
                     if m in parsed and parent[m] != m:
                         check.err(parsed[m][0], "parent_code", parent[m], "cycle", chain=chain)
@@ -361,11 +362,10 @@ def _write_regions(conn: Connection, parsed: dict[str, tuple[int, dict[str, Any]
                 continue
             ready.append(c)
             rec = parsed[c][1]
-            rid = conn.execute(insert(Region).values(
+            ids[c] = new_id(conn.execute(insert(Region).values(
                 code=c, name_zh=rec["name_zh"], name_en=rec["name_en"] or rec["name_zh"], level=rec["level"],
                 kind=rec["kind"], parent_id=ids[p] if p is not None else None, path="",
-                area_class=rec["area_class"], customers=rec.get("customers") or 0)).inserted_primary_key[0]
-            ids[c] = int(rid)
+                area_class=rec["area_class"], customers=rec.get("customers") or 0)))
         if not ready:  # the tree check rules this out; never loop forever on a broken invariant
             raise RuntimeError(f"regions without a stored parent: {pending[:5]}")
         pending = [c for c in pending if c not in ready]

@@ -356,6 +356,6 @@ def _rows(per_item: list[tuple[str, str | None, pd.Series, pd.Series, pd.Series]
             out[i].append({"item_key": item, "dimension": dim, "value_num": None if np.isnan(v) else float(v),
                            "value_text": txts[i] if isinstance(txts[i], str) else None})
     arr = np.empty(len(index), dtype=object)
-    for i, answers in enumerate(out):
-        arr[i] = answers
+    for row, answers in enumerate(out):
+        arr[row] = answers
     return pd.Series(arr, index=index, dtype=object)

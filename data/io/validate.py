@@ -103,11 +103,11 @@ class Context:
         assert self.mapping.items is not None
         survey = self.mapping.constants.get("survey_key")
         defs = [d for (k, _v), d in self.questionnaires.items() if survey is None or k == survey]
-        roles = set()
+        roles: set[str | None] = set()  # None: an item without a role
         for h in self.item_headers:
             col = self.mapping.items.column(h)
             roles |= {col.role} | {d[col.item].role for d in defs if col.item in d}
-        return roles & set(ROLE_FIELDS)
+        return set(ROLE_FIELDS) & roles
 
     def label(self, fname: str) -> str:
         """The column name to show for a field: its source header, else the field name."""
@@ -639,7 +639,7 @@ def _wide(df: pd.DataFrame, ctx: Context, raw: dict[str, pd.Series], rows: pd.Se
         _range(vals, f, rows, role_headers.get(role, role), vals, pd.Series(False, index=vals.index), probs, "not_int")
         out[f.column] = vals.round().astype("Int64")
     valued = answers.map(lambda a: any(x["value_num"] is not None or x["value_text"] is not None for x in a))
-    return pd.Series(np.where(valued, "1", None), index=df.index, dtype="str")
+    return pd.Series("1", index=df.index, dtype="str").where(valued)
 
 
 def _known_items(out: pd.DataFrame, ctx: Context, rows: pd.Series, probs: list[pd.DataFrame]) -> None:

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, insert, select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from data.io.errors import FileError
@@ -154,7 +154,7 @@ def save(engine: Engine, name: str, body: dict[str, Any], user: str | None) -> S
                     raise FileError("mapping_kind", mapping=name, mapping_kind=rows[0][0], kind=parsed.kind)
                 version = int(rows[0][1]) + 1 if rows else 1
                 at = dt.datetime.now(UTC)
-                conn.execute(ImportMapping.__table__.insert().values(
+                conn.execute(insert(ImportMapping).values(
                     name=name, kind=parsed.kind, version=version, body=body, created_by=user, created_at=at))
                 audit(conn, user, "mapping_saved", "mapping", f"{name}@{version}",
                       {"name": name, "kind": parsed.kind, "version": version, "columns": len(parsed.columns)})
