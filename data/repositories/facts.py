@@ -57,6 +57,8 @@ RESPONSE_TIMES = ("submitted_at", "ticket_created_at", "arrived_at", "resolved_a
 INVITATION_TIMES = ("created_at", "expires_at", "used_at")
 OPTIONAL_IDS = ("staff_id", "team_id", "customer_id", "ticket_id", "owner_staff_id", "response_id")
 FLAGS = ("outage", "abandoned", "proactive", "delivered", "reusable")
+#: Nullable verdicts (true / false / unknown) imported from a source system: pandas ``boolean`` in both readers.
+VERDICTS = ("sla_met",)
 
 
 def _frame(engine: Engine, stmt: AnySelect, times: tuple[str, ...]) -> pd.DataFrame:
@@ -71,6 +73,9 @@ def _frame(engine: Engine, stmt: AnySelect, times: tuple[str, ...]) -> pd.DataFr
     for col in FLAGS:
         if col in df.columns:
             df[col] = df[col].astype(bool)
+    for col in VERDICTS:
+        if col in df.columns:
+            df[col] = df[col].astype("boolean")
     return df
 
 
@@ -82,7 +87,8 @@ def ticket_facts(engine: Engine, scope: Scope, filters: Filters) -> pd.DataFrame
     """Work orders created in the period, within scope and filters, one row each.
 
     Columns: id, external_no, region_id, area_class, channel, service_type, segment, staff_id, team_id, customer_id,
-    status, exception_reason, outage (bool), reopen_count, progress_updates, substantiated, and the timestamps.
+    status, exception_reason, outage (bool), reopen_count, progress_updates, substantiated, sla_met (the source
+    system's own "within the time limit" verdict, nullable ``boolean``), and the timestamps.
     """
     df = _from_snapshot(engine, "ticket", scope, filters, "created_at",
                         {"channel": filters.channels, "service_type": filters.service_types,
@@ -97,7 +103,7 @@ def _ticket_stmt(engine: Engine) -> AnySelect:
             Ticket.id, Ticket.external_no, Ticket.region_id, Region.area_class, Ticket.channel, Ticket.service_type,
             Customer.segment, Ticket.staff_id, Ticket.team_id, Ticket.customer_id, Ticket.status,
             Ticket.exception_reason, Ticket.outage_event_id.is_not(None).label("outage"), Ticket.reopen_count,
-            Ticket.progress_updates, Ticket.substantiated, *times,
+            Ticket.progress_updates, Ticket.substantiated, Ticket.sla_met, *times,
         )
         .select_from(Ticket)
         .outerjoin(Customer, Customer.id == Ticket.customer_id)
@@ -116,7 +122,8 @@ def contact_facts(engine: Engine, scope: Scope, filters: Filters, columns: list[
     service-type filter on its business category).
 
     Columns: id, region_id, area_class, channel, category, segment, customer_id, ticket_id, staff_id, abandoned,
-    handle_seconds, outage (bool), queued_at, answered_at, ended_at, next_queued_at (the same customer's next
+    handle_seconds, outage (bool), sla_met (the source's "answered within the service level", nullable ``boolean``),
+    queued_at, answered_at, ended_at, next_queued_at (the same customer's next
     contact of the same category on any channel, whatever the scope and filters; see the module docstring).
     """
     df = _from_snapshot(engine, "contact", scope, filters, "queued_at",
@@ -152,7 +159,7 @@ def _contact_stmt(engine: Engine, start: dt.datetime, end: dt.datetime) -> AnySe
         select(
             Contact.id, Contact.region_id, Region.area_class, Contact.channel, Contact.category, Customer.segment,
             Contact.customer_id, Contact.ticket_id, Contact.staff_id, Contact.abandoned, Contact.handle_seconds,
-            Contact.outage_event_id.is_not(None).label("outage"), *times,
+            Contact.outage_event_id.is_not(None).label("outage"), Contact.sla_met, *times,
             case((within, nc.c.nxt)).label("next_queued_at"),
         )
         .select_from(Contact)
@@ -372,11 +379,11 @@ SCHEMAS: dict[str, pa.Schema] = {
         ("id", _I), ("external_no", _S), ("region_id", _I), ("channel", _S), ("service_type", _S), ("segment", _S),
         ("staff_id", _I), ("team_id", _I), ("customer_id", _I), ("status", _S), ("exception_reason", _S),
         ("outage", _B), ("reopen_count", _I), ("progress_updates", _I), ("substantiated", _B),
-        *((c, _TS) for c in TICKET_TIMES)),
+        ("sla_met", _B), *((c, _TS) for c in TICKET_TIMES)),
     "contact": _schema(
         ("id", _I), ("region_id", _I), ("channel", _S), ("category", _S), ("segment", _S), ("customer_id", _I),
         ("ticket_id", _I), ("staff_id", _I), ("abandoned", _B), ("handle_seconds", _F), ("outage", _B),
-        *((c, _TS) for c in CONTACT_FACT_TIMES)),
+        ("sla_met", _B), *((c, _TS) for c in CONTACT_FACT_TIMES)),
     "response": _schema(
         ("id", _I), ("ticket_id", _I), ("region_id", _I), ("survey_channel", _S), ("channel", _S),
         ("service_type", _S), ("segment", _S), ("staff_id", _I), ("team_id", _I), ("csat", _I), ("nps", _I),
@@ -511,6 +518,8 @@ def _to_frame(table: pa.Table, times: tuple[str, ...]) -> pd.DataFrame:
             df[name] = df[name].astype("Int64")
         elif name in FLAGS:
             df[name] = df[name].astype(bool)
+        elif name in VERDICTS:
+            df[name] = df[name].astype("boolean")
         elif name in times:
             continue
         elif n == 0 or table[name].null_count == n:  # from_records: object when nothing is known
