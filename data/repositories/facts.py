@@ -79,8 +79,13 @@ def _frame(engine: Engine, stmt: AnySelect, times: tuple[str, ...]) -> pd.DataFr
     return df
 
 
-def _segments(stmt: AnySelect, filters: Filters) -> AnySelect:
-    return stmt.where(Customer.segment.in_(filters.segments)) if filters.segments else stmt
+def _segments(stmt: AnySelect, filters: Filters, segment: Any = Customer.segment) -> AnySelect:
+    return stmt.where(segment.in_(filters.segments)) if filters.segments else stmt
+
+
+#: A response's segment: its linked customer's (through the work order) is the truth; the response's own (as an
+#: imported survey tool recorded it) stands in where there is no linked customer (survey-only results).
+RESPONSE_SEGMENT = func.coalesce(Customer.segment, Response.segment)
 
 
 def ticket_facts(engine: Engine, scope: Scope, filters: Filters) -> pd.DataFrame:
@@ -219,8 +224,9 @@ def response_facts(engine: Engine, scope: Scope, filters: Filters, columns: list
     """Survey responses submitted in the period, within scope and filters, with their work order's attributes.
 
     Columns: id, ticket_id, region_id, area_class, survey_channel, channel (the work order's service channel),
-    service_type, segment, staff_id, team_id, csat, nps, ces, fcr, comment, survey_key, submitted_at,
-    ticket_created_at, arrived_at, resolved_at, progress_updates.
+    service_type, segment (the linked customer's; without one, the response's own: :data:`RESPONSE_SEGMENT`),
+    staff_id, team_id, csat, nps, ces, fcr, comment, survey_key, submitted_at, ticket_created_at, arrived_at,
+    resolved_at, progress_updates.
     Channel and service-type filters apply to the work order (responses without one, e.g. kiosk, pass only
     when those filters are empty). ``columns`` reads only those (a snapshot read skips the others' bytes).
     """
@@ -242,10 +248,10 @@ def _response_stmt(engine: Engine) -> AnySelect:
     return (
         select(
             Response.id, Response.ticket_id, Response.region_id, Region.area_class,
-            Response.channel.label("survey_channel"), Ticket.channel, Ticket.service_type, Customer.segment,
-            Ticket.staff_id, Ticket.team_id, Response.csat, Response.nps, Response.ces, Response.fcr,
-            Response.comment, Response.survey_key, epoch_seconds(engine, Response.submitted_at).label("submitted_at"),
-            *t_times, Ticket.progress_updates,
+            Response.channel.label("survey_channel"), Ticket.channel, Ticket.service_type,
+            RESPONSE_SEGMENT.label("segment"), Ticket.staff_id, Ticket.team_id, Response.csat, Response.nps,
+            Response.ces, Response.fcr, Response.comment, Response.survey_key,
+            epoch_seconds(engine, Response.submitted_at).label("submitted_at"), *t_times, Ticket.progress_updates,
         )
         .select_from(Response)
         .outerjoin(Ticket, Ticket.id == Response.ticket_id)
@@ -257,7 +263,7 @@ def sql_response_facts(engine: Engine, scope: Scope, filters: Filters) -> pd.Dat
     """:func:`response_facts` straight from SQL."""
     stmt = scoped(_response_stmt(engine), Response.region_id, scope, filters, engine)
     stmt = stmt.where(Response.submitted_at >= filters.start, Response.submitted_at < filters.end)
-    stmt = _segments(ticket_filters(stmt, filters), filters)
+    stmt = _segments(ticket_filters(stmt, filters), filters, RESPONSE_SEGMENT)
     return _frame(engine, stmt, RESPONSE_TIMES)
 
 
@@ -309,7 +315,7 @@ def response_facts_ids(engine: Engine, scope: Scope, filters: Filters) -> AnySel
     )
     stmt = scoped(stmt, Response.region_id, scope, filters, engine)
     stmt = stmt.where(Response.submitted_at >= filters.start, Response.submitted_at < filters.end)
-    return _segments(ticket_filters(stmt, filters), filters)
+    return _segments(ticket_filters(stmt, filters), filters, RESPONSE_SEGMENT)
 
 
 def invitation_facts(engine: Engine, scope: Scope, filters: Filters) -> pd.DataFrame:
