@@ -292,6 +292,9 @@ class Response(Base):
     fcr: Mapped[bool | None] = mapped_column(Boolean)  # survey first-contact resolution
     comment: Mapped[str | None] = mapped_column(Text)
     language: Mapped[str] = mapped_column(String(8), default="zh-CN")
+    # The respondent's segment as the survey tool recorded it (imported results): used only where the response has
+    # no linked customer (through its work order), whose segment is the truth (data.repositories.facts).
+    segment: Mapped[str | None] = mapped_column(String(16))
 
     __table_args__ = (Index("ix_response_region_submitted", "region_id", "submitted_at"),)
 

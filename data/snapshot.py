@@ -66,7 +66,7 @@ PERIOD: dict[str, tuple[str, str]] = {
     "follow_up": ("follow_up", "created_at"),
 }
 VERSION_KEY = b"gridcx.version"
-FORMAT = "3"  # bump when the stored columns change: every file is then rebuilt (3: contact next_queued_at)
+FORMAT = "4"  # bump when the stored columns change: every file is then rebuilt (4: ticket / contact sla_met, response segment)
 LOOK_BACK = dt.timedelta(days=31)  # a contact month's rows look this far ahead: touching it touches this far back
 DATA_DIR = Path(__file__).resolve().parent
 

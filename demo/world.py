@@ -1304,14 +1304,14 @@ def _fact_tables(world: World) -> dict[str, tuple[pa.Table, np.ndarray]]:
         "team_id": t["team_id"], "customer_id": t["customer_id"], "status": t["status"],
         "exception_reason": t["exception_reason"], "outage": t["outage_event_id"].notna(),
         "reopen_count": t["reopen_count"], "progress_updates": t["progress_updates"],
-        "substantiated": t["substantiated"], **{c: t[c] for c in (
+        "substantiated": t["substantiated"], "sla_met": None, **{c: t[c] for c in (
             "created_at", "first_response_at", "arrived_at", "resolved_at", "closed_at")}})
     c = world.contact
     contacts = pd.DataFrame({
         "id": c["id"], "region_id": c["region_id"], "channel": c["channel"], "category": c["category"],
         "segment": c["customer_id"].map(segment), "customer_id": c["customer_id"], "ticket_id": c["ticket_id"],
         "staff_id": c["staff_id"], "abandoned": c["abandoned"], "handle_seconds": c["handle_seconds"],
-        "outage": c["outage_event_id"].notna(), "queued_at": c["queued_at"], "answered_at": c["answered_at"],
+        "outage": c["outage_event_id"].notna(), "sla_met": None, "queued_at": c["queued_at"], "answered_at": c["answered_at"],
         "ended_at": c["ended_at"]})
     r = world.response
     tk = t.set_index("id").reindex(r["ticket_id"].to_numpy())

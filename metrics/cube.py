@@ -198,7 +198,7 @@ def _prop(base: np.ndarray, success: np.ndarray, sums: Mapping[str, np.ndarray] 
 
 
 def _sla(c: RowCache, p: Mapping[str, Any]) -> Parts:
-    allowed = {"interval", "limit_col", "unit_col", "clock_col", "semantics_col", "calendar", "censor_at"}
+    allowed = {"interval", "limit_col", "unit_col", "clock_col", "semantics_col", "calendar", "censor_at", "flag_col"}
     if set(p) - allowed:
         raise _Unsupported
     interval = p.get("interval", "resolution")
@@ -268,7 +268,15 @@ def _sla(c: RowCache, p: Mapping[str, Any]) -> Parts:
         invalid = started & ended & (dur < 0)
     exc = c.notna("exception_reason") if c.has("exception_reason") else np.zeros(n, bool)
     judged = has_limit & (completed | overdue_open)
+    by_flag = _source_flag(c, p) & ~(started & ended)
+    if by_flag.any():  # the source's verdict where the clock cannot be computed (as kpis.sla_attainment)
+        within = np.where(by_flag, c.flag(p.get("flag_col", "sla_met")), within)
+        judged = judged | by_flag
+        open_ = open_ & ~by_flag
+        overdue_open = overdue_open & ~by_flag
+        has_limit = has_limit | by_flag
     base = judged & ~exc
+    ratio_rows = base & ~by_flag
     return _prop(base, within, {
         "n_exception": judged & exc,
         "n_exception_within": judged & exc & within,
@@ -279,10 +287,17 @@ def _sla(c: RowCache, p: Mapping[str, Any]) -> Parts:
         "n_incl_exceptions": judged,
         "n_within_incl_exceptions": judged & within,
         "n_average": (sval == "average")[scode] & base,
-        "sum_duration": np.where(base, dur, 0.0),
-        "sum_limit": np.where(base, limit, 0.0),
-        "n_ratio": base,
+        "sum_duration": np.where(ratio_rows, dur, 0.0),
+        "sum_limit": np.where(ratio_rows, limit, 0.0),
+        "n_ratio": ratio_rows,
+        "n_source_flag": base & by_flag,
     })
+
+
+def _source_flag(c: RowCache, p: Mapping[str, Any]) -> np.ndarray:
+    """Rows carrying the source system's own verdict (``flag_col``, default ``sla_met``; absent column: none)."""
+    col = p.get("flag_col", "sla_met")
+    return c.notna(col) if c.has(col) else np.zeros(len(c.df), bool)
 
 
 def _duration(c: RowCache, p: Mapping[str, Any]) -> Parts:
@@ -408,11 +423,14 @@ def _calls(c: RowCache, p: Mapping[str, Any], allowed: set[str]) -> tuple[np.nda
 
 
 def _hotline_sl(c: RowCache, p: Mapping[str, Any]) -> Parts:
-    present, k = _calls(c, p, {"threshold_seconds", "short_abandon_seconds", "channels"})
+    present, k = _calls(c, p, {"threshold_seconds", "short_abandon_seconds", "channels", "flag_col"})
     with np.errstate(invalid="ignore"):
         ok = k["answered"] & (k["wait"] <= float(p.get("threshold_seconds", 30.0)))
-    return _prop(k["offered"], ok, {"n_short_abandon": k["short"], "n_abandoned": k["offered"] & k["abandoned"]},
-                 present)
+    # the source's "answered within the service level" where the answer time is missing (kpis.hotline_service_level)
+    by_flag = k["offered"] & ~k["abandoned"] & (c.ts("answered_at") == NAT) & _source_flag(c, p)
+    ok = ok | (by_flag & c.flag(p.get("flag_col", "sla_met")))
+    return _prop(k["offered"], ok, {"n_short_abandon": k["short"], "n_abandoned": k["offered"] & k["abandoned"],
+                                    "n_source_flag": by_flag}, present)
 
 
 def _abandonment(c: RowCache, p: Mapping[str, Any]) -> Parts:

@@ -6,8 +6,9 @@ Wilson interval's independence assumption holds (the registry KPI ``dimension_sc
 Top-2-box is the share of respondents whose dimension score is in the top two points of the items' scale (4-5 of
 1-5, 6-7 of 1-7), as CSAT is the top-2 box of its 1-5 item (KPIS.md §3).
 
-Responses need no work order: a response's own columns (region, survey channel, the work order's segment and
-channel where it has one, else missing) are its groups; a missing group value is a group of its own, never dropped.
+Responses need no work order: a response's own columns (region, survey channel, the work order's channel where it
+has one, the linked customer's segment or else the segment the survey tool recorded, else missing) are its groups; a
+missing group value is a group of its own, never dropped.
 """
 
 from __future__ import annotations

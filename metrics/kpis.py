@@ -256,7 +256,8 @@ def duration_kpi(
     valid = dur.notna() & (dur >= 0)
     cutoff = _as_of(f, [start, end, "created_at"], as_of)
     open_ = s.notna() & e.isna()
-    age = _elapsed(s, pd.Series(cutoff, index=f.index), unit, clock, calendar).where(open_)
+    # dtype=s.dtype: a NaT cutoff (no rows of these service types) stays tz-aware like s
+    age = _elapsed(s, pd.Series(cutoff, index=f.index, dtype=s.dtype), unit, clock, calendar).where(open_)
     exc = f["exception_reason"].notna() if "exception_reason" in f.columns else pd.Series(False, index=f.index)
     sums = {"n_open": open_, "n_invalid": dur < 0, "n_exception": exc & valid}
     if stat == "mean":

@@ -223,7 +223,11 @@ _TIMES = {
 }
 _TIME_REQUIRES = {"first_response_time": (("first_response_at", "!resolved_at"),), "arrival_time": _ARRIVED,
                   "restoration_time": _ARRIVED, "resolution_time": _RESOLVED}
-_SLA_REQUIRES = {"arrival": _ARRIVED, "restoration": _ARRIVED, "resolution": _RESOLVED}
+# The source system's own verdict (``sla_met``, imported) decides where the clock cannot be computed
+# (metrics.kpis.sla_attainment / hotline_service_level): a row carrying only that verdict is measured, not missing.
+_SOURCE_FLAG = "sla_met"
+_SLA_REQUIRES = {iv: tuple((*g, _SOURCE_FLAG) for g in req)
+                 for iv, req in {"arrival": _ARRIVED, "restoration": _ARRIVED, "resolution": _RESOLVED}.items()}
 
 
 def _build() -> dict[str, KPI]:
@@ -298,7 +302,7 @@ def _build() -> dict[str, KPI]:
         at_risk_margin=0.03, min_n=30, source="KPIS.md §2 hotline service level; 南方电网 30秒人工接通率",
         breakdowns=CONTACT_BREAKDOWNS, kind="proportion", frame="contact", display_scale=100.0,
         params={"threshold_seconds": 30.0, "short_abandon_seconds": 5.0, "channels": ("hotline",)},
-        requires=_OUTCOME))
+        requires=tuple((*g, _SOURCE_FLAG) for g in _OUTCOME)))
     add(_kpi(
         key="asa", label_zh="平均应答速度", label_en="Average speed of answer",
         description_zh="已接通来电的平均排队等待时间(秒), 与放弃率一并阅读。",

@@ -45,7 +45,7 @@ from metrics.overview import HEADLINE_KPIS, Frames, no_tickets, prepare
 
 __all__ = ["overview_source", "load_frames", "CELL_FORMAT", "build_all", "cells_apply"]
 
-CELL_FORMAT = "5"  # bump when the cells' columns or meaning change (5: the no-data counts n_scope / n_input)
+CELL_FORMAT = "6"  # bump when the cells' columns or meaning change (6: the source verdict sla_met, n_source_flag)
 #: Cells pay off for large periods only (below this, reading the rows is as fast and needs no derived files): the
 #: work orders stored for the period's months; ``GRIDCX_CELLS_MIN_ROWS`` overrides it (0 = always, tests).
 CELLS_MIN_ROWS = 400_000
@@ -54,7 +54,7 @@ _KIND_ATTR = {"ticket": "tickets", "contact": "contacts"}
 RESPONSE_COLUMNS = ["id", "ticket_id", "region_id", "area_class", "channel", "service_type", "segment", "csat", "nps",
                     "ces", "fcr", "submitted_at"]
 CONTACT_COLUMNS = ["id", "region_id", "area_class", "channel", "category", "segment", "customer_id", "abandoned",
-                   "outage", "queued_at", "answered_at", "ended_at", "next_queued_at"]
+                   "outage", "sla_met", "queued_at", "answered_at", "ended_at", "next_queued_at"]
 
 
 def load_frames(engine: Any, scope: Scope, start: dt.datetime, end: dt.datetime,

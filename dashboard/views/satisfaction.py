@@ -84,7 +84,8 @@ def _by_segment(ctx: page.Ctx) -> None:
             if d.empty:
                 st.info(t("state.empty"))
                 continue
-            # responses without a work order (imported survey results) have no segment: their own group, counted
+            # responses with neither a linked customer nor a segment of their own (imported survey results without
+            # a segment column) have no segment: their own group, counted
             d = d.loc[(d["n"] > 0) | (d["status"] == "no_data")].copy()
             d["segment_label"] = [segment_label(s) if isinstance(s, str) else t("sat.segment_unknown")
                                   for s in d["segment"]]

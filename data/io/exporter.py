@@ -65,7 +65,7 @@ _CANONICAL: dict[str, tuple[str, str, list[tuple[str, str]]]] = {
         ("ticket_no", "(SELECT k.external_no FROM ticket k WHERE k.id = t.ticket_id)"),
         ("region_code", "r.code"), ("channel", "t.channel"), ("survey_key", "t.survey_key"),
         ("survey_version", "t.survey_version"), ("csat", "t.csat"), ("nps", "t.nps"), ("ces", "t.ces"),
-        ("fcr", "t.fcr"), ("comment", "t.comment"), ("language", "t.language"),
+        ("fcr", "t.fcr"), ("comment", "t.comment"), ("language", "t.language"), ("segment", "t.segment"),
         ("answers", "t.id"),  # the response id: its reserved key when keyless, then its answer rows as JSON
     ]),
 }

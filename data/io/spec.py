@@ -138,6 +138,10 @@ RESPONSES = KindSpec(
         Field("fcr", "bool", "fcr"),
         Field("comment", "text", "comment", max_len=4000),
         Field("language", "str", "language", max_len=8, default="zh-CN"),
+        # The respondent's customer segment as the survey tool recorded it (residential, 居民, 工商业 ...: the segment
+        # codes and synonyms of data/refdata/segments.csv). The linked work order's customer segment wins; this one
+        # groups responses without a linked customer (survey-only imports).
+        Field("segment", "enum", "segment", max_len=16, enum="segment"),
         # The per-question answer rows (table ``answer``) as a JSON list of {"item_key", "dimension", "value_num",
         # "value_text"}; when the file carries the column, a response's answers are replaced by the file's.
         Field("answers", "answers"),

@@ -57,6 +57,8 @@ RESPONSE_TIMES = ("submitted_at", "ticket_created_at", "arrived_at", "resolved_a
 INVITATION_TIMES = ("created_at", "expires_at", "used_at")
 OPTIONAL_IDS = ("staff_id", "team_id", "customer_id", "ticket_id", "owner_staff_id", "response_id")
 FLAGS = ("outage", "abandoned", "proactive", "delivered", "reusable")
+#: Nullable verdicts (true / false / unknown) imported from a source system: pandas ``boolean`` in both readers.
+VERDICTS = ("sla_met",)
 
 
 def _frame(engine: Engine, stmt: AnySelect, times: tuple[str, ...]) -> pd.DataFrame:
@@ -71,18 +73,27 @@ def _frame(engine: Engine, stmt: AnySelect, times: tuple[str, ...]) -> pd.DataFr
     for col in FLAGS:
         if col in df.columns:
             df[col] = df[col].astype(bool)
+    for col in VERDICTS:
+        if col in df.columns:
+            df[col] = df[col].astype("boolean")
     return df
 
 
-def _segments(stmt: AnySelect, filters: Filters) -> AnySelect:
-    return stmt.where(Customer.segment.in_(filters.segments)) if filters.segments else stmt
+def _segments(stmt: AnySelect, filters: Filters, segment: Any = Customer.segment) -> AnySelect:
+    return stmt.where(segment.in_(filters.segments)) if filters.segments else stmt
+
+
+#: A response's segment: its linked customer's (through the work order) is the truth; the response's own (as an
+#: imported survey tool recorded it) stands in where there is no linked customer (survey-only results).
+RESPONSE_SEGMENT = func.coalesce(Customer.segment, Response.segment)
 
 
 def ticket_facts(engine: Engine, scope: Scope, filters: Filters) -> pd.DataFrame:
     """Work orders created in the period, within scope and filters, one row each.
 
     Columns: id, external_no, region_id, area_class, channel, service_type, segment, staff_id, team_id, customer_id,
-    status, exception_reason, outage (bool), reopen_count, progress_updates, substantiated, and the timestamps.
+    status, exception_reason, outage (bool), reopen_count, progress_updates, substantiated, sla_met (the source
+    system's own "within the time limit" verdict, nullable ``boolean``), and the timestamps.
     """
     df = _from_snapshot(engine, "ticket", scope, filters, "created_at",
                         {"channel": filters.channels, "service_type": filters.service_types,
@@ -97,7 +108,7 @@ def _ticket_stmt(engine: Engine) -> AnySelect:
             Ticket.id, Ticket.external_no, Ticket.region_id, Region.area_class, Ticket.channel, Ticket.service_type,
             Customer.segment, Ticket.staff_id, Ticket.team_id, Ticket.customer_id, Ticket.status,
             Ticket.exception_reason, Ticket.outage_event_id.is_not(None).label("outage"), Ticket.reopen_count,
-            Ticket.progress_updates, Ticket.substantiated, *times,
+            Ticket.progress_updates, Ticket.substantiated, Ticket.sla_met, *times,
         )
         .select_from(Ticket)
         .outerjoin(Customer, Customer.id == Ticket.customer_id)
@@ -116,7 +127,8 @@ def contact_facts(engine: Engine, scope: Scope, filters: Filters, columns: list[
     service-type filter on its business category).
 
     Columns: id, region_id, area_class, channel, category, segment, customer_id, ticket_id, staff_id, abandoned,
-    handle_seconds, outage (bool), queued_at, answered_at, ended_at, next_queued_at (the same customer's next
+    handle_seconds, outage (bool), sla_met (the source's "answered within the service level", nullable ``boolean``),
+    queued_at, answered_at, ended_at, next_queued_at (the same customer's next
     contact of the same category on any channel, whatever the scope and filters; see the module docstring).
     """
     df = _from_snapshot(engine, "contact", scope, filters, "queued_at",
@@ -152,7 +164,7 @@ def _contact_stmt(engine: Engine, start: dt.datetime, end: dt.datetime) -> AnySe
         select(
             Contact.id, Contact.region_id, Region.area_class, Contact.channel, Contact.category, Customer.segment,
             Contact.customer_id, Contact.ticket_id, Contact.staff_id, Contact.abandoned, Contact.handle_seconds,
-            Contact.outage_event_id.is_not(None).label("outage"), *times,
+            Contact.outage_event_id.is_not(None).label("outage"), Contact.sla_met, *times,
             case((within, nc.c.nxt)).label("next_queued_at"),
         )
         .select_from(Contact)
@@ -212,8 +224,9 @@ def response_facts(engine: Engine, scope: Scope, filters: Filters, columns: list
     """Survey responses submitted in the period, within scope and filters, with their work order's attributes.
 
     Columns: id, ticket_id, region_id, area_class, survey_channel, channel (the work order's service channel),
-    service_type, segment, staff_id, team_id, csat, nps, ces, fcr, comment, survey_key, submitted_at,
-    ticket_created_at, arrived_at, resolved_at, progress_updates.
+    service_type, segment (the linked customer's; without one, the response's own: :data:`RESPONSE_SEGMENT`),
+    staff_id, team_id, csat, nps, ces, fcr, comment, survey_key, submitted_at, ticket_created_at, arrived_at,
+    resolved_at, progress_updates.
     Channel and service-type filters apply to the work order (responses without one, e.g. kiosk, pass only
     when those filters are empty). ``columns`` reads only those (a snapshot read skips the others' bytes).
     """
@@ -235,10 +248,10 @@ def _response_stmt(engine: Engine) -> AnySelect:
     return (
         select(
             Response.id, Response.ticket_id, Response.region_id, Region.area_class,
-            Response.channel.label("survey_channel"), Ticket.channel, Ticket.service_type, Customer.segment,
-            Ticket.staff_id, Ticket.team_id, Response.csat, Response.nps, Response.ces, Response.fcr,
-            Response.comment, Response.survey_key, epoch_seconds(engine, Response.submitted_at).label("submitted_at"),
-            *t_times, Ticket.progress_updates,
+            Response.channel.label("survey_channel"), Ticket.channel, Ticket.service_type,
+            RESPONSE_SEGMENT.label("segment"), Ticket.staff_id, Ticket.team_id, Response.csat, Response.nps,
+            Response.ces, Response.fcr, Response.comment, Response.survey_key,
+            epoch_seconds(engine, Response.submitted_at).label("submitted_at"), *t_times, Ticket.progress_updates,
         )
         .select_from(Response)
         .outerjoin(Ticket, Ticket.id == Response.ticket_id)
@@ -250,7 +263,7 @@ def sql_response_facts(engine: Engine, scope: Scope, filters: Filters) -> pd.Dat
     """:func:`response_facts` straight from SQL."""
     stmt = scoped(_response_stmt(engine), Response.region_id, scope, filters, engine)
     stmt = stmt.where(Response.submitted_at >= filters.start, Response.submitted_at < filters.end)
-    stmt = _segments(ticket_filters(stmt, filters), filters)
+    stmt = _segments(ticket_filters(stmt, filters), filters, RESPONSE_SEGMENT)
     return _frame(engine, stmt, RESPONSE_TIMES)
 
 
@@ -302,7 +315,7 @@ def response_facts_ids(engine: Engine, scope: Scope, filters: Filters) -> AnySel
     )
     stmt = scoped(stmt, Response.region_id, scope, filters, engine)
     stmt = stmt.where(Response.submitted_at >= filters.start, Response.submitted_at < filters.end)
-    return _segments(ticket_filters(stmt, filters), filters)
+    return _segments(ticket_filters(stmt, filters), filters, RESPONSE_SEGMENT)
 
 
 def invitation_facts(engine: Engine, scope: Scope, filters: Filters) -> pd.DataFrame:
@@ -372,11 +385,11 @@ SCHEMAS: dict[str, pa.Schema] = {
         ("id", _I), ("external_no", _S), ("region_id", _I), ("channel", _S), ("service_type", _S), ("segment", _S),
         ("staff_id", _I), ("team_id", _I), ("customer_id", _I), ("status", _S), ("exception_reason", _S),
         ("outage", _B), ("reopen_count", _I), ("progress_updates", _I), ("substantiated", _B),
-        *((c, _TS) for c in TICKET_TIMES)),
+        ("sla_met", _B), *((c, _TS) for c in TICKET_TIMES)),
     "contact": _schema(
         ("id", _I), ("region_id", _I), ("channel", _S), ("category", _S), ("segment", _S), ("customer_id", _I),
         ("ticket_id", _I), ("staff_id", _I), ("abandoned", _B), ("handle_seconds", _F), ("outage", _B),
-        *((c, _TS) for c in CONTACT_FACT_TIMES)),
+        ("sla_met", _B), *((c, _TS) for c in CONTACT_FACT_TIMES)),
     "response": _schema(
         ("id", _I), ("ticket_id", _I), ("region_id", _I), ("survey_channel", _S), ("channel", _S),
         ("service_type", _S), ("segment", _S), ("staff_id", _I), ("team_id", _I), ("csat", _I), ("nps", _I),
@@ -511,6 +524,8 @@ def _to_frame(table: pa.Table, times: tuple[str, ...]) -> pd.DataFrame:
             df[name] = df[name].astype("Int64")
         elif name in FLAGS:
             df[name] = df[name].astype(bool)
+        elif name in VERDICTS:
+            df[name] = df[name].astype("boolean")
         elif name in times:
             continue
         elif n == 0 or table[name].null_count == n:  # from_records: object when nothing is known
