@@ -21,6 +21,7 @@ from dashboard.db import engine
 from dashboard.i18n import lang, t
 from dashboard.safe import md_escape
 from dashboard.scope import identity, scope_of
+from dashboard.views.imports import show_notes
 from data.access import can
 from data.io import FileError, ImportResult, import_file
 from data.io import profile as prof
@@ -257,6 +258,7 @@ def _show_result(mapping_json: str) -> None:
         st.success(t("imports.ok", file=md_escape(out["file"]), seconds=s["seconds"]))
     for c in s.get("checks", []):
         st.warning(md_escape(c["message"]))
+    show_notes(s)
     if s.get("by_reason"):
         st.markdown(f"**{t('wizard.by_reason')}**")
         reason = "reason_zh" if lang() == "zh-CN" else "reason_en"

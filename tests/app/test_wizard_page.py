@@ -106,3 +106,44 @@ def test_admin_builds_dry_runs_saves_and_imports_a_foreign_export(tiny_app_db: s
 def test_only_admins_get_the_wizard(tiny_app_db: str, username: str) -> None:
     at = open_page(login(username), "wizard")
     assert not at.get("file_uploader") and "映射向导：导入外部系统的文件" not in [t.value for t in at.title]
+
+
+DAY_FIRST = (
+    "工单号,登记时间,所属单位,来源,诉求类型\n"
+    "DF-1,13/10/2026 08:00,甲一营业厅,95598,故障报修\n"
+    "DF-2,05/10/2026 09:00,甲一营业厅,95598,故障报修\n"
+).encode()
+DAY_FIRST_FIELDS = (("external_no", "工单号"), ("created_at", "登记时间"), ("region", "所属单位"),
+                    ("channel", "来源"), ("service_type", "诉求类型"))
+
+
+def _upload(at, name: str, data: bytes, fields: tuple[tuple[str, str], ...]):  # type: ignore[no-untyped-def]
+    at.selectbox(key="wiz_kind").set_value("tickets")
+    at.file_uploader(key="wiz_file").set_value((name, data, "text/csv"))
+    at.run()
+    for field, header in fields:
+        at.selectbox(key=f"wiz_f_{field}").set_value(header)
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_dry_run_and_import_show_the_notes(tiny_app_db: str) -> None:
+    """Dates that prove day-first and no zone in the mapping: the dry run and the import say so (the zone assumed is
+    the site's, by default Asia/Shanghai)."""
+    from dashboard.safe import md_escape
+
+    at = _upload(open_page(login("admin"), "wizard"), "日在前.csv", DAY_FIRST, DAY_FIRST_FIELDS)
+    notes = [md_escape(n) for n in (
+        "时间列 登记时间：未注明时区，按 Asia/Shanghai 解释（如不对，请在映射中设置 zone）",
+        "日期列 登记时间：按日/月/年解析 2 个日期：第 2 行 13/10/2026 08:00 只能是这种顺序")]
+    _click(at, "wiz_dry")
+    assert [_metrics(at)[k] for k in ("读取行数", "新增", "拒收")] == ["2", "2", "0"]
+    assert [i.value for i in at.info][-2:] == notes  # after "this was a dry run"
+    assert "**本次导入采用的规则与假设**" in [m.value for m in at.markdown]
+    _click(at, "wiz_import")
+    assert [i.value for i in at.info][-2:] == notes
+    with get_engine(tiny_app_db).connect() as conn:
+        got = conn.execute(select(Ticket.external_no, Ticket.created_at).order_by(Ticket.external_no)
+                           .where(Ticket.external_no.like("DF-%"))).all()
+    assert [(n, str(c)[:16]) for n, c in got] == [("DF-1", "2026-10-13 00:00"), ("DF-2", "2026-10-05 01:00")]
