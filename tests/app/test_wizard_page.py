@@ -147,3 +147,58 @@ def test_dry_run_and_import_show_the_notes(tiny_app_db: str) -> None:
         got = conn.execute(select(Ticket.external_no, Ticket.created_at).order_by(Ticket.external_no)
                            .where(Ticket.external_no.like("DF-%"))).all()
     assert [(n, str(c)[:16]) for n, c in got] == [("DF-1", "2026-10-13 00:00"), ("DF-2", "2026-10-05 01:00")]
+
+
+TWO_COLUMNS = (
+    "工单号,日期,时间,办结,归档,所属单位,备用单位,来源,诉求类型\n"
+    "T-1,05/10/2026,08:00,2026-10-05 10:00,,甲一营业厅,,95598,故障报修\n"
+    "T-2,06/10/2026,9:30 PM,,2026-10-07 12:00,,甲一营业厅,95598,故障报修\n"
+).encode()
+
+
+def test_builder_date_and_time_columns_zone_first_non_empty_and_date_order(tiny_app_db: str) -> None:
+    """created_at from a date column + a time column in Chicago time; resolved_at and the region from the first
+    non-empty of two columns; the dry run finds 05/10/2026 and 06/10/2026 undecidable, the admin states day first
+    and the import stores the UTC instants worked out by hand (CDT = UTC-5)."""
+    from dashboard.safe import md_escape
+
+    at = _upload(open_page(login("admin"), "wizard"), "两列.csv", TWO_COLUMNS, (
+        ("external_no", "工单号"), ("created_at", "日期"), ("resolved_at", "办结"), ("region", "所属单位"),
+        ("channel", "来源"), ("service_type", "诉求类型")))
+    assert at.selectbox(key="wiz_f_created_at__zone").format_func("") == "站点时区（Asia/Shanghai）"
+    at.selectbox(key="wiz_f_created_at__how").set_value("date_time").run()
+    at.selectbox(key="wiz_f_created_at__time").set_value("时间")
+    at.selectbox(key="wiz_f_created_at__zone").set_value("America/Chicago")
+    at.selectbox(key="wiz_f_resolved_at__how").set_value("coalesce").run()
+    at.multiselect(key="wiz_f_resolved_at__more").set_value(["归档"])
+    at.selectbox(key="wiz_f_resolved_at__zone").set_value("America/Chicago")
+    at.multiselect(key="wiz_f__several").set_value(["region"]).run()
+    at.multiselect(key="wiz_f_region__more").set_value(["备用单位"]).run()
+    assert not at.exception, at.exception
+    fields = [  # in the kind's field order, required ones first
+        {"field": "created_at", "date": "日期", "time": "时间", "zone": "America/Chicago"},
+        {"field": "region", "coalesce": ["所属单位", "备用单位"]},
+        {"field": "resolved_at", "coalesce": ["办结", "归档"], "zone": "America/Chicago"}]
+    assert json.loads(at.code[0].value) == {"kind": "tickets", "columns": {
+        "工单号": "external_no", "来源": "channel", "诉求类型": "service_type"}, "fields": fields,
+        "regions": {"unknown": "reject"}}
+    assert not any(s.key == "wiz_f_created_at__order" for s in at.selectbox)  # no order asked before a dry run
+
+    _click(at, "wiz_dry")
+    assert [_metrics(at)[k] for k in ("新增", "拒收")] == ["0", "2"]
+    assert at.info[-1].value == md_escape(
+        "日期列 日期：日、月顺序无法确定（如第 2 行 05/10/2026），映射也未规定 date_order：这些行被拒收")
+    assert "试运行发现 日期 中的日期既可按日/月也可按月/日理解：请选择顺序后重新运行。" in [w.value for w in at.warning]
+    at.selectbox(key="wiz_f_created_at__order").set_value("day_first").run()
+    assert json.loads(at.code[0].value)["fields"][0] == {**fields[0], "date_order": "day_first"}
+    assert "下面的结果来自修改之前的映射，请重新试运行。" in [c.value for c in at.caption]  # the result shown is the previous mapping's
+
+    _click(at, "wiz_dry")
+    assert [_metrics(at)[k] for k in ("新增", "拒收")] == ["2", "0"]
+    _click(at, "wiz_import")
+    assert [_metrics(at)[k] for k in ("新增", "拒收")] == ["2", "0"]
+    with get_engine(tiny_app_db).connect() as conn:
+        got = conn.execute(select(Ticket.external_no, Ticket.created_at, Ticket.resolved_at, Ticket.region_id)
+                           .where(Ticket.external_no.like("T-%")).order_by(Ticket.external_no)).all()
+    assert [(n, str(c)[:16], str(r)[:16], g) for n, c, r, g in got] == [
+        ("T-1", "2026-10-05 13:00", "2026-10-05 15:00", 7), ("T-2", "2026-10-07 02:30", "2026-10-07 17:00", 7)]
