@@ -202,3 +202,29 @@ def test_builder_date_and_time_columns_zone_first_non_empty_and_date_order(tiny_
                            .where(Ticket.external_no.like("T-%")).order_by(Ticket.external_no)).all()
     assert [(n, str(c)[:16], str(r)[:16], g) for n, c, r, g in got] == [
         ("T-1", "2026-10-05 13:00", "2026-10-05 15:00", 7), ("T-2", "2026-10-07 02:30", "2026-10-07 17:00", 7)]
+
+
+def test_dry_run_of_a_wide_survey_shows_the_scale_conversions_and_na(tiny_app_db: str) -> None:
+    """The survey path: a 1-10 export dry-run with the shipped wide mapping states the conversion rule per item and
+    the N/A answers (0 = N/A twice), as the import will."""
+    from dashboard.safe import md_escape
+    from surveys.definitions import sync_definitions
+
+    sync_definitions(get_engine(tiny_app_db))
+    wide = ("答卷编号,提交答卷时间,工单编号,1.总体满意度,2.抢修人员到达速度,3.进度告知及时,4.人员服务态度,您的意见和建议\n"
+            "W-1,2026/10/06 10:00:00,T7-0,10,8,9,10,很好\n"
+            "W-2,2026/10/06 10:05:00,T7-0,0,3,不适用,1,\n").encode()
+    at = open_page(login("admin"), "wizard")
+    at.selectbox(key="wiz_kind").set_value("responses")
+    at.file_uploader(key="wiz_file").set_value(("问卷.csv", wide, "text/csv"))
+    at.run()
+    at.radio(key="wiz_source").set_value("existing").run()
+    at.selectbox(key="wiz_existing").set_value("wide_survey_example").run()
+    _click(at, "wiz_dry")
+    assert [_metrics(at)[k] for k in ("新增", "拒收")] == ["2", "0"]
+    rule = "1–10 → 1–5：y = 1 + (x − 1)·4/9，四舍五入到最近的刻度（正好居中时取较高刻度）"
+    infos = [i.value for i in at.info]
+    assert infos[-5:] == [md_escape(s) for s in (
+        f"量表换算：满意度 {rule}；换算后量表的前两档（4–5）= 原始 7–10", f"量表换算：arrival_speed {rule}",
+        f"量表换算：progress_updates {rule}", f"量表换算：staff_attitude {rule}",
+        "不适用：2 个答案（不计分值）")]  # W-2: 0 and 不适用
