@@ -29,7 +29,7 @@ RELABELLED_WIDGETS: tuple[str, ...] = (
     "imp_kind", "imp_mapping", "exp_kind", "uc_role", "uc_region", "ue_user", "ue_role", "ue_region",
     "drill_archive_pick", "sq_pack", "survey_admin_key", "survey_lang", "hr_pdf_team",
     "survey_admin_rot_key", "survey_admin_rot_st", "sat_driver_method", "wiz_kind", "wiz_source", "wiz_existing",
-    "wiz_reg_unknown", "wiz_reg_parent", "ref_kind", "ref_s_parent", "ref_s_level", "ref_s_area",
+    "wiz_reg_unknown", "wiz_reg_parent", "wiz_f__several", "ref_kind", "ref_s_parent", "ref_s_level", "ref_s_area",
 )
 RELABELLED_PREFIXES: tuple[str, ...] = ("hr_period_", "wiz_f_")
 _FIXED: ContextVar[str | None] = ContextVar("gridcx_language", default=None)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import streamlit as st
@@ -75,6 +76,7 @@ def _show_result() -> None:
         st.warning(t("imports.partial", n=s["rejected"]))
     else:
         st.success(t("imports.ok", file=md_escape(out["file"]), seconds=s["seconds"]))
+    show_notes(s)
     if out["n_rejects"]:
         st.subheader(t("imports.rejects"))
         df: pd.DataFrame = out["rejects"]
@@ -89,6 +91,20 @@ def _show_result() -> None:
         if out["csv"]:
             st.download_button(t("imports.download_rejects"), data=out["csv"], mime="text/csv",
                                file_name=safe_filename(Path(out['file']).stem + ".rejects", suffix=".csv"), key="imp_rejects_dl", on_click="ignore")
+
+
+def show_notes(summary: dict[str, Any]) -> None:
+    """The import's notes (the rules applied and the assumptions made: the zone assumed, the date order decided,
+    values mapped), the scale conversions and the N/A count of a survey import: one info box each. Their texts quote
+    the file (column names, example values), so they are escaped."""
+    texts = [*summary.get("notes", []), *[t("imports.conversion", rule=c) for c in summary.get("conversions", [])]]
+    if summary.get("na_note"):
+        texts.append(summary["na_note"])
+    if not texts:
+        return
+    st.markdown(f"**{t('imports.notes')}**")
+    for text in texts:
+        st.info(md_escape(text))
 
 
 def _export_form(username: str) -> None:

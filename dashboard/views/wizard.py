@@ -21,6 +21,7 @@ from dashboard.db import engine
 from dashboard.i18n import lang, t
 from dashboard.safe import md_escape
 from dashboard.scope import identity, scope_of
+from dashboard.views.imports import show_notes
 from data.access import can
 from data.io import FileError, ImportResult, import_file
 from data.io import profile as prof
@@ -29,6 +30,7 @@ from data.private import write_private
 from data.repositories import mappings as saved_mappings
 from data.repositories import regions as region_tree
 from data.safety import safe_filename
+from data.settings import site_zone
 from data.users import Identity
 
 KINDS = ("tickets", "contacts", "responses")
@@ -52,7 +54,8 @@ def render() -> None:
     data, name = upload.getvalue(), Path(upload.name).name
     digest = hashlib.sha256(data).hexdigest()
     if st.session_state.get("wiz_digest") != digest:  # another file: forget the choices made for the last one
-        for k in [k for k in st.session_state if str(k).startswith(("wiz_f_", "wiz_result", "wiz_saved"))]:
+        for k in [k for k in st.session_state if str(k).startswith(("wiz_f_", "wiz_result", "wiz_saved",
+                                                                                  "wiz_ambiguous"))]:
             del st.session_state[k]
         st.session_state.pop("wiz_sheet", None)
         st.session_state["wiz_digest"] = digest
@@ -141,7 +144,7 @@ def _mapping(ident: Identity, kind: str, p: prof.FileProfile) -> tuple[Mapping |
         label = m.name
     else:
         raw = _builder(ident, kind, p)
-        if not raw["columns"]:
+        if not raw["columns"] and not raw.get("fields"):
             st.info(t("wizard.choose_columns"))
             return None, None
     with st.expander(t("wizard.json"), expanded=True):
@@ -176,6 +179,8 @@ def _builder(ident: Identity, kind: str, p: prof.FileProfile) -> dict[str, Any]:
         title = t(f"import.field.{field}") + (" *" if required else "")
         chosen[field] = grid[i % 3].selectbox(title, options, index=default, key=key, format_func=lambda h: h or t(
             "wizard.not_in_file")) or None
+    choices: dict[str, str | prof.FieldChoice | None] = {
+        **chosen, **_time_choices(kind, p, chosen), **_several(kind, p, chosen)}
     st.markdown(f"**{t('wizard.regions')}**")
     c1, c2 = st.columns(2)
     policy = c1.selectbox(t("wizard.regions.unknown"), POLICIES, key="wiz_reg_unknown",
@@ -189,7 +194,75 @@ def _builder(ident: Identity, kind: str, p: prof.FileProfile) -> dict[str, Any]:
         target = c2.selectbox(t(f"wizard.regions.{policy}.target"), list(names), key="wiz_reg_parent",
                               format_func=lambda c: f"{names.get(c, c)} ({c})")
         regions["parent" if policy == "create" else "default"] = target
-    return prof.build(kind, chosen, regions)
+    return prof.build(kind, choices, regions)
+
+
+def _pick(where: Any, label: str, options: list[str], key: str) -> str | None:
+    """A selectbox of the file's columns (or none); a value the file no longer has is forgotten."""
+    if key in st.session_state and st.session_state[key] not in options:
+        del st.session_state[key]
+    return where.selectbox(label, options, key=key, format_func=lambda h: h or t("wizard.not_in_file")) or None
+
+
+def _more(where: Any, label: str, headers: list[str], first: str | None, key: str) -> list[str]:
+    """A multiselect of further columns, tried in order after ``first``."""
+    options = [h for h in headers if h != first]
+    if key in st.session_state:
+        st.session_state[key] = [h for h in st.session_state[key] if h in options]
+    return list(where.multiselect(label, options, key=key, placeholder=t("wizard.more.placeholder"),
+                                  select_all=False))
+
+
+def _time_choices(kind: str, p: prof.FileProfile, chosen: dict[str, str | None]) -> dict[str, prof.FieldChoice]:
+    """For each time field with a column: one column, date + time in two columns or the first non-empty of several;
+    its zone (default: the site's); and its day/month order once a dry run found the column ambiguous."""
+    todo = [f for f in prof.time_fields(kind) if chosen.get(f)]
+    if not todo:
+        return {}
+    st.markdown(f"**{t('wizard.times')}**")
+    site = site_zone(engine())
+    ambiguous = set(st.session_state.get("wiz_ambiguous", ()))
+    out: dict[str, prof.FieldChoice] = {}
+    for f in todo:
+        name = t(f"import.field.{f}")
+        cols = st.columns(4)
+        how = cols[0].selectbox(t("wizard.how", field=name), prof.HOWS, key=f"wiz_f_{f}__how",
+                                format_func=lambda h: t(f"wizard.how.{h}"))
+        c = prof.FieldChoice(chosen[f], how)
+        if how == "date_time":
+            c.time = _pick(cols[1], t("wizard.time_column", field=name), [NONE, *p.headers], f"wiz_f_{f}__time")
+        elif how == "coalesce":
+            c.more = _more(cols[1], t("wizard.more", field=name), p.headers, c.column, f"wiz_f_{f}__more")
+        c.zone = cols[2].selectbox(t("wizard.zone", field=name), [NONE, *prof.ZONES], key=f"wiz_f_{f}__zone",
+                                   format_func=lambda z: z or t("wizard.zone.site", zone=site)) or None
+        unclear = [h for h in c.headers() if h in ambiguous]
+        if unclear or st.session_state.get(f"wiz_f_{f}__order"):
+            c.date_order = cols[3].selectbox(
+                t("wizard.order", field=name), [NONE, *prof.DATE_ORDERS], key=f"wiz_f_{f}__order",
+                format_func=lambda o: t(f"wizard.order.{o or 'none'}")) or None
+            if unclear and not c.date_order:
+                st.warning(t("wizard.order.hint", columns=md_escape(", ".join(unclear))))
+        out[f] = c
+    return out
+
+
+def _several(kind: str, p: prof.FileProfile, chosen: dict[str, str | None]) -> dict[str, prof.FieldChoice]:
+    """Other fields filled from the first non-empty of several columns (the chosen one first)."""
+    times = set(prof.time_fields(kind))
+    candidates = [f for f, h in chosen.items() if h and f not in times]
+    if not candidates:
+        return {}
+    out: dict[str, prof.FieldChoice] = {}
+    with st.expander(t("wizard.several"), expanded=bool(st.session_state.get("wiz_f__several"))):
+        if "wiz_f__several" in st.session_state:
+            st.session_state["wiz_f__several"] = [f for f in st.session_state["wiz_f__several"] if f in candidates]
+        picked = st.multiselect(t("wizard.several.fields"), candidates, key="wiz_f__several",
+                                format_func=lambda f: t(f"import.field.{f}"), placeholder=t("wizard.more.placeholder"),
+                                select_all=False)
+        for f in picked:
+            more = _more(st, t("wizard.more", field=t(f"import.field.{f}")), p.headers, chosen[f], f"wiz_f_{f}__more")
+            out[f] = prof.FieldChoice(chosen[f], "coalesce", more=more)
+    return out
 
 
 def _save(ident: Identity, raw: dict[str, Any], m: Mapping) -> Mapping:
@@ -225,6 +298,11 @@ def _run(ident: Identity, kind: str, data: bytes, name: str, m: Mapping, raw: di
         rejects_csv = (Path(tmp) / "rejects.csv").read_bytes() if res.rejects_file else None
     st.session_state["wiz_result"] = result_state(res, rejects_csv, json.dumps(raw, sort_keys=True,
                                                                                ensure_ascii=False))
+    known = st.session_state.get("wiz_ambiguous", [])
+    found = sorted(set(known) | set(prof.ambiguous_columns(res.notes)))
+    if found != known:  # draw the builder again with a date order choice for those columns
+        st.session_state["wiz_ambiguous"] = found
+        st.rerun()
 
 
 def result_state(res: ImportResult, rejects_csv: bytes | None, mapping_json: str) -> dict[str, Any]:
@@ -257,6 +335,7 @@ def _show_result(mapping_json: str) -> None:
         st.success(t("imports.ok", file=md_escape(out["file"]), seconds=s["seconds"]))
     for c in s.get("checks", []):
         st.warning(md_escape(c["message"]))
+    show_notes(s)
     if s.get("by_reason"):
         st.markdown(f"**{t('wizard.by_reason')}**")
         reason = "reason_zh" if lang() == "zh-CN" else "reason_en"

@@ -42,6 +42,7 @@ from data.io.survey_items import Conversion, Target, targets
 from data.io.validate import PROBLEM_COLS, Context, scan_dates, set_plans, validate_chunk
 from data.models import UTC
 from data.private import open_private
+from data.settings import site_zone
 from data.users import Identity, PermissionDenied, audit
 
 REF_GROUPS = {"customer": "customers", "staff": "staff", "team": "teams", "ticket": "tickets",
@@ -310,6 +311,7 @@ def _run(engine: Engine, spec: KindSpec, m: Mapping, src: Source, res: ImportRes
     stg = f"stg_{uuid.uuid4().hex[:12]}"
     problems: list[pd.DataFrame] = []
     now = dt.datetime.now(UTC)
+    zone = site_zone(engine)  # naive times of a mapping that states no zone are in the site's zone
     with engine.connect() as conn:
         if not pg:  # a big page cache keeps the index B-trees in memory during the upsert
             conn.exec_driver_sql("PRAGMA cache_size=-524288")
@@ -318,7 +320,7 @@ def _run(engine: Engine, spec: KindSpec, m: Mapping, src: Source, res: ImportRes
         try:
             with conn.begin():
                 _trace("start")
-                summary = _Summary(spec, m)
+                summary = _Summary(spec, m, zone)
                 ids, ambiguous, codes = _lookups(conn, m)
                 pol = m.policy("regions")
                 default_id = None
@@ -329,7 +331,8 @@ def _run(engine: Engine, spec: KindSpec, m: Mapping, src: Source, res: ImportRes
                 if pol.get("unknown") == "create" and key(pol.get("parent", "")) not in codes:
                     raise FileError("region_config", region=pol.get("parent"))
                 ctx = Context(m, spec, src.headers, ids, ambiguous, default_id, now,
-                              questionnaires=_questionnaires(conn) if spec.kind == "responses" else {})
+                              questionnaires=_questionnaires(conn) if spec.kind == "responses" else {},
+                              site_zone=zone)
                 cols = _staging_columns(spec, ctx)
                 _create_staging(conn, stg, cols, pg)
                 n_rows = 0
@@ -981,8 +984,9 @@ def _by_reason(p: pd.DataFrame) -> list[dict[str, Any]]:
 class _Summary:
     """What the chunks' valid rows say about the file as a whole: the main time's range and suspicious zeros."""
 
-    def __init__(self, spec: KindSpec, m: Mapping) -> None:
-        self.spec, self.zone = spec, m.zone
+    def __init__(self, spec: KindSpec, m: Mapping, site_zone: str) -> None:
+        stated = m.model.timestamps.zone if m.model is not None else m.zone
+        self.spec, self.zone = spec, stated or site_zone
         self.col = MAIN_TIME[spec.kind]
         self.lo: pd.Timestamp | None = None
         self.hi: pd.Timestamp | None = None

@@ -24,8 +24,8 @@ Shipped mappings live in ``data/mappings/``; a site may pass any file path. The 
     null_values   labels that mean "empty" in every column (e.g. "N/A", "-")
     timestamps    {"formats": [...strftime or "ISO8601" or "excel"], "zone": "Asia/Shanghai", "date_order": ...};
                   naive times are in the column's ``zone``, else the row's ``zone_column``, else this zone, else
-                  Asia/Shanghai (reported in the import summary); times carrying an offset, "UTC"/"Z" or a US
-                  zone abbreviation (EST, CDT ...) keep it. Numeric dates with the year last (13/04/2024) are
+                  the site's reporting zone (``site.timezone``, default Asia/Shanghai; reported in the import
+                  summary); times carrying an offset, "UTC"/"Z" or a US zone abbreviation (EST, CDT ...) keep it. Numeric dates with the year last (13/04/2024) are
                   read in the order the column proves (a part > 12), else ``date_order``, else rejected as ambiguous
     regions       {"match": ["code", "name_zh", "name_en"], "unknown": "reject" | "default" | "create",
                    "default": "<region code>", "parent": "<region code>", "area_class": "urban"}
@@ -59,7 +59,7 @@ MAPPINGS_DIR = Path(__file__).resolve().parents[1] / "mappings"
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "docs" / "mapping-schema.json"
 CANONICAL = {"tickets": "gridcx_tickets", "contacts": "gridcx_contacts", "responses": "gridcx_responses",
              "invitations": "gridcx_invitations"}
-DEFAULT_ZONE = "Asia/Shanghai"
+DEFAULT_ZONE = "Asia/Shanghai"  # the importer uses the site's zone (data.settings.site_zone) when none is stated
 DEFAULT_FORMATS = (
     "ISO8601",
     "%Y/%m/%d %H:%M:%S",
@@ -205,7 +205,8 @@ ValueEntry = Annotated[ValueMap, BeforeValidator(_values_input, json_schema_inpu
 class Timestamps(_Strict):
     formats: list[str] | None = Field(default=None, description="time formats tried in order (strftime, "
                                                                 "'ISO8601', 'excel' for serial day numbers)")
-    zone: str | None = Field(default=None, description="zone of naive times (default Asia/Shanghai, reported)")
+    zone: str | None = Field(default=None, description="zone of naive times (default: the site's "
+                                                             "reporting time zone, reported)")
     date_order: DateOrder | None = Field(default=None, description="order of numeric dates with the year last "
                                                                    "when a column does not prove it")
 

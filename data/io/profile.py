@@ -240,16 +240,83 @@ def suggest(headers: list[str], kind: str) -> dict[str, str]:
     return out
 
 
-def build(kind: str, columns: dict[str, str | None], regions: dict[str, Any] | None = None,
+#: Zones offered for a time field (besides the site's reporting zone, which a mapping without a zone gets).
+ZONES = ("Asia/Shanghai", "Asia/Hong_Kong", "Asia/Taipei", "Asia/Tokyo", "Asia/Singapore", "UTC", "Europe/London",
+         "Europe/Berlin", "America/New_York", "America/Chicago", "America/Denver", "America/Los_Angeles")
+HOWS = ("column", "date_time", "coalesce")  # one column | date + time in two columns | first non-empty of several
+DATE_ORDERS = ("day_first", "month_first")
+
+
+@dataclass
+class FieldChoice:
+    """How the wizard fills one field. ``column``: the file's column (None: not in the file); with ``how`` =
+    ``date_time`` it holds the date and ``time`` the time of day; with ``coalesce`` it is tried first, then
+    ``more`` in order. ``zone`` (None: the site's reporting zone, assumed and reported) and ``date_order`` (None:
+    not stated) are for time fields only."""
+
+    column: str | None = None
+    how: str = "column"
+    time: str | None = None
+    more: list[str] = field(default_factory=list)
+    zone: str | None = None
+    date_order: str | None = None
+
+    def headers(self) -> list[str]:
+        """The source columns this choice reads, in order."""
+        if not self.column:
+            return []
+        if self.how == "date_time":
+            return [self.column, *([self.time] if self.time else [])]
+        if self.how == "coalesce":
+            return list(dict.fromkeys([self.column, *(h for h in self.more if h)]))
+        return [self.column]
+
+
+def time_fields(kind: str) -> list[str]:
+    """The kind's time fields (those a date + time pair, a zone and a date order apply to)."""
+    return [name for name, _req, typ in fields(kind) if typ == "datetime"]
+
+
+def ambiguous_columns(notes: list[dict[str, Any]]) -> list[str]:
+    """The source columns an import's notes (``ImportResult.notes``) report as of undecidable day/month order."""
+    return [str(n["params"]["column"]) for n in notes if n["code"] == "date_order_ambiguous"]
+
+
+def _entry(kind: str, name: str, c: FieldChoice) -> dict[str, Any] | None:
+    """The ``fields`` entry of a choice that needs one (two columns, several columns or reading options); None for
+    a plain column."""
+    opts: dict[str, Any] = {}
+    if SPECS[kind].by_name[name].type == "datetime":
+        opts = {k: v for k, v in (("zone", c.zone), ("date_order", c.date_order)) if v}
+    hs = c.headers()
+    if c.how == "date_time" and len(hs) == 2:
+        return {"field": name, "date": hs[0], "time": hs[1], **opts}
+    if c.how == "coalesce" and len(hs) > 1:
+        return {"field": name, "coalesce": hs, **opts}
+    return {"field": name, "column": hs[0], **opts} if opts else None
+
+
+def build(kind: str, columns: dict[str, str | FieldChoice | None], regions: dict[str, Any] | None = None,
           timezone: str | None = None) -> dict[str, Any]:
-    """The mapping JSON of the wizard's choices: ``columns`` field -> source header (None: not in the file). A
-    header chosen for several fields feeds them all."""
+    """The mapping JSON of the wizard's choices: ``columns`` field -> source header (None: not in the file) or a
+    :class:`FieldChoice`. A header chosen plainly for several fields feeds them all (``columns``); a field from a
+    date and a time column, from the first non-empty of several columns, or with a zone or date order of its own
+    becomes a ``fields`` entry. A date + time choice without its time column yet is a plain column."""
     by_header: dict[str, list[str]] = {}
-    for f, h in columns.items():
-        if h:
-            by_header.setdefault(h, []).append(f)
+    entries: list[dict[str, Any]] = []
+    for f, c in columns.items():
+        choice = c if isinstance(c, FieldChoice) else FieldChoice(column=c)
+        if not choice.column:
+            continue
+        entry = _entry(kind, f, choice)
+        if entry is None:
+            by_header.setdefault(choice.column, []).append(f)
+        else:
+            entries.append(entry)
     out: dict[str, Any] = {"kind": kind,
                            "columns": {h: fs[0] if len(fs) == 1 else fs for h, fs in by_header.items()}}
+    if entries:
+        out["fields"] = entries
     if regions:
         out["regions"] = {k: v for k, v in regions.items() if v not in (None, "")}
     if timezone:

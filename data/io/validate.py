@@ -66,6 +66,8 @@ class Context:
     # Import-level notes (rules applied, assumptions): (code, column) -> params, counts summed over chunks.
     notes: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     kept: set[str] = field(default_factory=set)  # free text fields that receive unknown labels (values.keep_in)
+    # The zone of naive times when the mapping states none (the site's reporting zone, data.settings.site_zone).
+    site_zone: str = DEFAULT_ZONE
 
     def __post_init__(self) -> None:
         keys = {key(h): h for h in self.headers}
@@ -261,10 +263,10 @@ def set_plans(ctx: Context, stats: dict[str, times.DateStats]) -> None:
 def _zones(df: pd.DataFrame, o: Options, ctx: Context, rows: pd.Series, probs: list[pd.DataFrame],
            reported: set[str]) -> tuple[pd.Series, pd.Series | None]:
     """Each row's zone for naive times: the column's, else the row's zone column, else the mapping's (else the
-    default, assumed). Returns (zones, mask of rows on the assumed default or None)."""
+    site's zone, assumed). Returns (zones, mask of rows on the assumed site zone or None)."""
     mapping_zone = ctx.mapping.zone if ctx.mapping.model is None else ctx.mapping.model.timestamps.zone
     stated = o.zone or mapping_zone
-    base = stated or DEFAULT_ZONE
+    base = stated or ctx.site_zone
     zones = pd.Series(base, index=df.index, dtype=object)
     default = None if stated else pd.Series(True, index=df.index)
     if o.zone_column and key(o.zone_column) in ctx.header_of:
@@ -314,7 +316,7 @@ def _times(df: pd.DataFrame, f: Field, ctx: Context, rows: pd.Series, probs: lis
                                    "warning"))
         val.loc[use] = p.values
         if p.naive_default:  # one note naming every column read in the assumed zone
-            n = ctx.notes.setdefault(("zone_assumed", ""), {"column": "", "n": 0, "zone": DEFAULT_ZONE})
+            n = ctx.notes.setdefault(("zone_assumed", ""), {"column": "", "n": 0, "zone": ctx.site_zone})
             if label not in n["column"].split(", "):
                 n["column"] = ", ".join(filter(None, [n["column"], label]))
         if p.year_last and plan.how in ("proven", "stated"):

@@ -52,3 +52,31 @@ def test_only_admins_can_reach_the_import_page(tiny_app_db: str, username: str) 
     at = open_page(login(username), "imports")
     # Not registered for this role: the URL falls back to the overview, no upload form anywhere.
     assert not at.get("file_uploader")
+
+
+DAY_FIRST = (
+    "工单编号,受理时间,处理完成时间,业务类型,受理渠道,供电单位,工单状态\n"
+    "GD-101,13/10/2026 08:00,13/10/2026 10:00,故障报修,95598,甲一营业厅,已归档\n"
+    "GD-102,05/10/2026 09:00,05/10/2026 11:00,故障报修,95598,甲一营业厅,已归档\n"
+).encode("gb18030")
+
+
+def test_the_import_notes_are_shown(tiny_app_db: str) -> None:
+    """Dates that prove day-first (13/10/2026): the page says the column was read so, and which row proved it; the
+    05/10/2026 row is 5 October."""
+    from dashboard.safe import md_escape
+
+    at = open_page(login("admin"), "imports")
+    at.selectbox(key="imp_kind").set_value("tickets")
+    at.selectbox(key="imp_mapping").set_value("sgcc_95598_tickets")
+    at.file_uploader(key="imp_file").set_value(("日在前.csv", DAY_FIRST, "text/csv"))
+    next(b for b in at.button if b.proto.form_id == "import_form").click().run()
+    assert not at.exception, at.exception
+    assert [m.value for m in at.metric][:4] == ["2", "0", "0", "0"]
+    assert "**本次导入采用的规则与假设**" in [m.value for m in at.markdown]
+    assert [i.value for i in at.info] == [md_escape(n) for n in (
+        "日期列 受理时间：按日/月/年解析 2 个日期：第 2 行 13/10/2026 08:00 只能是这种顺序",
+        "日期列 处理完成时间：按日/月/年解析 2 个日期：第 2 行 13/10/2026 10:00 只能是这种顺序")]
+    with get_engine(tiny_app_db).connect() as conn:
+        created = conn.execute(select(Ticket.created_at).where(Ticket.external_no == "GD-102")).scalar_one()
+    assert str(created)[:16] == "2026-10-05 01:00"  # 09:00 in Shanghai

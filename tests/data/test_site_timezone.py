@@ -119,3 +119,34 @@ def test_settings_command_line(chicago: Engine, capsys: pytest.CaptureFixture[st
     assert data_cli(["settings", "set", "site.timezone", "Asia/Shanghai"]) == 0
     with chicago.connect() as conn:
         assert conn.execute(select(SiteSetting.key)).all() == []
+
+
+def test_import_without_a_zone_reads_naive_times_in_the_site_zone(chicago: Engine, tmp_path: Path) -> None:
+    """A mapping that states no zone: the naive 2026-03-08 23:30 is Chicago time (CDT since 02:00 that day,
+    UTC-5), not Shanghai's; a stated zone still wins; the note names the zone assumed."""
+    import json
+
+    from data.io import import_file
+
+    settings.set_setting(chicago, settings.TIMEZONE_KEY, "America/Chicago", user="alice")
+    mapping = {"kind": "tickets", "columns": {"No": "external_no", "Unit": "region", "Opened": "created_at"},
+               "constants": {"channel": "hotline", "service_type": "repair"}}
+    f = tmp_path / "f.csv"
+    f.write_text("No,Opened,Unit\nTZ-1,2026-03-08 23:30,A1S\n", encoding="utf-8")
+    mp = tmp_path / "m.json"
+    mp.write_text(json.dumps(mapping), encoding="utf-8")
+    res = import_file(chicago, "tickets", f, mp)
+    assert (res.error, res.imported) == (None, 1)
+    assert res.summary("en")["notes"] == [
+        "Time columns Opened: no time zone stated, read as America/Chicago (set zone in the mapping if that is wrong)"]
+    assert res.date_range == ("2026-03-08", "2026-03-08")  # the local day in the zone assumed
+    stated = {**mapping, "timestamps": {"zone": "Asia/Shanghai"}}
+    mp.write_text(json.dumps(stated), encoding="utf-8")
+    f.write_text("No,Opened,Unit\nTZ-2,2026-03-08 23:30,A1S\n", encoding="utf-8")
+    res2 = import_file(chicago, "tickets", f, mp)
+    assert (res2.imported, res2.notes) == (1, [])
+    with chicago.connect() as conn:
+        got = conn.execute(select(Ticket.external_no, Ticket.created_at).where(Ticket.external_no.like("TZ-%"))
+                           .order_by(Ticket.external_no)).all()
+    assert [(n, t.replace(tzinfo=UTC) if t.tzinfo is None else t) for n, t in got] == [
+        ("TZ-1", dt.datetime(2026, 3, 9, 4, 30, tzinfo=UTC)), ("TZ-2", dt.datetime(2026, 3, 8, 15, 30, tzinfo=UTC))]

@@ -7,8 +7,18 @@ from pathlib import Path
 
 import pytest
 
-from data.io.mapping import parse
-from data.io.profile import build, find_header, guess_type, profile, suggest
+from data.io.mapping import Parts, parse, zone_ok
+from data.io.profile import (
+    ZONES,
+    FieldChoice,
+    ambiguous_columns,
+    build,
+    find_header,
+    guess_type,
+    profile,
+    suggest,
+    time_fields,
+)
 
 
 @pytest.mark.parametrize("values, expected", [
@@ -86,3 +96,40 @@ def test_suggestions_and_the_built_mapping_parse() -> None:
                    "regions": {"unknown": "create", "parent": "A1"}, "timestamps": {"zone": "Asia/Shanghai"}}
     m = parse(raw, path="wizard", kind="tickets")
     assert m.columns["说明"] == ("exception_reason", "staff") and m.policy("regions")["parent"] == "A1"
+
+
+def test_built_fields_from_two_and_several_columns_with_zone_and_date_order() -> None:
+    raw = build("tickets", {
+        "external_no": "Ticket",
+        "created_at": FieldChoice("Date", how="date_time", time="Time", zone="America/Chicago",
+                                  date_order="day_first"),
+        "resolved_at": FieldChoice("Fixed", how="coalesce", more=["Closed", "Fixed", ""]),
+        "closed_at": FieldChoice("Closed", how="date_time"),  # no time column chosen yet: the plain column
+        "arrived_at": FieldChoice("Onsite", zone="UTC"),  # one column with a zone of its own
+        "channel": FieldChoice("Via", zone="UTC", date_order="day_first"),  # not a time field: no time options
+        "region": FieldChoice(None, how="coalesce", more=["Unit"]),  # no first column: not in the file
+    })
+    assert raw == {"kind": "tickets",
+                   "columns": {"Ticket": "external_no", "Closed": "closed_at", "Via": "channel"},
+                   "fields": [
+                       {"field": "created_at", "date": "Date", "time": "Time", "zone": "America/Chicago",
+                        "date_order": "day_first"},
+                       {"field": "resolved_at", "coalesce": ["Fixed", "Closed"]},
+                       {"field": "arrived_at", "column": "Onsite", "zone": "UTC"}]}
+    m = parse(raw, path="wizard", kind="tickets")
+    assert m.parts["created_at"] == Parts("Date", "Time")
+    assert (m.opts("Date").zone, m.opts("Date").date_order, m.opts("Time").zone) == (
+        "America/Chicago", "day_first", "America/Chicago")
+    assert m.columns["Fixed"] == ("resolved_at",) and m.columns["Closed"] == ("closed_at", "resolved_at")
+    assert m.zone_stated and m.required_missing(["Ticket", "Date", "Via"]) == ["region", "service_type", "Time"]
+    # the site zone: no zone stated anywhere
+    assert not parse(build("tickets", {"created_at": FieldChoice("Date", how="date_time", time="Time")}),
+                     kind="tickets").zone_stated
+
+
+def test_time_fields_and_ambiguous_columns() -> None:
+    assert time_fields("tickets") == ["created_at", "first_response_at", "arrived_at", "resolved_at", "closed_at"]
+    notes = [{"code": "zone_assumed", "params": {"column": "A, B", "n": 0, "zone": "UTC"}},
+             {"code": "date_order_ambiguous", "params": {"column": "B", "n": 0, "row": 3, "example": "01/02/2026"}}]
+    assert ambiguous_columns(notes) == ["B"]
+    assert "Asia/Shanghai" in ZONES and all(zone_ok(z) for z in ZONES)
