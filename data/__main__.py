@@ -344,8 +344,11 @@ def _user_add(engine, args: argparse.Namespace) -> int:  # type: ignore[no-untyp
         return 2
     with engine.connect() as conn:
         region_id = conn.execute(select(Region.id).where(Region.code == args.region)).scalar()
+        any_region = conn.execute(select(Region.id).limit(1)).scalar() is not None
     if region_id is None:
-        print(f"error: no region with code {args.region!r}", file=sys.stderr)
+        hint = "" if any_region else (": the database has no regions yet; import the region tree first "
+                                      "(python -m data regions import FILE; a file with the province's row is enough)")
+        print(f"error: no region with code {args.region!r}{hint}", file=sys.stderr)
         return 2
     password = os.environ.get("GRIDCX_NEW_PASSWORD") or getpass.getpass("password: ")
     try:

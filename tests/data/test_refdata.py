@@ -194,3 +194,24 @@ def test_command_line(engine: Engine, tmp_path: Path, monkeypatch: pytest.Monkey
     empty = _write(tmp_path / "e.csv", "")
     with pytest.raises(FileError):
         import_reference(engine, "regions", empty)
+
+
+def test_first_administrator_of_an_empty_database(engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    """A new site: ``user-add`` needs the account's region, so on an empty database it says to import the tree first;
+    a file with the province's row alone is enough, and the admin can then load the rest on the 基础数据 page."""
+    from data.users import authenticate
+
+    monkeypatch.setenv("DATABASE_URL", engine.url.render_as_string(hide_password=False))
+    monkeypatch.setenv("GRIDCX_NEW_PASSWORD", "Grid-first-2026!qz")
+    add = ["user-add", "admin", "--role", "admin", "--region", "37"]
+    assert data_cli(add) == 2
+    assert capsys.readouterr().err.strip() == (
+        "error: no region with code '37': the database has no regions yet; import the region tree first "
+        "(python -m data regions import FILE; a file with the province's row is enough)")
+    root = _write(tmp_path / "province.csv", "区域编码,区域名称,上级编码,层级,区域类别\n37,山东省,,省,城区\n")
+    assert data_cli(["regions", "import", str(root)]) == 0
+    assert data_cli([*add[:-1], "99"]) == 2
+    assert capsys.readouterr().err.strip().endswith("error: no region with code '99'")
+    assert data_cli(add) == 0
+    assert authenticate(engine, "admin", "Grid-first-2026!qz").role == "admin"
