@@ -133,7 +133,7 @@ def main() -> None:
     sections.setdefault(t("nav.section.overview"), []).extend(
         [st.Page(_no_permission, title=t("state.no_permission_title"), url_path=key, visibility="hidden")
          for key in PAGES if key not in allowed] + [_survey_page()])
-    nav = st.navigation(sections)
+    nav = st.navigation(sections, expanded=True)  # every page listed: no English "View N more"
     if nav.url_path in OWN_FILTERS:
         _keep_filters()
     else:
