@@ -50,7 +50,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from sqlalchemy import Column, Engine, MetaData, String, Table, event, select, text
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from data.models import NAMING_CONVENTION, UTC
 
@@ -503,7 +503,10 @@ def install(engine: Engine) -> None:
 
 
 def _on_rollback(conn: Connection, *_args: Any) -> None:
-    conn.info.pop(_STATE, None)
+    try:
+        conn.info.pop(_STATE, None)
+    except SQLAlchemyError:  # an invalidated connection (the server dropped it): its record and marks are discarded
+        pass
 
 
 def _before_cursor_execute(conn: Connection, _cursor: Any, statement: str, parameters: Any, _context: Any,
