@@ -11,6 +11,7 @@ from dashboard import charts, datasets, drill, page
 from dashboard.filters import area_label, frozen, service_label
 from dashboard.i18n import t
 from dashboard.tiles import fmt_value, kpi_label, tile
+from data import reference
 from metrics.dashboard_support import histogram_counts, quantile_table
 from metrics.overview import SLA_KPIS
 
@@ -43,11 +44,15 @@ def _matrix(ctx: page.Ctx, pack: str) -> None:
     """Attainment per service type × area class: each service type under the interval its commitment measures."""
     st.subheader(t("quality.matrix_q"))
     parts = []
+    # a cell is "no data" only where the pack commits to a limit: other service types are simply not measured there
+    limits = reference.sla_policies(pack)
+    committed = set(zip(limits["service_type"], limits["interval"], strict=True))
     for key, interval in SLA_KPIS.items():
         r = datasets.kpi_by(ctx.db, ctx.scope_path, ctx.state.key(), key, ("service_type", "area_class"), pack)
         if r.empty:
             continue
-        r = r.loc[(r["n"] > 0) | (r["status"] == "no_data")].assign(interval=interval, kpi=key)
+        blank = (r["status"] == "no_data") & r["service_type"].map(lambda s, i=interval: (s, i) in committed)
+        r = r.loc[(r["n"] > 0) | blank].assign(interval=interval, kpi=key)
         parts.append(r)
     if not parts:
         st.info(t("quality.no_limits"))
