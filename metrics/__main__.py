@@ -181,6 +181,7 @@ def dimension_rows(engine: Any, start: dt.date, end: dt.date, by: Sequence[str] 
     """Dimension scores (one row per dimension x group) of the period; ``by`` holds the breakdowns besides
     ``dimension`` (columns of the response frame). Responses without a work order count; a group value they lack
     (segment, the work order's channel) is a group of its own (null)."""
+    from data.io.survey_items import ITEM_SCALES  # the one table of answer scales
     from data.repositories import item_scales
 
     frames, code_of = _survey_frames(engine, start, end, scope_code)
@@ -191,7 +192,8 @@ def dimension_rows(engine: Any, start: dt.date, end: dt.date, by: Sequence[str] 
     missing = [b for b in by if b not in responses.columns]
     if missing:
         raise KeyError(f"the response frame has no {', '.join(missing)}")
-    table = dimension_scores(answers, responses, by=list(by), scales=item_scales(engine))
+    scales = {k: ITEM_SCALES[s] for k, s in item_scales(engine).items() if s in ITEM_SCALES}
+    table = dimension_scores(answers, responses, by=list(by), scales=scales)
     unknown = sorted(table.loc[table["top_box_from"].isna(), "dimension"].astype(str).unique())
     if unknown:
         notes.append(f"top box left out for {', '.join(unknown)}: no published questionnaire gives the items' scale")

@@ -20,24 +20,20 @@ import pandas as pd
 
 from metrics.intervals import mean_interval_from_stats, wilson_interval
 
-__all__ = ["SCALE_RANGE", "DIMENSION_COLUMNS", "respondent_scores", "dimension_scores"]
-
-#: numeric answer scales of the questionnaires -> (lowest, highest) point; the same table as
-#: ``surveys.definitions.SCALE_RANGE`` (a test keeps the two equal; metrics may not import surveys)
-SCALE_RANGE: Mapping[str, tuple[int, int]] = {"faces5": (1, 5), "stars5": (1, 5), "nps11": (0, 10), "ces7": (1, 7)}
+__all__ = ["DIMENSION_COLUMNS", "respondent_scores", "dimension_scores"]
 
 DIMENSION_COLUMNS = ["dimension", "mean", "mean_low", "mean_high", "top_box", "top_box_low", "top_box_high",
                      "top_box_from", "n"]
 
 
-def respondent_scores(answers: pd.DataFrame, scales: Mapping[str, str] | None = None) -> pd.DataFrame:
+def respondent_scores(answers: pd.DataFrame, scales: Mapping[str, tuple[float, float]] | None = None) -> pd.DataFrame:
     """One row per respondent x dimension: response_id, dimension, score (mean of the answered items) and
     top_box_from (the lowest score counted as top-2 box: the scale's highest point - 1; NaN when the dimension's items
-    have no known scale or different scales). ``scales`` maps item key -> scale name (:data:`SCALE_RANGE`)."""
+    have no known scale or different scales). ``scales`` maps item key -> its scale's (lowest, highest) point."""
     a = answers.loc[answers["dimension"].notna(), ["response_id", "item_key", "dimension", "value_num"]].copy()
     a["value_num"] = pd.to_numeric(a["value_num"], errors="coerce")
     a = a.loc[a["value_num"].notna()]
-    top = {k: SCALE_RANGE[s][1] - 1.0 for k, s in (scales or {}).items() if s in SCALE_RANGE}
+    top = {k: float(hi) - 1.0 for k, (_lo, hi) in (scales or {}).items()}
     a["top_from"] = a["item_key"].map(top).astype(float)
     g = a.groupby(["response_id", "dimension"], sort=True)
     out = g.agg(score=("value_num", "mean")).reset_index()
@@ -49,7 +45,7 @@ def respondent_scores(answers: pd.DataFrame, scales: Mapping[str, str] | None = 
 
 
 def dimension_scores(answers: pd.DataFrame, responses: pd.DataFrame | None = None, by: Sequence[str] = (),
-                     scales: Mapping[str, str] | None = None, level: float = 0.95) -> pd.DataFrame:
+                     scales: Mapping[str, tuple[float, float]] | None = None, level: float = 0.95) -> pd.DataFrame:
     """Per dimension (x the ``by`` columns of ``responses``, joined on response id): ``mean`` of the respondents'
     dimension scores with its t interval (``mean_low``, ``mean_high``), ``top_box`` share with its Wilson interval
     (NaN when the items' scale is unknown), ``top_box_from`` (the threshold) and ``n`` respondents.

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import zoneinfo
 from dataclasses import dataclass
 
 import pandas as pd
@@ -48,16 +47,6 @@ def fixed_offset(zone: str) -> int | None:
         return None
     sign = -1 if m.group(1) == "-" else 1
     return sign * (int(m.group(2)) * 60 + int(m.group(3)))
-
-
-def known_zone(zone: str) -> bool:
-    if fixed_offset(zone) is not None:
-        return True
-    try:
-        zoneinfo.ZoneInfo(zone)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError, TypeError):
-        return False
-    return True
 
 
 def localize(naive: pd.Series, zones: pd.Series) -> tuple[pd.Series, pd.Series]:

@@ -20,7 +20,7 @@ from data import reference
 from data.io import times
 from data.io.errors import FileError
 from data.io.keys import parse_response_keys
-from data.io.mapping import DEFAULT_ZONE, UNITS, Mapping, Options, enums, key
+from data.io.mapping import DEFAULT_ZONE, UNITS, Mapping, Options, enums, key, zone_ok
 from data.io.reading import EXTRA, ROW
 from data.io.spec import Field, KindSpec
 from data.io.survey_items import (
@@ -272,7 +272,7 @@ def _zones(df: pd.DataFrame, o: Options, ctx: Context, rows: pd.Series, probs: l
     if o.zone_column and key(o.zone_column) in ctx.header_of:
         h = ctx.header_of[key(o.zone_column)]
         zc = _clean(df[h], ctx)
-        ok = map_unique(zc, lambda u: u.map(times.known_zone)).fillna(False).astype(bool)
+        ok = map_unique(zc, lambda u: u.map(zone_ok)).fillna(False).astype(bool)
         bad = zc.notna() & ~ok
         if bad.any() and h not in reported:
             probs.append(_problems(rows[bad], h, zc[bad], "unknown_zone"))

@@ -164,11 +164,3 @@ def test_relative_weights_under_rotation_use_pairwise_correlations() -> None:
     want = dict(zip(truth.names, truth.rescaled, strict=True))
     assert all(got[k] == pytest.approx(want[k], abs=0.03) for k in "abcd")
     assert res.r2 == pytest.approx(truth.r2, abs=0.03) and 800 < res.n < 1_200
-
-
-def test_dimension_scale_table_matches_the_questionnaires() -> None:
-    """metrics may not import surveys: its copy of the answer scales must stay equal to the questionnaires' own."""
-    from metrics.dimensions import SCALE_RANGE
-    from surveys.definitions import SCALE_RANGE as QUESTIONNAIRE_SCALES
-
-    assert dict(SCALE_RANGE) == QUESTIONNAIRE_SCALES
